@@ -1,0 +1,203 @@
+"""The ``doudi`` command: generate a synthetic county, run a night, export alerts and links.
+
+Command names, options and export columns are a public interface that counties script against:
+add, never rename.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.errors import DoudiError
+
+app = typer.Typer(help="兜底 doudi: nightly social-assistance data matching and early warning.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+alerts_app = typer.Typer(help="Alerts raised by the warning rules.", no_args_is_help=True)
+links_app = typer.Typer(help="How every delivered row was tied to a person.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(links_app, name="links")
+
+console = Console()
+err = Console(stderr=True)
+
+
+class AlertFormat(str, Enum):
+    csv = "csv"
+    xlsx = "xlsx"
+    json = "json"
+
+
+class LinkFormat(str, Enum):
+    csv = "csv"
+    json = "json"
+
+
+def _warehouse_default() -> Path:
+    return Path(os.environ.get("DOUDI_WAREHOUSE", "var/warehouse.duckdb"))
+
+
+WarehouseOpt = Annotated[
+    Path | None,
+    typer.Option("--warehouse", help="DuckDB warehouse file [env DOUDI_WAREHOUSE; default var/warehouse.duckdb]"),
+]
+
+
+def _parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date: use YYYY-MM-DD") from None
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="folder to write landing/ and truth/ into")],
+    persons: Annotated[int, typer.Option(min=50, help="residents in the household registry")] = 20_000,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same files")] = 7,
+    as_of: Annotated[str, typer.Option("--as-of", help="night the county is generated for (YYYY-MM-DD)")] = "2026-11-20",
+) -> None:
+    """Generate a synthetic county: seven feeds in their messy formats, and a ground truth beside them."""
+    from pipelines.synthetic import generate_county
+
+    try:
+        summary = generate_county(out, persons=persons, seed=seed, as_of=_parse_date(as_of))
+    except DoudiError as exc:
+        _fail(exc)
+    files = summary.get("files", {})
+    console.print(f"[bold]synthetic county[/] {persons:,} persons, seed {seed}, as of {as_of}")
+    console.print(f"  landing: {out / 'landing'}  ({len(files)} files)")
+    console.print(f"  truth:   {out / 'truth'}")
+
+
+@app.command()
+def run(
+    landing: Annotated[Path, typer.Option(help="landing area: <landing>/<feed>/<YYYY-MM-DD>/<file>")],
+    as_of: Annotated[str, typer.Option("--as-of", help="the night's date (YYYY-MM-DD)")],
+    warehouse: WarehouseOpt = None,
+    policy: Annotated[Path | None, typer.Option(help="policy folder (rules.yaml, regions/) [env DOUDI_POLICY]")] = None,
+    exports: Annotated[Path | None, typer.Option(help="folder for the night's exports")] = None,
+) -> None:
+    """Run one night: ingest, standardize, link, rules, publish; print the summary."""
+    from pipelines.night import run_night
+    from pipelines.policy import load_policy
+
+    warehouse = warehouse or _warehouse_default()
+    try:
+        summary = run_night(landing, _parse_date(as_of), warehouse, load_policy(policy), exports)
+    except DoudiError as exc:
+        _fail(exc)
+    _print_summary(summary)
+
+
+def _print_summary(summary) -> None:
+    table = Table(title=f"night {summary.as_of} (run {summary.run_id})")
+    for col in ["feed", "files", "rows delivered", "loaded", "quarantined", "linked", "unlinked"]:
+        table.add_column(col, justify="left" if col == "feed" else "right")
+    for f in summary.feeds:
+        table.add_row(f["feed"], str(f["files"]), f"{f['delivered']:,}", f"{f['loaded']:,}",
+                      f"{f['quarantined']:,}", f"{f['linked']:,}", f"{f['unlinked']:,}")
+    console.print(table)
+    console.print("  rows delivered/loaded/quarantined: this night's new files; linked/unlinked: all rows in force")
+    if summary.files_skipped:
+        console.print(f"  {summary.files_skipped} file(s) already loaded on an earlier night: skipped")
+    if summary.files_rejected:
+        console.print(f"  [red]{summary.files_rejected} file(s) rejected[/]: see meta.delivery (outcome, reason)")
+    for path in summary.ignored_paths:
+        console.print(f"  [yellow]not a delivery[/] (expected <feed>/<YYYY-MM-DD>/<file>): {path}")
+    a = summary.alerts
+    console.print(f"alerts: {a.get('new', 0)} new, {a.get('updated', 0)} updated, "
+                  f"{a.get('unchanged', 0)} unchanged, {a.get('cleared', 0)} cleared; {summary.alerts_open} open")
+    console.print("seconds per phase: " + ", ".join(f"{k} {v:.1f}" for k, v in summary.phase_seconds.items()))
+    console.print(f"exports: {summary.exports['alerts']}  {summary.exports['links']}")
+
+
+@alerts_app.command("export")
+def alerts_export(
+    out: Annotated[Path, typer.Option(help="file to write")],
+    format: Annotated[AlertFormat, typer.Option("--format", help="csv, xlsx or json")] = AlertFormat.csv,
+    reveal_ids: Annotated[bool, typer.Option("--reveal-ids", help="full ID numbers and names")] = False,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """One row per alert: rule, subject (masked), household, township, figure, threshold, evidence."""
+    from pipelines.exports import export_alerts
+
+    n = _with_warehouse(warehouse, lambda con: export_alerts(con, out, format.value, reveal_ids))
+    console.print(f"{n:,} alerts written to {out}" + ("" if reveal_ids else " (IDs and names masked)"))
+
+
+@links_app.command("export")
+def links_export(
+    out: Annotated[Path, typer.Option(help="file to write")],
+    format: Annotated[LinkFormat, typer.Option("--format", help="csv or json")] = LinkFormat.csv,
+    reveal_ids: Annotated[bool, typer.Option("--reveal-ids", help="full ID numbers")] = False,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """One row per delivered feed row: its file and row, the person it is linked to, method and score."""
+    from pipelines.exports import export_links
+
+    n = _with_warehouse(warehouse, lambda con: export_links(con, out, format.value, reveal_ids))
+    console.print(f"{n:,} rows written to {out}" + ("" if reveal_ids else " (IDs masked)"))
+
+
+def _with_warehouse(warehouse: Path | None, fn):
+    from pipelines.warehouse import open_warehouse
+
+    path = warehouse or _warehouse_default()
+    if not path.exists():
+        _fail(DoudiError(f"no warehouse at {path}: run `doudi run` first or pass --warehouse"))
+    try:
+        with open_warehouse(path) as con:
+            return fn(con)
+    except DoudiError as exc:
+        _fail(exc)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="where the county, warehouse and exports go")] = Path("var"),
+    persons: Annotated[int, typer.Option(min=50)] = 20_000,
+    seed: int = 7,
+    as_of: Annotated[str, typer.Option("--as-of")] = "2026-11-20",
+) -> None:
+    """Generate a county into OUT/county, run its night into OUT/warehouse.duckdb, export alerts."""
+    from pipelines.night import run_night
+    from pipelines.synthetic import generate_county
+
+    night = _parse_date(as_of)
+    county = out / "county"
+    if not (county / "truth" / "manifest.json").exists():
+        console.print(f"generating a synthetic county of {persons:,} persons into {county} ...")
+        generate_county(county, persons=persons, seed=seed, as_of=night)
+    try:
+        summary = run_night(county / "landing", night, out / "warehouse.duckdb")
+    except DoudiError as exc:
+        _fail(exc)
+    _print_summary(summary)
+    console.print(f"ground truth of the county: {county / 'truth'}")
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

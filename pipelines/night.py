@@ -1,0 +1,190 @@
+"""One night, end to end: ingest → standardize → link → rules → publish.
+
+Each step is a function of (warehouse path, as-of date, ...) that opens the warehouse itself, so
+the CLI (``run_night``) and the Airflow DAG (one task per step) call exactly the same code. A step
+is a transaction keyed by its night: running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from pipelines.exports import export_alerts, export_links
+from pipelines.ingest import ingest
+from pipelines.link import link
+from pipelines.policy import Policy, load_policy
+from pipelines.rules import check_rule_parameters, evaluate_rules
+from pipelines.standardize import standardize
+from pipelines.warehouse import open_warehouse
+
+__all__ = [
+    "NightSummary", "run_night", "step_ingest", "step_standardize", "step_link", "step_rules",
+    "step_publish", "night_summary", "exports_dir",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NightSummary:
+    run_id: int
+    as_of: date
+    warehouse: Path
+    feeds: list[dict] = field(default_factory=list)
+    alerts: dict[str, int] = field(default_factory=dict)
+    alerts_open: int = 0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    files_skipped: int = 0
+    files_rejected: int = 0
+    ignored_paths: list[str] = field(default_factory=list)
+    exports: dict[str, str] = field(default_factory=dict)
+
+
+def exports_dir(warehouse: Path, as_of: date) -> Path:
+    return Path(warehouse).parent / "exports" / as_of.isoformat()
+
+
+def _start_run(con, as_of: date, landing: Path | None) -> int:
+    run_id = con.execute("select nextval('meta.run_seq')").fetchall()[0][0]
+    con.execute(
+        "insert into meta.run (run_id, as_of, landing, started_at, status) values (?, ?, ?, ?, 'running')",
+        [run_id, as_of, str(landing) if landing else None, datetime.now()],
+    )
+    return run_id
+
+
+def step_ingest(warehouse: Path, landing: Path, as_of: date, run_id: int | None = None) -> dict:
+    """Record and load the deliveries up to ``as_of``."""
+    with open_warehouse(warehouse) as con:
+        if run_id is None:
+            run_id = _start_run(con, as_of, landing)
+        result = ingest(con, Path(landing), as_of, run_id)
+    return {"run_id": run_id, "loaded": result.loaded, "skipped": result.skipped,
+            "rejected": result.rejected, "ignored": result.ignored}
+
+
+def step_standardize(warehouse: Path, as_of: date) -> dict:
+    with open_warehouse(warehouse) as con:
+        return standardize(con)
+
+
+def step_link(warehouse: Path, as_of: date) -> dict:
+    with open_warehouse(warehouse) as con:
+        return link(con, as_of)
+
+
+def step_rules(warehouse: Path, as_of: date, policy: Policy | None = None) -> dict:
+    policy = policy or load_policy()
+    with open_warehouse(warehouse) as con:
+        return evaluate_rules(con, as_of, policy)
+
+
+def step_publish(warehouse: Path, as_of: date, out_dir: Path | None = None) -> dict[str, str]:
+    """Write the night's masked exports (alerts, links) beside the warehouse."""
+    out_dir = Path(out_dir or exports_dir(warehouse, as_of))
+    with open_warehouse(warehouse) as con:
+        alerts = out_dir / "alerts.csv"
+        links = out_dir / "links.csv"
+        export_alerts(con, alerts, "csv")
+        export_links(con, links, "csv")
+    return {"alerts": str(alerts), "links": str(links)}
+
+
+def night_summary(warehouse: Path, as_of: date, run_id: int | None = None) -> list[dict]:
+    """Rows per feed: delivered, loaded and quarantined tonight (this run), linked and unlinked overall."""
+    with open_warehouse(warehouse, read_only=False) as con:
+        return _feed_summary(con, run_id)
+
+
+def _feed_summary(con, run_id: int | None) -> list[dict]:
+    from pipelines.feeds import FEED_NAMES
+
+    rows = con.execute(
+        """
+        with tonight as (
+            select feed, count(*) as files,
+                   sum(rows_delivered) as delivered, sum(rows_loaded) as loaded,
+                   sum(rows_quarantined) as quarantined,
+                   count(*) filter (where outcome = 'rejected') as rejected
+            from meta.delivery where run_id = ? group by feed
+        ),
+        links as (
+            select feed,
+                   count(*) filter (where person_id is not null) as linked,
+                   count(*) filter (where person_id is null and unlinked_reason not like 'quarantined%')
+                       as unlinked
+            from int.row_link group by feed
+        )
+        select feed, coalesce(t.files, 0), coalesce(t.delivered, 0), coalesce(t.loaded, 0),
+               coalesce(t.quarantined, 0), coalesce(t.rejected, 0),
+               coalesce(l.linked, 0), coalesce(l.unlinked, 0)
+        from (select unnest(?::varchar[]) as feed) f
+        left join tonight t using (feed) left join links l using (feed)
+        """,
+        [run_id, list(FEED_NAMES)],
+    ).fetchall()
+    keys = ["feed", "files", "delivered", "loaded", "quarantined", "rejected_files", "linked", "unlinked"]
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def run_night(
+    landing: Path,
+    as_of: date,
+    warehouse: Path,
+    policy: Policy | None = None,
+    out_dir: Path | None = None,
+) -> NightSummary:
+    """The whole night in one process (what ``doudi run`` does); returns its summary."""
+    policy = policy or load_policy()  # a broken policy stops the night before it touches data
+    check_rule_parameters(policy)
+    warehouse = Path(warehouse)
+    out_dir = Path(out_dir or exports_dir(warehouse, as_of))
+    phases: dict[str, float] = {}
+    with open_warehouse(warehouse) as con:
+        run_id = _start_run(con, as_of, landing)
+        try:
+            t = time.perf_counter()
+            result = ingest(con, Path(landing), as_of, run_id)
+            phases["ingest"] = time.perf_counter() - t
+
+            t = time.perf_counter()
+            standardize(con)
+            phases["standardize"] = time.perf_counter() - t
+
+            t = time.perf_counter()
+            link(con, as_of)
+            phases["link"] = time.perf_counter() - t
+
+            t = time.perf_counter()
+            alerts = evaluate_rules(con, as_of, policy)
+            phases["rules"] = time.perf_counter() - t
+
+            t = time.perf_counter()
+            export_alerts(con, out_dir / "alerts.csv", "csv")
+            export_links(con, out_dir / "links.csv", "csv")
+            phases["publish"] = time.perf_counter() - t
+
+            summary = NightSummary(
+                run_id=run_id, as_of=as_of, warehouse=warehouse, feeds=_feed_summary(con, run_id),
+                alerts=alerts,
+                alerts_open=con.execute("select count(*) from marts.alert where status = 'open'").fetchall()[0][0],
+                phase_seconds=phases, files_skipped=result.skipped, files_rejected=result.rejected,
+                ignored_paths=result.ignored,
+                exports={"alerts": str(out_dir / "alerts.csv"), "links": str(out_dir / "links.csv")},
+            )
+            con.execute(
+                "update meta.run set finished_at = ?, status = 'succeeded', phase_seconds = ? where run_id = ?",
+                [datetime.now(), json.dumps(phases), run_id],
+            )
+        except Exception as exc:
+            con.execute(
+                "update meta.run set finished_at = ?, status = 'failed', message = ? where run_id = ?",
+                [datetime.now(), f"{type(exc).__name__}: {exc}", run_id],
+            )
+            raise
+    return summary

@@ -1,0 +1,95 @@
+"""Rules: evaluate the enabled, implemented warning rules in SQL and upsert their alerts.
+
+Each rule is a SQL file ``warehouse/marts/hit__<rule>.sql`` that reads its parameters as
+``getvariable('<prefix>_<parameter>')`` and writes ``marts.hit__<rule>`` (rule_id, subject_type,
+person_id, household_key, period, figure, threshold, evidence). The hits of all rules are routed
+to a township and merged into ``marts.alert`` by ``alert_upsert.sql``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date
+
+import duckdb
+
+from pipelines.errors import PolicyError
+from pipelines.policy import Policy
+from pipelines.warehouse import SQL_DIR, run_sql_file, set_variables
+
+__all__ = ["RULE_SQL", "check_rule_parameters", "evaluate_rules"]
+
+log = logging.getLogger(__name__)
+
+# rule id -> (SQL file under warehouse/, variable prefix of its parameters)
+RULE_SQL: dict[str, tuple[str, str]] = {
+    "MED_OOP_SINGLE": ("marts/hit__med_oop_single.sql", "mos"),
+}
+
+
+def check_rule_parameters(policy: Policy) -> None:
+    """Every parameter a rule's SQL reads is configured, and every configured one is read.
+
+    ``getvariable`` of an unknown name is NULL in DuckDB, so a misspelt key in rules.yaml would
+    silently switch a rule off: it is an error at start instead.
+    """
+    for rule_id, (sql_file, prefix) in RULE_SQL.items():
+        rule = policy.rules.get(rule_id)
+        if rule is None:
+            raise PolicyError(f"rules.yaml: rule {rule_id} is missing (it is implemented; set enabled: false)")
+        sql = (SQL_DIR / sql_file).read_text(encoding="utf-8")
+        read = set(re.findall(rf"getvariable\('{prefix}_(\w+)'\)", sql))
+        configured = set(rule.parameters)
+        if read - configured:
+            raise PolicyError(f"rules.yaml: {rule_id} lacks parameter(s) {', '.join(sorted(read - configured))}")
+        if configured - read:
+            raise PolicyError(
+                f"rules.yaml: {rule_id} has unknown parameter(s) {', '.join(sorted(configured - read))} "
+                f"(known: {', '.join(sorted(read))})"
+            )
+
+
+def _load_townships(con: duckdb.DuckDBPyConnection, policy: Policy) -> None:
+    rows = [
+        (region.county_code + t.code, t.name, t.urban)
+        for region in policy.regions.values()
+        for t in region.townships
+    ]
+    con.execute("create or replace table meta.township (code9 varchar primary key, name varchar, urban boolean)")
+    if rows:
+        con.executemany("insert into meta.township values (?, ?, ?)", rows)
+
+
+def evaluate_rules(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -> dict[str, int]:
+    """Run every enabled rule with SQL for the night ``as_of``; returns alert changes by kind."""
+    check_rule_parameters(policy)
+    set_variables(con, as_of=as_of)
+    _load_townships(con, policy)
+    run_sql_file(con, "marts/fct_settlement.sql")  # shared by the medical rules
+    ran: list[tuple[str, int]] = []
+    for rule in policy.rules.values():
+        if not rule.enabled or rule.id not in RULE_SQL:
+            continue
+        sql_file, prefix = RULE_SQL[rule.id]
+        set_variables(con, **{f"{prefix}_{k}": v for k, v in rule.parameters.items()})
+        run_sql_file(con, sql_file)
+        ran.append((rule.id, rule.version))
+    if ran:
+        union = " union all ".join(
+            f"select rule_id, {version} as rule_version, subject_type, person_id, household_key, period, "
+            f"figure, threshold, to_json(evidence) as evidence from marts.hit__{rule_id.lower()}"
+            for rule_id, version in ran
+        )
+    else:
+        union = (
+            "select null::varchar rule_id, null::integer rule_version, null::varchar subject_type, "
+            "null::bigint person_id, null::varchar household_key, null::varchar period, "
+            "null::decimal(14,2) figure, null::decimal(14,2) threshold, null::json evidence where false"
+        )
+    con.execute(f"create or replace table marts.rule_hit_raw as {union}")
+    run_sql_file(con, "marts/rule_hit.sql")
+    set_variables(con, rules_run=[rule_id for rule_id, _ in ran] or [""])
+    run_sql_file(con, "marts/alert_upsert.sql")
+    counts = dict(con.execute("select change, count(*) from alert_change group by change").fetchall())
+    return {k: counts.get(k, 0) for k in ("new", "updated", "unchanged", "cleared")}

@@ -1,0 +1,86 @@
+"""Open the DuckDB warehouse and run the layered SQL files of ``warehouse/`` against it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+from pipelines.feeds import FEEDS
+
+__all__ = ["SQL_DIR", "connect", "open_warehouse", "run_sql_file", "set_variables", "default_path"]
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse"
+
+
+def default_path() -> Path:
+    return Path(os.environ.get("DOUDI_WAREHOUSE", "var/warehouse.duckdb"))
+
+
+def _raw_ddl() -> str:
+    stmts = []
+    for feed in FEEDS.values():
+        cols = ",\n    ".join(f"{c} varchar" for c in feed.column_names)
+        stmts.append(
+            f"create table if not exists raw.{feed.name} (\n    delivery_id integer not null,\n"
+            f"    row_number bigint not null,\n    {cols},\n    extra json\n);"
+        )
+    return "\n".join(stmts)
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Connect, create what is missing (schemas, tables, macros) and set resource limits."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    tmp = path.parent / ".duckdb_tmp"
+    con.execute(f"set temp_directory = '{tmp}'")
+    if limit := os.environ.get("DOUDI_MEMORY_LIMIT"):
+        con.execute(f"set memory_limit = '{limit}'")
+    if not read_only:
+        con.execute((SQL_DIR / "schema.sql").read_text(encoding="utf-8"))
+        con.execute(_raw_ddl())
+    con.execute((SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
+    return con
+
+
+@contextmanager
+def open_warehouse(path: Path | str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(path, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, date):
+        return f"date '{value.isoformat()}'"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def set_variables(con: duckdb.DuckDBPyConnection, **values: Any) -> None:
+    """Expose night parameters to the SQL files as ``getvariable('name')``."""
+    for name, value in values.items():
+        con.execute(f"set variable {name} = {_literal(value)}")
+
+
+def run_sql_file(con: duckdb.DuckDBPyConnection, relpath: str) -> None:
+    """Run one SQL file of ``warehouse/`` (several statements allowed)."""
+    path = SQL_DIR / relpath
+    log.debug("running %s", relpath)
+    con.execute(path.read_text(encoding="utf-8"))

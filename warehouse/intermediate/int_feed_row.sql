@@ -1,0 +1,49 @@
+-- Every usable row of every feed up to the night's as-of date, with its identity fields:
+-- the one input of linkage. Quarantined rows are here, flagged, so that every delivered row can
+-- be accounted for; linkage leaves them alone.
+create or replace table int.feed_row as
+with civil_affairs as (
+    select 'civil_affairs' as feed, delivery_id, row_number, delivered_on, record_key,
+           raw_id_number, id_number, id_source, id_issue, name_norm, birth_date, sex, quarantined, issues
+    from stg.civil_affairs
+),
+household_registry as (
+    select 'household_registry', delivery_id, row_number, delivered_on, record_key,
+           raw_id_number, id_number, id_source, id_issue, name_norm, birth_date, sex, quarantined, issues
+    from stg.household_registry
+),
+medical_settlements as (
+    select 'medical_settlements', delivery_id, row_number, delivered_on, record_key,
+           raw_id_number, id_number, id_source, id_issue, name_norm, null::date, null, quarantined, issues
+    from stg.medical_settlements
+),
+medical_enrollment as (
+    select 'medical_enrollment', delivery_id, row_number, delivered_on, record_key,
+           raw_id_number, id_number, id_source, id_issue, name_norm, null::date, null, quarantined, issues
+    from stg.medical_enrollment
+),
+education as (
+    select 'education', delivery_id, row_number, delivered_on, record_key,
+           raw_id_number, id_number, id_source, id_issue, name_norm, birth_date, null, quarantined, issues
+    from stg.education
+),
+housing as (
+    select 'housing', delivery_id, row_number, delivered_on, record_key,
+           raw_id_number, id_number, id_source, id_issue, name_norm, null::date, null, quarantined, issues
+    from stg.housing
+),
+disability as (
+    select 'disability', delivery_id, row_number, delivered_on, record_key,
+           raw_id_number, id_number, id_source, id_issue, name_norm, null::date, null, quarantined, issues
+    from stg.disability
+),
+final as (
+    select * from civil_affairs
+    union all select * from household_registry
+    union all select * from medical_settlements
+    union all select * from medical_enrollment
+    union all select * from education
+    union all select * from housing
+    union all select * from disability
+)
+select * from final where delivered_on <= getvariable('as_of');

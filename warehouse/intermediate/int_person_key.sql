@@ -1,0 +1,18 @@
+-- Person master keys: every valid ID number seen in any feed becomes a person, once. An ID seen
+-- before keeps its person_id forever; new IDs are numbered after the highest one in ID order,
+-- so the same deliveries give the same person_ids on any machine.
+insert into int.person_key
+with seen as (
+    select distinct id_number from int.feed_row where id_issue is null and not quarantined
+),
+new as (
+    select s.id_number from seen s anti join int.person_key k on k.id_number = s.id_number
+),
+final as (
+    select id_number,
+           (select coalesce(max(person_id), 0) from int.person_key)
+               + row_number() over (order by id_number) as person_id,
+           getvariable('as_of') as first_seen_on
+    from new
+)
+select * from final;

@@ -1,0 +1,96 @@
+-- Warehouse layers: meta (runs, deliveries, row issues), raw (as delivered), stg (normalised),
+-- int (persons, households, links), marts (rule results, alerts). Raw tables are created per
+-- feed from the feed contract (pipelines/feeds.py); everything else is declared here.
+create schema if not exists meta;
+create schema if not exists raw;
+create schema if not exists stg;
+create schema if not exists int;
+create schema if not exists marts;
+
+create sequence if not exists meta.run_seq start 1;
+create sequence if not exists meta.delivery_seq start 1;
+
+create table if not exists meta.run (
+    run_id        integer primary key,
+    as_of         date not null,
+    landing       varchar,
+    started_at    timestamp not null,
+    finished_at   timestamp,
+    status        varchar not null,          -- running | succeeded | failed
+    phase_seconds json,
+    message       varchar
+);
+
+-- One row per delivered file (数据交付): what came, and what became of it.
+create table if not exists meta.delivery (
+    delivery_id      integer primary key,
+    feed             varchar not null,
+    delivered_on     date not null,          -- the data's as-of date (the landing folder)
+    source_file      varchar not null,       -- path relative to the landing area
+    file_name        varchar not null,
+    file_hash        varchar not null,       -- sha256 of the bytes
+    bytes            bigint not null,
+    format           varchar,
+    encoding         varchar,
+    rows_delivered   bigint not null,
+    rows_loaded      bigint not null,
+    rows_quarantined bigint not null,
+    outcome          varchar not null,       -- loaded | loaded_with_quarantine | rejected | duplicate | superseded
+    reason           varchar,
+    headers          json,                   -- delivered header -> canonical column (null: extra)
+    run_id           integer,
+    received_at      timestamp not null
+);
+
+-- Rows the night could not use, with a reason a person understands (raw values stay in raw.*
+-- for rows that reached it; rows that could not even be split keep their text here).
+create table if not exists meta.row_issue (
+    delivery_id  integer not null,
+    feed         varchar not null,
+    row_number   bigint not null,
+    reason_code  varchar not null,
+    message      varchar not null,
+    raw_text     varchar,
+    primary key (delivery_id, row_number, reason_code)
+);
+
+-- Stable persons: a person_id is given once to a canonical ID number and never changes.
+create table if not exists int.person_key (
+    id_number     varchar primary key,
+    person_id     bigint not null unique,
+    first_seen_on date not null
+);
+
+-- One row per linked feed row. Matchers add rows for rows still unlinked; nothing is rewritten.
+create table if not exists int.link (
+    feed         varchar not null,
+    delivery_id  integer not null,
+    row_number   bigint not null,
+    person_id    bigint not null,
+    method       varchar not null,   -- exact | normalised | certificate | (later) probabilistic | confirmed
+    score        double not null,
+    matcher      varchar not null,
+    compared     json,               -- the fields that decided the link
+    linked_on    date not null,
+    primary key (feed, delivery_id, row_number)
+);
+
+-- Alerts behave like records: one per rule, subject and period; nights update, never duplicate.
+create table if not exists marts.alert (
+    alert_id         varchar primary key,
+    rule_id          varchar not null,
+    rule_version     integer not null,
+    subject_type     varchar not null,
+    person_id        bigint,
+    household_key    varchar,
+    period           varchar not null,
+    figure           decimal(14, 2),
+    threshold        decimal(14, 2),
+    status           varchar not null,   -- open | cleared
+    first_raised_on  date not null,
+    last_seen_on     date not null,
+    cleared_on       date,
+    region_code      varchar,
+    township         varchar,
+    evidence         json not null
+);
