@@ -84,14 +84,18 @@ def step_rules(warehouse: Path, as_of: date, policy: Policy | None = None) -> di
         return evaluate_rules(con, as_of, policy)
 
 
-def step_publish(warehouse: Path, as_of: date, out_dir: Path | None = None) -> dict[str, str]:
-    """Write the night's masked exports (alerts, links) beside the warehouse."""
+def step_publish(warehouse: Path, as_of: date, out_dir: Path | None = None,
+                 run_id: int | None = None) -> dict[str, str]:
+    """Write the night's masked exports (alerts, links) beside the warehouse; close the run."""
     out_dir = Path(out_dir or exports_dir(warehouse, as_of))
     with open_warehouse(warehouse) as con:
         alerts = out_dir / "alerts.csv"
         links = out_dir / "links.csv"
         export_alerts(con, alerts, "csv")
         export_links(con, links, "csv")
+        if run_id is not None:
+            con.execute("update meta.run set finished_at = ?, status = 'succeeded' where run_id = ?",
+                        [datetime.now(), run_id])
     return {"alerts": str(alerts), "links": str(links)}
 
 
