@@ -68,7 +68,7 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug l
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
+    err.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
     raise typer.Exit(2)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from pipelines.errors import DoudiError
 from pipelines.exports import export_alerts, export_links
 from pipelines.ingest import ingest
 from pipelines.link import link
@@ -147,6 +148,8 @@ def run_night(
     policy = policy or load_policy()  # a broken policy stops the night before it touches data
     check_rule_parameters(policy)
     warehouse = Path(warehouse)
+    if not Path(landing).is_dir():
+        raise DoudiError(f"landing area {landing} does not exist: pass --landing DIR")
     out_dir = Path(out_dir or exports_dir(warehouse, as_of))
     phases: dict[str, float] = {}
     with open_warehouse(warehouse) as con:

@@ -37,15 +37,20 @@ def check_rule_parameters(policy: Policy) -> None:
     for rule_id, (sql_file, prefix) in RULE_SQL.items():
         rule = policy.rules.get(rule_id)
         if rule is None:
-            raise PolicyError(f"rules.yaml: rule {rule_id} is missing (it is implemented; set enabled: false)")
+            raise PolicyError(
+                f"{policy.source}/rules.yaml: rule {rule_id} is missing (to switch it off: enabled: false)"
+            )
         sql = (SQL_DIR / sql_file).read_text(encoding="utf-8")
         read = set(re.findall(rf"getvariable\('{prefix}_(\w+)'\)", sql))
         configured = set(rule.parameters)
-        if read - configured:
-            raise PolicyError(f"rules.yaml: {rule_id} lacks parameter(s) {', '.join(sorted(read - configured))}")
+        problems = []
         if configured - read:
+            problems.append(f"unknown parameter(s) {', '.join(sorted(configured - read))}")
+        if read - configured:
+            problems.append(f"missing parameter(s) {', '.join(sorted(read - configured))}")
+        if problems:
             raise PolicyError(
-                f"rules.yaml: {rule_id} has unknown parameter(s) {', '.join(sorted(configured - read))} "
+                f"{policy.source}/rules.yaml: rule {rule_id}: {'; '.join(problems)} "
                 f"(known: {', '.join(sorted(read))})"
             )
 

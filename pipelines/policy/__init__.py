@@ -69,6 +69,7 @@ class _RuleFile(_Strict):
 
 
 class Policy(_Strict):
+    source: str  # the policy directory, for messages
     rules: dict[str, Rule]
     regions: dict[str, RegionPolicy]
 
@@ -108,4 +109,4 @@ def load_policy(directory: Path | str | None = None) -> Policy:
     for path in sorted((directory / "regions").glob("*.yaml")):
         region = _load_yaml(path, RegionPolicy)
         regions[region.county_code] = region  # type: ignore[attr-defined]
-    return Policy(rules=rules, regions=regions)
+    return Policy(source=str(directory), rules=rules, regions=regions)

@@ -4,7 +4,7 @@
 create or replace temp table alert_change as
 select h.alert_id,
        case when a.alert_id is null then 'new'
-            when a.last_seen_on > getvariable('as_of') then 'unchanged'
+            when a.last_seen_on > getvariable('as_of') or a.cleared_on > getvariable('as_of') then 'unchanged'
             when a.status <> 'open' or a.figure <> h.figure or a.last_seen_on < getvariable('as_of')
                  or a.evidence::varchar <> h.evidence::varchar or a.rule_version <> h.rule_version
                 then 'updated'
