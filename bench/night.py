@@ -49,8 +49,7 @@ print(json.dumps(result))
 
 def _child(step: str, out: Path, persons: int) -> dict:
     code = CHILD.format(root=str(ROOT), as_of=AS_OF)
-    proc = subprocess.run([sys.executable, "-c", code, step, str(out), str(persons)],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code, step, str(out), str(persons)], capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
         raise SystemExit(f"{step} failed for {persons} persons")
@@ -64,10 +63,14 @@ def main() -> None:
     args = parser.parse_args()
     import duckdb
 
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-          f"duckdb {duckdb.__version__}, cores {__import__('os').cpu_count()}")
-    header = (f"{'persons':>10} {'rows':>10} {'generate s':>10} {'gen RSS MiB':>11} | {'ingest':>7} "
-              f"{'stdz':>6} {'link':>6} {'rules':>6} {'publish':>7} {'night s':>8} {'night RSS MiB':>13} {'alerts':>6}")
+    print(
+        f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+        f"duckdb {duckdb.__version__}, cores {__import__('os').cpu_count()}"
+    )
+    header = (
+        f"{'persons':>10} {'rows':>10} {'generate s':>10} {'gen RSS MiB':>11} | {'ingest':>7} "
+        f"{'stdz':>6} {'link':>6} {'rules':>6} {'publish':>7} {'night s':>8} {'night RSS MiB':>13} {'alerts':>6}"
+    )
     print(header)
     for persons in args.sizes:
         base = Path(tempfile.mkdtemp(prefix=f"doudi_bench_{persons}_")) if not args.keep else args.keep / str(persons)
@@ -78,10 +81,13 @@ def main() -> None:
         gen = _child("generate", base, persons)
         night = _child("night", base, persons)
         p = night["phases"]
-        print(f"{persons:>10,} {night['rows']:>10,} {gen['seconds']:>10.1f} {gen['peak_rss_mib']:>11.0f} | "
-              f"{p['ingest']:>7.1f} {p['standardize']:>6.1f} {p['link']:>6.1f} {p['rules']:>6.1f} "
-              f"{p['publish']:>7.1f} {night['seconds']:>8.1f} {night['peak_rss_mib']:>13.0f} "
-              f"{night['alerts_open']:>6}", flush=True)
+        print(
+            f"{persons:>10,} {night['rows']:>10,} {gen['seconds']:>10.1f} {gen['peak_rss_mib']:>11.0f} | "
+            f"{p['ingest']:>7.1f} {p['standardize']:>6.1f} {p['link']:>6.1f} {p['rules']:>6.1f} "
+            f"{p['publish']:>7.1f} {night['seconds']:>8.1f} {night['peak_rss_mib']:>13.0f} "
+            f"{night['alerts_open']:>6}",
+            flush=True,
+        )
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
         del t

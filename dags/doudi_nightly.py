@@ -90,8 +90,11 @@ def doudi_nightly():
 
         n = _night()
         exports = step_publish(n["warehouse"], date.fromisoformat(n["as_of"]), run_id=ingested["run_id"])
-        return {"alerts": alerts, "exports": exports,
-                "feeds": night_summary(n["warehouse"], date.fromisoformat(n["as_of"]), ingested["run_id"])}
+        return {
+            "alerts": alerts,
+            "exports": exports,
+            "feeds": night_summary(n["warehouse"], date.fromisoformat(n["as_of"]), ingested["run_id"]),
+        }
 
     ingested = ingest()
     publish(rules(link(standardize(ingested))), ingested)

@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,8 +20,11 @@ from rich.table import Table
 
 from pipelines.errors import DoudiError
 
-app = typer.Typer(help="兜底 doudi: nightly social-assistance data matching and early warning.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="兜底 doudi: nightly social-assistance data matching and early warning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 alerts_app = typer.Typer(help="Alerts raised by the warning rules.", no_args_is_help=True)
 links_app = typer.Typer(help="How every delivered row was tied to a person.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
@@ -31,13 +34,13 @@ console = Console()
 err = Console(stderr=True)
 
 
-class AlertFormat(str, Enum):
+class AlertFormat(StrEnum):
     csv = "csv"
     xlsx = "xlsx"
     json = "json"
 
 
-class LinkFormat(str, Enum):
+class LinkFormat(StrEnum):
     csv = "csv"
     json = "json"
 
@@ -77,7 +80,9 @@ def generate(
     out: Annotated[Path, typer.Option(help="folder to write landing/ and truth/ into")],
     persons: Annotated[int, typer.Option(min=50, help="residents in the household registry")] = 20_000,
     seed: Annotated[int, typer.Option(help="random seed: same seed, same files")] = 7,
-    as_of: Annotated[str, typer.Option("--as-of", help="night the county is generated for (YYYY-MM-DD)")] = "2026-11-20",
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="night the county is generated for (YYYY-MM-DD)")
+    ] = "2026-11-20",
 ) -> None:
     """Generate a synthetic county: seven feeds in their messy formats, and a ground truth beside them."""
     from pipelines.synthetic import generate_county
@@ -117,8 +122,15 @@ def _print_summary(summary) -> None:
     for col in ["feed", "files", "rows delivered", "loaded", "quarantined", "linked", "unlinked"]:
         table.add_column(col, justify="left" if col == "feed" else "right")
     for f in summary.feeds:
-        table.add_row(f["feed"], str(f["files"]), f"{f['delivered']:,}", f"{f['loaded']:,}",
-                      f"{f['quarantined']:,}", f"{f['linked']:,}", f"{f['unlinked']:,}")
+        table.add_row(
+            f["feed"],
+            str(f["files"]),
+            f"{f['delivered']:,}",
+            f"{f['loaded']:,}",
+            f"{f['quarantined']:,}",
+            f"{f['linked']:,}",
+            f"{f['unlinked']:,}",
+        )
     console.print(table)
     console.print("  rows delivered/loaded/quarantined: this night's new files; linked/unlinked: all rows in force")
     if summary.files_skipped:
@@ -128,8 +140,10 @@ def _print_summary(summary) -> None:
     for path in summary.ignored_paths:
         console.print(f"  [yellow]not a delivery[/] (expected <feed>/<YYYY-MM-DD>/<file>): {path}")
     a = summary.alerts
-    console.print(f"alerts: {a.get('new', 0)} new, {a.get('updated', 0)} updated, "
-                  f"{a.get('unchanged', 0)} unchanged, {a.get('cleared', 0)} cleared; {summary.alerts_open} open")
+    console.print(
+        f"alerts: {a.get('new', 0)} new, {a.get('updated', 0)} updated, "
+        f"{a.get('unchanged', 0)} unchanged, {a.get('cleared', 0)} cleared; {summary.alerts_open} open"
+    )
     console.print("seconds per phase: " + ", ".join(f"{k} {v:.1f}" for k, v in summary.phase_seconds.items()))
     console.print(f"exports: {summary.exports['alerts']}  {summary.exports['links']}")
 

@@ -20,15 +20,36 @@ log = logging.getLogger(__name__)
 ExportFormat = Literal["csv", "xlsx", "json"]
 
 ALERT_COLUMNS = [
-    "alert_id", "rule_id", "rule_version", "subject_type", "id_number", "name", "household_code",
-    "hukou_number", "region_code", "township", "figure", "threshold", "period", "status",
-    "first_raised_on", "last_seen_on", "evidence",
+    "alert_id",
+    "rule_id",
+    "rule_version",
+    "subject_type",
+    "id_number",
+    "name",
+    "household_code",
+    "hukou_number",
+    "region_code",
+    "township",
+    "figure",
+    "threshold",
+    "period",
+    "status",
+    "first_raised_on",
+    "last_seen_on",
+    "evidence",
     # added after the first release (keep at the end)
     "cleared_on",
 ]
 LINK_COLUMNS = [
-    "feed", "source_file", "row_number", "record_key", "raw_id_number", "person_id", "id_number",
-    "method", "score",
+    "feed",
+    "source_file",
+    "row_number",
+    "record_key",
+    "raw_id_number",
+    "person_id",
+    "id_number",
+    "method",
+    "score",
     "unlinked_reason",
 ]
 
@@ -66,8 +87,9 @@ def _links_sql(reveal: bool) -> str:
     """
 
 
-def _write(con: duckdb.DuckDBPyConnection, sql: str, out: Path, fmt: ExportFormat,
-           json_columns: tuple[str, ...] = ()) -> int:
+def _write(
+    con: duckdb.DuckDBPyConnection, sql: str, out: Path, fmt: ExportFormat, json_columns: tuple[str, ...] = ()
+) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     rel = con.sql(sql)
     n = con.sql(f"select count(*) from ({sql})").fetchall()[0][0]
@@ -97,16 +119,16 @@ def _write(con: duckdb.DuckDBPyConnection, sql: str, out: Path, fmt: ExportForma
     return n
 
 
-def export_alerts(con: duckdb.DuckDBPyConnection, out: Path, fmt: ExportFormat = "csv",
-                  reveal_ids: bool = False) -> int:
+def export_alerts(
+    con: duckdb.DuckDBPyConnection, out: Path, fmt: ExportFormat = "csv", reveal_ids: bool = False
+) -> int:
     """Write one row per alert; returns the number of rows written."""
     n = _write(con, _alerts_sql(reveal_ids), out, fmt, json_columns=("evidence",))
     log.info("alerts export: %d rows to %s (ids %s)", n, out, "revealed" if reveal_ids else "masked")
     return n
 
 
-def export_links(con: duckdb.DuckDBPyConnection, out: Path, fmt: ExportFormat = "csv",
-                 reveal_ids: bool = False) -> int:
+def export_links(con: duckdb.DuckDBPyConnection, out: Path, fmt: ExportFormat = "csv", reveal_ids: bool = False) -> int:
     """Write one row per delivered feed row in force with its person; returns the rows written."""
     if fmt == "xlsx":
         raise ValueError("links export supports csv and json (a county's rows exceed a sheet)")

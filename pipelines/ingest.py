@@ -148,8 +148,7 @@ def _load_rows(
     con.register("_delivery", table)
     try:
         con.execute(
-            f"insert into raw.{feed.name} select {delivery_id}, _row_number, {', '.join(cols)}, {extra} "
-            "from _delivery"
+            f"insert into raw.{feed.name} select {delivery_id}, _row_number, {', '.join(cols)}, {extra} from _delivery"
         )
     finally:
         con.unregister("_delivery")
@@ -197,9 +196,15 @@ def ingest(con: duckdb.DuckDBPyConnection, landing: Path, as_of: date, run_id: i
             if any(s == d.source_file for (s,) in seen):
                 result.skipped += 1
                 continue
-            _record(con, d, digest, run_id, outcome="duplicate",
-                    reason=f"same bytes as {seen[0][0]}, already loaded",
-                    rows_delivered=0)
+            _record(
+                con,
+                d,
+                digest,
+                run_id,
+                outcome="duplicate",
+                reason=f"same bytes as {seen[0][0]}, already loaded",
+                rows_delivered=0,
+            )
             result.skipped += 1
             continue
         con.execute("begin transaction")
@@ -209,12 +214,18 @@ def ingest(con: duckdb.DuckDBPyConnection, landing: Path, as_of: date, run_id: i
             if feed is None:
                 raise FeedRejected(f"unknown feed folder {d.feed!r}; known: {', '.join(FEEDS)}")
             content = read_delivery(d.path)
-            delivery_id = _record(con, d, digest, run_id, format=content.format, encoding=content.encoding,
-                                  rows_delivered=content.rows_delivered)
+            delivery_id = _record(
+                con,
+                d,
+                digest,
+                run_id,
+                format=content.format,
+                encoding=content.encoding,
+                rows_delivered=content.rows_delivered,
+            )
             loaded, mapping = _load_rows(con, feed, delivery_id, content)
             con.execute(
-                "update meta.delivery set rows_loaded = ?, rows_quarantined = ?, headers = ? "
-                "where delivery_id = ?",
+                "update meta.delivery set rows_loaded = ?, rows_quarantined = ?, headers = ? where delivery_id = ?",
                 [loaded, len(content.bad_rows), json.dumps(mapping, ensure_ascii=False), delivery_id],
             )
             con.execute("commit")
@@ -222,8 +233,16 @@ def ingest(con: duckdb.DuckDBPyConnection, landing: Path, as_of: date, run_id: i
             log.info("%s: %d rows loaded from %s", d.feed, loaded, d.source_file)
         except FeedRejected as exc:
             con.execute("rollback")
-            _record(con, d, digest, run_id, outcome="rejected", reason=str(exc),
-                    rows_delivered=_count_csv_rows(d.path), rows_quarantined=_count_csv_rows(d.path))
+            _record(
+                con,
+                d,
+                digest,
+                run_id,
+                outcome="rejected",
+                reason=str(exc),
+                rows_delivered=_count_csv_rows(d.path),
+                rows_quarantined=_count_csv_rows(d.path),
+            )
             result.rejected += 1
             log.warning("%s rejected: %s", d.source_file, exc)
         except Exception:

@@ -24,8 +24,15 @@ from pipelines.standardize import standardize
 from pipelines.warehouse import open_warehouse
 
 __all__ = [
-    "NightSummary", "run_night", "step_ingest", "step_standardize", "step_link", "step_rules",
-    "step_publish", "night_summary", "exports_dir",
+    "NightSummary",
+    "run_night",
+    "step_ingest",
+    "step_standardize",
+    "step_link",
+    "step_rules",
+    "step_publish",
+    "night_summary",
+    "exports_dir",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,8 +72,13 @@ def step_ingest(warehouse: Path, landing: Path, as_of: date, run_id: int | None 
         if run_id is None:
             run_id = _start_run(con, as_of, landing)
         result = ingest(con, Path(landing), as_of, run_id)
-    return {"run_id": run_id, "loaded": result.loaded, "skipped": result.skipped,
-            "rejected": result.rejected, "ignored": result.ignored}
+    return {
+        "run_id": run_id,
+        "loaded": result.loaded,
+        "skipped": result.skipped,
+        "rejected": result.rejected,
+        "ignored": result.ignored,
+    }
 
 
 def step_standardize(warehouse: Path, as_of: date) -> dict:
@@ -85,8 +97,9 @@ def step_rules(warehouse: Path, as_of: date, policy: Policy | None = None) -> di
         return evaluate_rules(con, as_of, policy)
 
 
-def step_publish(warehouse: Path, as_of: date, out_dir: Path | None = None,
-                 run_id: int | None = None) -> dict[str, str]:
+def step_publish(
+    warehouse: Path, as_of: date, out_dir: Path | None = None, run_id: int | None = None
+) -> dict[str, str]:
     """Write the night's masked exports (alerts, links) beside the warehouse; close the run."""
     out_dir = Path(out_dir or exports_dir(warehouse, as_of))
     with open_warehouse(warehouse) as con:
@@ -95,8 +108,9 @@ def step_publish(warehouse: Path, as_of: date, out_dir: Path | None = None,
         export_alerts(con, alerts, "csv")
         export_links(con, links, "csv")
         if run_id is not None:
-            con.execute("update meta.run set finished_at = ?, status = 'succeeded' where run_id = ?",
-                        [datetime.now(), run_id])
+            con.execute(
+                "update meta.run set finished_at = ?, status = 'succeeded' where run_id = ?", [datetime.now(), run_id]
+            )
     return {"alerts": str(alerts), "links": str(links)}
 
 
@@ -177,10 +191,15 @@ def run_night(
             phases["publish"] = time.perf_counter() - t
 
             summary = NightSummary(
-                run_id=run_id, as_of=as_of, warehouse=warehouse, feeds=_feed_summary(con, run_id),
+                run_id=run_id,
+                as_of=as_of,
+                warehouse=warehouse,
+                feeds=_feed_summary(con, run_id),
                 alerts=alerts,
                 alerts_open=con.execute("select count(*) from marts.alert where status = 'open'").fetchall()[0][0],
-                phase_seconds=phases, files_skipped=result.skipped, files_rejected=result.rejected,
+                phase_seconds=phases,
+                files_skipped=result.skipped,
+                files_rejected=result.rejected,
                 ignored_paths=result.ignored,
                 exports={"alerts": str(out_dir / "alerts.csv"), "links": str(out_dir / "links.csv")},
             )

@@ -121,8 +121,13 @@ def _read_xlsx(path: Path) -> FileContent:
         # dtype=str: calamine hands every cell over as text (dates as 'YYYY-MM-DD 00:00:00',
         # whole numbers without '.0'), so typing stays in staging like for CSV
         frame = pd.read_excel(
-            path, sheet_name=0, engine="calamine", dtype=str, header=None,
-            keep_default_na=False, na_values=[],
+            path,
+            sheet_name=0,
+            engine="calamine",
+            dtype=str,
+            header=None,
+            keep_default_na=False,
+            na_values=[],
         )
     except Exception as exc:  # calamine raises its own types for corrupt or non-zip files
         raise FeedRejected(f"cannot open the workbook: {exc}") from None

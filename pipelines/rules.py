@@ -50,16 +50,13 @@ def check_rule_parameters(policy: Policy) -> None:
             problems.append(f"missing parameter(s) {', '.join(sorted(read - configured))}")
         if problems:
             raise PolicyError(
-                f"{policy.source}/rules.yaml: rule {rule_id}: {'; '.join(problems)} "
-                f"(known: {', '.join(sorted(read))})"
+                f"{policy.source}/rules.yaml: rule {rule_id}: {'; '.join(problems)} (known: {', '.join(sorted(read))})"
             )
 
 
 def _load_townships(con: duckdb.DuckDBPyConnection, policy: Policy) -> None:
     rows = [
-        (region.county_code + t.code, t.name, t.urban)
-        for region in policy.regions.values()
-        for t in region.townships
+        (region.county_code + t.code, t.name, t.urban) for region in policy.regions.values() for t in region.townships
     ]
     con.execute("create or replace table meta.township (code9 varchar primary key, name varchar, urban boolean)")
     if rows:

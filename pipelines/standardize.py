@@ -48,6 +48,7 @@ def staging_sql(feed: Feed) -> str:
         if col.name == "id_number":
             continue  # handled below with its provenance
         typed.append(f"{expr} as {col.name}")
+
     def key_part(name: str) -> str:
         # ID-bearing key parts in canonical form, so that exports can mask them reliably
         if name == "certificate_no":
@@ -93,7 +94,7 @@ typed as (
         r.id_number as raw_id_number,
         {pick},
         name_norm(r.name) as name_norm,
-        {(',' + chr(10) + '        ').join(typed)},
+        {("," + chr(10) + "        ").join(typed)},
         {issue_list} as issues
     from widened r
 ),
@@ -139,7 +140,5 @@ def standardize(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         """
     )
     for feed in FEEDS.values():
-        quarantined[feed.name] = con.execute(
-            f"select count(*) from stg.{feed.name} where quarantined"
-        ).fetchall()[0][0]
+        quarantined[feed.name] = con.execute(f"select count(*) from stg.{feed.name} where quarantined").fetchall()[0][0]
     return quarantined

@@ -14,8 +14,15 @@ def make_id(area: str = "520302", birth: str = "19800101", seq: str = "001") -> 
     return body + check_char(body)
 
 
-def write_csv(landing: Path, feed: str, day: str, rows: list[dict], name: str | None = None,
-              encoding: str = "utf-8", chinese_headers: bool = False) -> Path:
+def write_csv(
+    landing: Path,
+    feed: str,
+    day: str,
+    rows: list[dict],
+    name: str | None = None,
+    encoding: str = "utf-8",
+    chinese_headers: bool = False,
+) -> Path:
     spec = FEEDS[feed]
     cols = spec.column_names
     extra = [k for r in rows for k in r if k not in cols]
@@ -33,18 +40,50 @@ def write_csv(landing: Path, feed: str, day: str, rows: list[dict], name: str | 
 
 
 def registry_row(id_number: str, name: str, hukou: str, region: str = "520302100001", **kw) -> dict:
-    return {"hukou_number": hukou, "id_number": id_number, "name": name, "relation": "户主",
-            "region_code": region, "status": "正常", **kw}
+    return {
+        "hukou_number": hukou,
+        "id_number": id_number,
+        "name": name,
+        "relation": "户主",
+        "region_code": region,
+        "status": "正常",
+        **kw,
+    }
 
 
-def roster_row(id_number: str, name: str, household: str, category: str = "低保",
-               region: str = "520302100001", **kw) -> dict:
-    return {"household_code": household, "id_number": id_number, "name": name, "category": category,
-            "relation": "户主", "dibao_class": "A" if category == "低保" else None,
-            "region_code": region, "township": "深溪镇", "enrolled_on": "2020-01-01", **kw}
+def roster_row(
+    id_number: str, name: str, household: str, category: str = "低保", region: str = "520302100001", **kw
+) -> dict:
+    return {
+        "household_code": household,
+        "id_number": id_number,
+        "name": name,
+        "category": category,
+        "relation": "户主",
+        "dibao_class": "A" if category == "低保" else None,
+        "region_code": region,
+        "township": "深溪镇",
+        "enrolled_on": "2020-01-01",
+        **kw,
+    }
 
 
-def settlement_row(sid: str, id_number: str, name: str, oop: str, settled_on: str = "2026-11-10",
-                   insurance_type: str = "城乡居民", **kw) -> dict:
-    return {"settlement_id": sid, "id_number": id_number, "name": name, "insurance_type": insurance_type,
-            "settled_on": settled_on, "total_cost": "50000.00", "oop_compliant": oop, **kw}
+def settlement_row(
+    sid: str,
+    id_number: str,
+    name: str,
+    oop: str,
+    settled_on: str = "2026-11-10",
+    insurance_type: str = "城乡居民",
+    **kw,
+) -> dict:
+    return {
+        "settlement_id": sid,
+        "id_number": id_number,
+        "name": name,
+        "insurance_type": insurance_type,
+        "settled_on": settled_on,
+        "total_cost": "50000.00",
+        "oop_compliant": oop,
+        **kw,
+    }

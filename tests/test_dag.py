@@ -25,8 +25,13 @@ def airflow_home(tmp_path_factory):
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
-                   env={**os.environ}, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env={**os.environ},
+        timeout=600,
+    )
     yield home
     for k, v in saved.items():
         if v is None:
@@ -42,8 +47,13 @@ def test_dag_file_imports_nothing_heavy():
         "heavy = [m for m in ('duckdb', 'pandas', 'pyarrow', 'pipelines.night') if m in sys.modules]; "
         "print(heavy)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
+    )
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -64,7 +74,6 @@ def test_dagbag_integrity(airflow_home):
 @pytest.mark.slow
 def test_dag_test_runs_a_night(airflow_home, tmp_path):
     from airflow.dag_processing.dagbag import DagBag
-
     from test_night import _county
 
     landing = tmp_path / "landing"

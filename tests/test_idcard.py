@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from factory import make_id
 
 from pipelines import idcard
-from factory import make_id
 
 BORN_1949_X = "11010519491231002X"  # a published example ID, check character X
 BORN_2008 = make_id("520302", "20080229", "123")  # leap day, 2000s birth
@@ -65,18 +65,22 @@ def test_every_single_digit_typo_and_adjacent_swap_is_detected(macros, pos):
 
 
 def test_check_character_x_and_sex_and_birth(macros):
-    row = macros.execute("select id_check_char($1), id_sex($2), id_birth_date($2)",
-                         [BORN_1949_X[:17], BORN_1949_X]).fetchall()[0]
+    row = macros.execute(
+        "select id_check_char($1), id_sex($2), id_birth_date($2)", [BORN_1949_X[:17], BORN_1949_X]
+    ).fetchall()[0]
     assert row[0] == "X"
     assert row[1] == "女"  # 17th digit 2: even
     assert str(row[2]) == "1949-12-31"
 
 
-@pytest.mark.parametrize(("value", "masked"), [
-    (BORN_1949_X, "110105********002X"),
-    ("1234", "****"),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        (BORN_1949_X, "110105********002X"),
+        ("1234", "****"),
+        (None, None),
+    ],
+)
 def test_mask_id(macros, value, masked):
     assert idcard.mask_id(value) == masked
     assert macros.execute("select mask_id($1)", [value]).fetchall()[0][0] == masked

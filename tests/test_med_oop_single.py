@@ -8,8 +8,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from factory import make_id, registry_row, roster_row, settlement_row, write_csv
+
 from pipelines.night import run_night
 from pipelines.warehouse import open_warehouse
 
@@ -36,32 +36,68 @@ CASES = [
     Case("other_10000.00", [{"oop": "10000.00"}]),
     Case("other_10000.01", [{"oop": "10000.01"}], alert=("10000.01", "10000.00")),
     Case("tekun_9000", [{"oop": "9000.00"}], roster=(SNAP_1, SNAP_2), category="特困", alert=("9000.00", "4000.00")),
-    Case("monitored_4000.01", [{"oop": "4000.01"}], roster=(SNAP_2,), category="监测对象", enrolled_on="2026-01-01",
-         alert=("4000.01", "4000.00")),
+    Case(
+        "monitored_4000.01",
+        [{"oop": "4000.01"}],
+        roster=(SNAP_2,),
+        category="监测对象",
+        enrolled_on="2026-01-01",
+        alert=("4000.01", "4000.00"),
+    ),
     Case("employee_low_20000", [{"oop": "20000.00", "insurance_type": "职工"}], roster=(SNAP_1, SNAP_2)),
     Case("employee_other_20000", [{"oop": "20000.00", "insurance_type": "职工"}]),
     Case("reversed_12000", [{"oop": "12000.00", "sid": "R1"}, {"oop": "-12000.00", "reverses": "R1"}]),
-    Case("rebill_10500", [{"oop": "12000.00", "sid": "B1"}, {"oop": "-12000.00", "reverses": "B1"},
-                          {"oop": "10500.00", "sid": "B1-2"}], alert=("10500.00", "10000.00"), evidence_key="B1-2"),
-    Case("rebill_9000", [{"oop": "12000.00", "sid": "C1"}, {"oop": "-12000.00", "reverses": "C1"},
-                         {"oop": "9000.00", "sid": "C1-2"}]),
-    Case("roster_entry_after_settlement", [{"oop": "5000.00", "settled_on": "2026-11-05"}], roster=(SNAP_2,),
-         enrolled_on="2026-11-15"),
+    Case(
+        "rebill_10500",
+        [{"oop": "12000.00", "sid": "B1"}, {"oop": "-12000.00", "reverses": "B1"}, {"oop": "10500.00", "sid": "B1-2"}],
+        alert=("10500.00", "10000.00"),
+        evidence_key="B1-2",
+    ),
+    Case(
+        "rebill_9000",
+        [{"oop": "12000.00", "sid": "C1"}, {"oop": "-12000.00", "reverses": "C1"}, {"oop": "9000.00", "sid": "C1-2"}],
+    ),
+    Case(
+        "roster_entry_after_settlement",
+        [{"oop": "5000.00", "settled_on": "2026-11-05"}],
+        roster=(SNAP_2,),
+        enrolled_on="2026-11-15",
+    ),
     Case("identity_low_roster_not", [{"oop": "5000.00", "identity": "低保"}]),
-    Case("roster_low_identity_ordinary", [{"oop": "5000.00", "identity": "普通"}], roster=(SNAP_1, SNAP_2),
-         alert=("5000.00", "4000.00")),
-    Case("other_county_identity_low", [{"oop": "4500.00", "identity": "低保"}], registered=False,
-         alert=("4500.00", "4000.00")),
+    Case(
+        "roster_low_identity_ordinary",
+        [{"oop": "5000.00", "identity": "普通"}],
+        roster=(SNAP_1, SNAP_2),
+        alert=("5000.00", "4000.00"),
+    ),
+    Case(
+        "other_county_identity_low",
+        [{"oop": "4500.00", "identity": "低保"}],
+        registered=False,
+        alert=("4500.00", "4000.00"),
+    ),
     Case("other_county_identity_ordinary", [{"oop": "9000.00", "identity": "普通"}], registered=False),
     Case("exited_before_settlement", [{"oop": "5000.00", "settled_on": "2026-11-22"}], roster=(SNAP_1,)),
-    Case("exited_after_settlement", [{"oop": "5000.00", "settled_on": "2026-11-10"}], roster=(SNAP_1,),
-         alert=("5000.00", "4000.00")),
-    Case("two_in_one_month", [{"oop": "4500.00", "settled_on": "2026-11-02"}, {"oop": "6000.00", "sid": "T2"}],
-         roster=(SNAP_1, SNAP_2), alert=("6000.00", "4000.00"), evidence_key="T2"),
-    Case("fullwidth_id_low_4000.01", [{"oop": "4000.01", "id_form": "fullwidth"}], roster=(SNAP_1, SNAP_2),
-         alert=("4000.01", "4000.00")),
-    Case("legacy15_id_other_10000.01", [{"oop": "10000.01", "id_form": "legacy15"}],
-         alert=("10000.01", "10000.00")),
+    Case(
+        "exited_after_settlement",
+        [{"oop": "5000.00", "settled_on": "2026-11-10"}],
+        roster=(SNAP_1,),
+        alert=("5000.00", "4000.00"),
+    ),
+    Case(
+        "two_in_one_month",
+        [{"oop": "4500.00", "settled_on": "2026-11-02"}, {"oop": "6000.00", "sid": "T2"}],
+        roster=(SNAP_1, SNAP_2),
+        alert=("6000.00", "4000.00"),
+        evidence_key="T2",
+    ),
+    Case(
+        "fullwidth_id_low_4000.01",
+        [{"oop": "4000.01", "id_form": "fullwidth"}],
+        roster=(SNAP_1, SNAP_2),
+        alert=("4000.01", "4000.00"),
+    ),
+    Case("legacy15_id_other_10000.01", [{"oop": "10000.01", "id_form": "legacy15"}], alert=("10000.01", "10000.00")),
     Case("typo_id_other_20000", [{"oop": "20000.00", "id_form": "typo"}]),  # fuzzy linkage: a later matcher
 ]
 
@@ -87,13 +123,17 @@ def build_county(landing: Path) -> dict[str, str]:
         if case.registered:
             registry.append(registry_row(idn, name, f"H{n}"))
         for snap in case.roster:
-            rosters[snap].append(roster_row(idn, name, f"HH{n}", category=case.category,
-                                            enrolled_on=case.enrolled_on))
+            rosters[snap].append(roster_row(idn, name, f"HH{n}", category=case.category, enrolled_on=case.enrolled_on))
         for k, s in enumerate(case.settlements):
             sid = s.get("sid") or f"S{n}-{k}"
-            row = settlement_row(sid, _id_form(idn, s.get("id_form")), name, s["oop"],
-                                 settled_on=s.get("settled_on", "2026-11-12"),
-                                 insurance_type=s.get("insurance_type", "城乡居民"))
+            row = settlement_row(
+                sid,
+                _id_form(idn, s.get("id_form")),
+                name,
+                s["oop"],
+                settled_on=s.get("settled_on", "2026-11-12"),
+                insurance_type=s.get("insurance_type", "城乡居民"),
+            )
             if s.get("identity"):
                 row["insured_identity"] = s["identity"]
             if s.get("reverses"):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import json
 from datetime import date
+from pathlib import Path
 
 import openpyxl
-import pytest
+from factory import make_id, registry_row, roster_row, settlement_row, write_csv
 from typer.testing import CliRunner
 
-from factory import make_id, registry_row, roster_row, settlement_row, write_csv
 from pipelines.cli import app
 from pipelines.exports import ALERT_COLUMNS, LINK_COLUMNS
 from pipelines.night import run_night
@@ -20,12 +20,22 @@ LOW, OTHER, LATE = make_id(seq="011"), make_id(seq="021"), make_id(seq="031")
 
 
 def _county(landing):
-    write_csv(landing, "household_registry", "2026-11-01",
-              [registry_row(LOW, "张三", "H1"), registry_row(OTHER, "李四", "H2"), registry_row(LATE, "王五", "H3")])
+    write_csv(
+        landing,
+        "household_registry",
+        "2026-11-01",
+        [registry_row(LOW, "张三", "H1"), registry_row(OTHER, "李四", "H2"), registry_row(LATE, "王五", "H3")],
+    )
     write_csv(landing, "civil_affairs", "2026-11-01", [roster_row(LOW, "张三", "HH1")])
-    write_csv(landing, "medical_settlements", "2026-11-02",
-              [settlement_row("S1", LOW, "张三", "4500.00", settled_on="2026-11-02"),
-               settlement_row("S2", OTHER, "李四", "12000.00", settled_on="2026-11-02")])
+    write_csv(
+        landing,
+        "medical_settlements",
+        "2026-11-02",
+        [
+            settlement_row("S1", LOW, "张三", "4500.00", settled_on="2026-11-02"),
+            settlement_row("S2", OTHER, "李四", "12000.00", settled_on="2026-11-02"),
+        ],
+    )
 
 
 def _alerts(wh):
@@ -40,13 +50,13 @@ def test_rerun_changes_nothing(tmp_path):
     landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
     _county(landing)
     first = run_night(landing, date(2026, 11, 2), wh)
-    exports = {k: open(v, "rb").read() for k, v in first.exports.items()}
+    exports = {k: Path(v).read_bytes() for k, v in first.exports.items()}
     alerts = _alerts(wh)
     second = run_night(landing, date(2026, 11, 2), wh)
     assert second.alerts == {"new": 0, "updated": 0, "unchanged": 2, "cleared": 0}
     assert second.files_skipped == 3
     assert _alerts(wh) == alerts
-    assert {k: open(v, "rb").read() for k, v in second.exports.items()} == exports
+    assert {k: Path(v).read_bytes() for k, v in second.exports.items()} == exports
 
 
 def test_next_night_adds_only_its_own_alerts_and_clears_a_reversed_one(tmp_path):
@@ -55,9 +65,15 @@ def test_next_night_adds_only_its_own_alerts_and_clears_a_reversed_one(tmp_path)
     run_night(landing, date(2026, 11, 2), wh)
     before = {a[0]: a for a in _alerts(wh)}
     # next night: one new settlement over the line, and S2 reversed
-    write_csv(landing, "medical_settlements", "2026-11-03",
-              [settlement_row("S3", LATE, "王五", "10000.01", settled_on="2026-11-03"),
-               settlement_row("S2-REV", OTHER, "李四", "-12000.00", settled_on="2026-11-03", reverses="S2")])
+    write_csv(
+        landing,
+        "medical_settlements",
+        "2026-11-03",
+        [
+            settlement_row("S3", LATE, "王五", "10000.01", settled_on="2026-11-03"),
+            settlement_row("S2-REV", OTHER, "李四", "-12000.00", settled_on="2026-11-03", reverses="S2"),
+        ],
+    )
     summary = run_night(landing, date(2026, 11, 3), wh)
     after = {a[0]: a for a in _alerts(wh)}
     assert summary.alerts["new"] == 1
@@ -81,11 +97,14 @@ def test_exports_columns_masking_and_formats(tmp_path):
     runner = CliRunner()
     out = tmp_path / "out"
     for fmt in ("csv", "xlsx", "json"):
-        r = runner.invoke(app, ["alerts", "export", "--format", fmt, "--out", str(out / f"a.{fmt}"),
-                                "--warehouse", str(wh)])
+        r = runner.invoke(
+            app, ["alerts", "export", "--format", fmt, "--out", str(out / f"a.{fmt}"), "--warehouse", str(wh)]
+        )
         assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["alerts", "export", "--format", "csv", "--out", str(out / "full.csv"),
-                            "--reveal-ids", "--warehouse", str(wh)])
+    r = runner.invoke(
+        app,
+        ["alerts", "export", "--format", "csv", "--out", str(out / "full.csv"), "--reveal-ids", "--warehouse", str(wh)],
+    )
     assert r.exit_code == 0
     with open(out / "a.csv", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
@@ -115,19 +134,32 @@ def test_exports_columns_masking_and_formats(tmp_path):
     assert len(links) == 3 + 1 + 2  # every delivered row
     assert all(r["person_id"] and r["method"] == "exact" for r in links)
     assert LOW not in (out / "l.csv").read_text(encoding="utf-8-sig")
-    r = runner.invoke(app, ["links", "export", "--format", "json", "--out", str(out / "l.json"), "--reveal-ids",
-                            "--warehouse", str(wh)])
+    r = runner.invoke(
+        app,
+        ["links", "export", "--format", "json", "--out", str(out / "l.json"), "--reveal-ids", "--warehouse", str(wh)],
+    )
     assert r.exit_code == 0
     assert LOW in {x["id_number"] for x in json.loads((out / "l.json").read_text(encoding="utf-8"))}
 
 
 def test_cli_reports_errors_without_traceback(tmp_path):
     runner = CliRunner()
-    r = runner.invoke(app, ["run", "--landing", str(tmp_path / "nowhere"), "--as-of", "2026-11-02",
-                            "--warehouse", str(tmp_path / "w.duckdb")])
+    r = runner.invoke(
+        app,
+        [
+            "run",
+            "--landing",
+            str(tmp_path / "nowhere"),
+            "--as-of",
+            "2026-11-02",
+            "--warehouse",
+            str(tmp_path / "w.duckdb"),
+        ],
+    )
     assert r.exit_code == 2 and "does not exist" in r.output
-    r = runner.invoke(app, ["alerts", "export", "--out", str(tmp_path / "a.csv"),
-                            "--warehouse", str(tmp_path / "missing.duckdb")])
+    r = runner.invoke(
+        app, ["alerts", "export", "--out", str(tmp_path / "a.csv"), "--warehouse", str(tmp_path / "missing.duckdb")]
+    )
     assert r.exit_code == 2 and "no warehouse" in r.output
     r = runner.invoke(app, ["run", "--landing", str(tmp_path), "--as-of", "2026-13-02"])
     assert r.exit_code != 0 and "YYYY-MM-DD" in r.output
@@ -144,8 +176,20 @@ def test_policy_typo_stops_the_night_at_start(tmp_path):
     (policy / "rules.yaml").write_text(text.replace("warning_line_other:", "warning_lien_other:"), encoding="utf-8")
     landing = tmp_path / "landing"
     _county(landing)
-    r = CliRunner().invoke(app, ["run", "--landing", str(landing), "--as-of", "2026-11-02",
-                                 "--warehouse", str(tmp_path / "w.duckdb"), "--policy", str(policy)])
+    r = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--landing",
+            str(landing),
+            "--as-of",
+            "2026-11-02",
+            "--warehouse",
+            str(tmp_path / "w.duckdb"),
+            "--policy",
+            str(policy),
+        ],
+    )
     assert r.exit_code == 2
     assert "warning_lien_other" in r.output and "rules.yaml" in r.output
     assert not (tmp_path / "w.duckdb").exists()

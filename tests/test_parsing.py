@@ -8,38 +8,50 @@ from decimal import Decimal
 import pytest
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("2026-10-03", date(2026, 10, 3)),
-    ("20261003", date(2026, 10, 3)),
-    ("2026/10/03", date(2026, 10, 3)),
-    (" 2026/10/03\u3000", date(2026, 10, 3)),
-    ("2026-10-03 00:00:00", date(2026, 10, 3)),  # a spreadsheet cell
-    ("2024-02-29", date(2024, 2, 29)),
-    ("2026-02-29", None),
-    ("2026年10月3日", None),  # not one of the agreed forms: unparseable, never a guess
-    ("", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2026-10-03", date(2026, 10, 3)),
+        ("20261003", date(2026, 10, 3)),
+        ("2026/10/03", date(2026, 10, 3)),
+        (" 2026/10/03\u3000", date(2026, 10, 3)),
+        ("2026-10-03 00:00:00", date(2026, 10, 3)),  # a spreadsheet cell
+        ("2024-02-29", date(2024, 2, 29)),
+        ("2026-02-29", None),
+        ("2026年10月3日", None),  # not one of the agreed forms: unparseable, never a guess
+        ("", None),
+        (None, None),
+    ],
+)
 def test_parse_date(macros, raw, expected):
     assert macros.execute("select parse_date($1)", [raw]).fetchall()[0][0] == expected
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("4000.01", Decimal("4000.01")),
-    ("4000", Decimal("4000.00")),
-    (" 10,000.00 ", Decimal("10000.00")),
-    ("-12000.00", Decimal("-12000.00")),
-    ("0.5", Decimal("0.50")),
-    ("abc", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("4000.01", Decimal("4000.01")),
+        ("4000", Decimal("4000.00")),
+        (" 10,000.00 ", Decimal("10000.00")),
+        ("-12000.00", Decimal("-12000.00")),
+        ("0.5", Decimal("0.50")),
+        ("abc", None),
+        ("", None),
+    ],
+)
 def test_parse_amount(macros, raw, expected):
     assert macros.execute("select parse_amount($1)", [raw]).fetchall()[0][0] == expected
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("张 三", "张三"), (" 欧阳\u3000娜娜 ", "欧阳娜娜"), ("", None), ("王五", "王五"),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("张 三", "张三"),
+        (" 欧阳\u3000娜娜 ", "欧阳娜娜"),
+        ("", None),
+        ("王五", "王五"),
+    ],
+)
 def test_name_norm(macros, raw, expected):
     assert macros.execute("select name_norm($1)", [raw]).fetchall()[0][0] == expected
 

@@ -8,8 +8,8 @@ import openpyxl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from factory import make_id, registry_row, write_csv
+
 from pipelines.errors import FeedRejected
 from pipelines.feeds import FEEDS, header_map
 from pipelines.ingest import ingest
@@ -19,18 +19,29 @@ from pipelines.warehouse import connect
 
 ID_A = make_id(seq="011")
 ROWS = [
-    {"hukou_number": "H1", "id_number": ID_A, "name": "张三", "region_code": "520302100001",
-     "status": "正常", "birth_date": "19800101"},
-    {"hukou_number": "H2", "id_number": "", "name": "李四", "region_code": "520302100002",
-     "status": "正常", "birth_date": "1980/01/01"},
+    {
+        "hukou_number": "H1",
+        "id_number": ID_A,
+        "name": "张三",
+        "region_code": "520302100001",
+        "status": "正常",
+        "birth_date": "19800101",
+    },
+    {
+        "hukou_number": "H2",
+        "id_number": "",
+        "name": "李四",
+        "region_code": "520302100002",
+        "status": "正常",
+        "birth_date": "1980/01/01",
+    },
 ]
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
 @pytest.mark.parametrize("chinese", [False, True])
 def test_csv_encodings_and_headers(tmp_path, encoding, chinese):
-    path = write_csv(tmp_path, "household_registry", "2026-11-01", ROWS, encoding=encoding,
-                     chinese_headers=chinese)
+    path = write_csv(tmp_path, "household_registry", "2026-11-01", ROWS, encoding=encoding, chinese_headers=chinese)
     content = read_delivery(path)
     assert content.table.num_rows == 2
     assert content.encoding == encoding
@@ -58,17 +69,30 @@ def test_xlsx_shuffled_extra_columns_and_number_cells(tmp_path):
 
 def test_parquet_with_typed_columns(tmp_path):
     path = tmp_path / "enrollment.parquet"
-    pq.write_table(pa.table({"id_number": [ID_A], "name": ["张三"], "insurance_type": ["城乡居民"],
-                             "year": pa.array([2026], pa.int32()), "status": ["参保缴费"]}), path)
+    pq.write_table(
+        pa.table(
+            {
+                "id_number": [ID_A],
+                "name": ["张三"],
+                "insurance_type": ["城乡居民"],
+                "year": pa.array([2026], pa.int32()),
+                "status": ["参保缴费"],
+            }
+        ),
+        path,
+    )
     content = read_delivery(path)
     assert content.table.column("c3").to_pylist() == ["2026"]
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    (b"", "empty"),
-    ("hukou_number,id_number,name,region_code,status\n".encode(), "no data rows"),
-    (b"\xff\xfe\x00\x00garbage\x81\x30", "decode"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "empty"),
+        (b"hukou_number,id_number,name,region_code,status\n", "no data rows"),
+        (b"\xff\xfe\x00\x00garbage\x81\x30", "decode"),
+    ],
+)
 def test_unusable_files_are_rejected(tmp_path, body, reason):
     path = tmp_path / "x.csv"
     path.write_bytes(body)
@@ -89,7 +113,7 @@ def test_conservation_with_rejected_file_malformed_and_missing_rows(tmp_path):
     # a settlement file lacking the required oop column: rejected as a whole, rows still counted
     bad = landing / "medical_settlements" / "2026-11-01" / "s.csv"
     bad.parent.mkdir(parents=True)
-    bad.write_text("settlement_id,id_number,name\nS1,%s,张三\nS2,%s,张三\n" % (ID_A, ID_A), encoding="utf-8")
+    bad.write_text(f"settlement_id,id_number,name\nS1,{ID_A},张三\nS2,{ID_A},张三\n", encoding="utf-8")
     # a row with too many fields
     broken = landing / "civil_affairs" / "2026-11-01" / "r.csv"
     broken.parent.mkdir(parents=True)
@@ -103,9 +127,12 @@ def test_conservation_with_rejected_file_malformed_and_missing_rows(tmp_path):
     (landing / "stray.csv").write_text("a\n1\n")
     con, result = _night(tmp_path)
     assert result.ignored == ["stray.csv"]
-    rows = {r[0]: r[1:] for r in con.execute(
-        "select feed, rows_delivered, rows_loaded, rows_quarantined, outcome, reason from meta.delivery"
-    ).fetchall()}
+    rows = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "select feed, rows_delivered, rows_loaded, rows_quarantined, outcome, reason from meta.delivery"
+        ).fetchall()
+    }
     assert rows["household_registry"][:4] == (2, 1, 1, "loaded_with_quarantine")
     assert rows["medical_settlements"][:4] == (2, 0, 2, "rejected")
     assert "oop_compliant" in rows["medical_settlements"][4]
@@ -128,8 +155,12 @@ def test_same_file_twice_is_skipped_and_a_corrected_file_replaces_it(tmp_path):
     dup = ingest(con, landing, date(2026, 11, 2), run_id=3)
     assert dup.loaded == [] and dup.skipped == 2  # the original and its copy
     # corrected file, same name and date: replaces the earlier delivery's rows
-    write_csv(landing, "household_registry", "2026-11-01",
-              [registry_row(ID_A, "张三", "H9"), registry_row(make_id(seq="021"), "李四", "H9")])
+    write_csv(
+        landing,
+        "household_registry",
+        "2026-11-01",
+        [registry_row(ID_A, "张三", "H9"), registry_row(make_id(seq="021"), "李四", "H9")],
+    )
     fixed = ingest(con, landing, date(2026, 11, 2), run_id=4)
     assert len(fixed.loaded) == 1
     standardize(con)

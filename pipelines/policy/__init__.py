@@ -81,8 +81,7 @@ class Policy(_Strict):
             return self.regions[county_code]
         except KeyError:
             raise PolicyError(
-                f"no region policy for county {county_code}: add regions/{county_code}.yaml "
-                f"to the policy directory"
+                f"no region policy for county {county_code}: add regions/{county_code}.yaml to the policy directory"
             ) from None
 
 
@@ -94,9 +93,7 @@ def _load_yaml(path: Path, model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        errors = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise PolicyError(f"{path}: invalid policy: {errors}") from None
 
 
