@@ -175,3 +175,24 @@ def test_deliveries_after_the_night_are_not_loaded(tmp_path):
     write_csv(landing, "household_registry", "2026-11-03", ROWS[:1], name="later.csv")
     con, result = _night(tmp_path, as_of=date(2026, 11, 2))
     assert len(result.loaded) == 1
+
+
+def test_malformed_rows_are_listed_in_the_links_export(tmp_path):
+    from pipelines.exports import export_links
+    from pipelines.link import link
+
+    landing = tmp_path / "landing"
+    broken = landing / "civil_affairs" / "2026-11-01" / "r.csv"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(
+        f"household_code,id_number,name,category,region_code\nHH1,{ID_A},张三,低保,520302100001\nHH2,x,y\n",
+        encoding="utf-8",
+    )
+    con, _ = _night(tmp_path)
+    link(con, date(2026, 11, 2))
+    con.close()
+    con = connect(tmp_path / "w.duckdb")  # a new connection, as `doudi links export` has
+    out = tmp_path / "links.csv"
+    assert export_links(con, out) == 2
+    text = out.read_text(encoding="utf-8-sig")
+    assert "quarantined:malformed_row" in text

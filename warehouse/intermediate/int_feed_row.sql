@@ -1,3 +1,7 @@
+-- The night the int layer was last built for (views and exports read it; variables do not
+-- outlive a connection).
+create or replace table int.night as select getvariable('as_of') as as_of;
+
 -- Every usable row of every feed up to the night's as-of date, with its identity fields:
 -- the one input of linkage. Quarantined rows are here, flagged, so that every delivered row can
 -- be accounted for; linkage leaves them alone.
