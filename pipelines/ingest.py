@@ -1,10 +1,16 @@
 """Ingest: find the deliveries up to the night's as-of date, record each, load its rows as raw text.
 
 A delivery is ``<landing>/<feed>/<YYYY-MM-DD>/<file>``. Each file becomes a ``meta.delivery``
-row (feed, file, sha256, rows, outcome); its rows go to ``raw.<feed>`` with every delivered
-column (canonical columns by name, the others in ``extra`` as JSON) and the row's 1-based
-position in its file. A file already loaded (same feed, same bytes) is skipped; a changed file
-under the same name and date replaces the earlier one for that date.
+row (feed, file, sha256, rows, outcome, reason); its rows go to ``raw.<feed>`` with every
+delivered column (canonical columns by name, the others in ``extra`` as JSON) and the row's
+1-based position in its file. Outcomes: ``loaded`` (perhaps with quarantined rows, decided by
+staging), ``rejected`` (the file cannot be used at all; its rows are counted), ``held`` (a
+snapshot that would drop a large share of the previous one's people; its rows are kept in raw
+but not used until ``doudi deliveries accept``), ``duplicate`` (the same bytes under another
+name) and ``superseded`` (replaced by a corrected file of the same name and date).
+
+Ingest does not commit: the night is one transaction (``pipelines/night.py``), so a night that
+fails halfway leaves the warehouse as it was.
 """
 
 from __future__ import annotations
@@ -20,15 +26,17 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.errors import FeedRejected
+from pipelines.errors import DoudiError, FeedRejected
 from pipelines.feeds import FEEDS, Feed, header_map
+from pipelines.policy import DeliveryPolicy
 from pipelines.readers import FORMATS, FileContent, read_delivery
 
-__all__ = ["Delivery", "IngestResult", "discover", "ingest"]
+__all__ = ["Delivery", "IngestResult", "discover", "ingest", "accept_delivery", "LOADED"]
 
 log = logging.getLogger(__name__)
 
 _DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+LOADED = ("loaded", "loaded_with_quarantine")
 
 
 @dataclass(frozen=True)
@@ -41,24 +49,23 @@ class Delivery:
 
 @dataclass
 class IngestResult:
-    loaded: list[int] = field(default_factory=list)  # delivery_ids loaded this night
+    loaded: list[int] = field(default_factory=list)  # delivery_ids loaded (or held) this night
     skipped: int = 0  # files already loaded on an earlier night
     rejected: int = 0
+    held: int = 0
     ignored: list[str] = field(default_factory=list)  # paths outside the landing layout
 
 
 def discover(landing: Path, as_of: date) -> tuple[list[Delivery], list[str]]:
     """Deliveries dated on or before ``as_of``, in date order; and paths that fit no delivery."""
+    if not landing.is_dir():
+        raise DoudiError(f"landing area {landing} does not exist: pass --landing DIR")
     deliveries: list[Delivery] = []
     ignored: list[str] = []
-    if not landing.is_dir():
-        from pipelines.errors import DoudiError
-
-        raise DoudiError(f"landing area {landing} does not exist: pass --landing DIR")
     for path in sorted(p for p in landing.rglob("*") if p.is_file()):
         rel = path.relative_to(landing).as_posix()
         parts = rel.split("/")
-        if path.name.startswith(".") or path.name.startswith("~$"):
+        if path.name.startswith((".", "~$")):
             continue  # editor locks and hidden files are nobody's delivery
         if len(parts) != 3 or not _DATE_DIR.match(parts[1]):
             ignored.append(rel)
@@ -110,8 +117,8 @@ def _record(con: duckdb.DuckDBPyConnection, d: Delivery, digest: str, run_id: in
     return delivery_id
 
 
-def _count_csv_rows(path: Path) -> int:
-    """Best-effort row count of a file that was rejected, so that it is still counted."""
+def _count_rows(path: Path) -> int:
+    """Best-effort data-row count of a rejected file, so that it is still counted."""
     if path.suffix.lower() != ".csv":
         return 0
     with path.open("rb") as f:
@@ -119,26 +126,62 @@ def _count_csv_rows(path: Path) -> int:
     return max(lines - 1, 0)
 
 
-def _load_rows(
-    con: duckdb.DuckDBPyConnection, feed: Feed, delivery_id: int, content: FileContent
-) -> tuple[int, dict[str, str | None]]:
-    mapping = header_map(feed, content.headers)
-    missing = [c for c in feed.required if c not in mapping.values()]
-    if missing:
-        labels = ", ".join(f"{c} ({feed.column(c).label})" for c in missing)
-        raise FeedRejected(f"required column missing: {labels}")
-    table = content.table
-    if "_row_number" not in table.column_names:
-        table = table.append_column("_row_number", pa.array(range(1, table.num_rows + 1), pa.int64()))
-    # first delivered column wins for a canonical name delivered twice; the twin becomes an extra
+def header_score(feed: Feed):
+    """How many cells of a candidate header row name a column of ``feed``."""
+
+    def score(cells: list[str]) -> int:
+        return sum(1 for v in header_map(feed, cells).values() if v)
+
+    return score
+
+
+def plan_columns(feed: Feed, headers: list[str]) -> tuple[dict[str, str], list[tuple[str, str]], dict]:
+    """Canonical column -> file column, the extra (header, file column) pairs, and the header map.
+
+    Raises :class:`FeedRejected` for a file that lacks a required column (saying which feed it
+    looks like, if another), or delivers one canonical column twice under different headers.
+    """
+    mapping = header_map(feed, headers)
     select: dict[str, str] = {}
     extras: list[tuple[str, str]] = []
-    for i, header in enumerate(content.headers):
+    twice: dict[str, list[str]] = {}
+    for i, header in enumerate(headers):
         canonical = mapping.get(header)
         if canonical and canonical not in select:
             select[canonical] = f"c{i}"
+            twice[canonical] = [header]
+        elif canonical:
+            twice[canonical].append(header)
         else:
             extras.append((header or f"column_{i + 1}", f"c{i}"))
+    duplicated = {c: hs for c, hs in twice.items() if len(hs) > 1}
+    if duplicated:
+        desc = "; ".join(f"{c} as {' and '.join(repr(h) for h in hs)}" for c, hs in duplicated.items())
+        raise FeedRejected(f"column delivered twice, which one is right cannot be told: {desc}")
+    missing = [c for c in feed.required if c not in select]
+    if missing:
+        labels = ", ".join(f"{c} ({feed.column(c).label})" for c in missing)
+        others = [
+            f.name
+            for f in FEEDS.values()
+            if f.name != feed.name and all(v in header_map(f, headers).values() for v in f.required)
+        ]
+        hint = f"; it looks like a {others[0]} delivery put in the {feed.name} folder" if others else ""
+        raise FeedRejected(f"required column missing: {labels}{hint}")
+    return select, extras, {h: mapping.get(h) for h in headers}
+
+
+def _insert_rows(
+    con: duckdb.DuckDBPyConnection,
+    feed: Feed,
+    delivery_id: int,
+    content: FileContent,
+    select: dict[str, str],
+    extras: list[tuple[str, str]],
+) -> int:
+    table = content.table
+    if "_row_number" not in table.column_names:
+        table = table.append_column("_row_number", pa.array(range(1, table.num_rows + 1), pa.int64()))
     cols = [select.get(c, "null") for c in feed.column_names]
     extra = (
         "json_object(" + ", ".join(f"'{h.replace(chr(39), chr(39) * 2)}', {c}" for h, c in extras) + ")"
@@ -148,28 +191,29 @@ def _load_rows(
     con.register("_delivery", table)
     try:
         con.execute(
-            f"insert into raw.{feed.name} select {delivery_id}, _row_number, {', '.join(cols)}, {extra} from _delivery"
+            f"insert into raw.{feed.name} select {delivery_id}, _row_number, {', '.join(cols)}, {extra} "
+            "from _delivery"
         )
     finally:
         con.unregister("_delivery")
     if content.bad_rows:
         con.executemany(
-            "insert into meta.row_issue values (?, ?, ?, 'malformed_row', ?, ?)",
+            "insert into meta.row_issue values (?, ?, ?, 'malformed_row', ?, ?, 'quarantine')",
             [(delivery_id, feed.name, n, msg, text) for n, msg, text in content.bad_rows],
         )
-    return table.num_rows, mapping
+    return table.num_rows
 
 
 def _supersede(con: duckdb.DuckDBPyConnection, d: Delivery) -> None:
     """A corrected file for the same feed, date and name replaces the earlier one, nothing else."""
     old = con.execute(
         "select delivery_id from meta.delivery where feed = ? and delivered_on = ? and file_name = ? "
-        "and outcome in ('loaded', 'loaded_with_quarantine')",
+        "and outcome in ('loaded', 'loaded_with_quarantine', 'held')",
         [d.feed, d.delivered_on, d.path.name],
     ).fetchall()
     for (delivery_id,) in old:
-        if d.feed in FEEDS:
-            con.execute(f"delete from raw.{d.feed} where delivery_id = ?", [delivery_id])
+        con.execute(f"delete from raw.{d.feed} where delivery_id = ?", [delivery_id])
+        con.execute("delete from meta.row_issue where delivery_id = ?", [delivery_id])
         con.execute("delete from int.link where delivery_id = ?", [delivery_id])
         con.execute(
             "update meta.delivery set outcome = 'superseded', reason = 'replaced by a corrected file' "
@@ -179,8 +223,58 @@ def _supersede(con: duckdb.DuckDBPyConnection, d: Delivery) -> None:
         log.info("delivery %s superseded by a corrected %s", delivery_id, d.source_file)
 
 
-def ingest(con: duckdb.DuckDBPyConnection, landing: Path, as_of: date, run_id: int) -> IngestResult:
+def _key_sql(feed: Feed) -> str:
+    from pipelines.standardize import record_key_sql
+
+    return record_key_sql(feed, alias="r")
+
+
+def _hold_if_shrunk(con: duckdb.DuckDBPyConnection, feed: Feed, d: Delivery, delivery_id: int,
+                    policy: DeliveryPolicy) -> str | None:
+    """Hold a snapshot that drops a large share of the previous snapshot's keys; return the reason."""
+    if feed.kind != "snapshot":
+        return None
+    key = _key_sql(feed)
+    prev = con.execute(
+        "select max(delivered_on) from meta.delivery where feed = ? and delivered_on < ? and outcome in "
+        "('loaded', 'loaded_with_quarantine')",
+        [feed.name, d.delivered_on],
+    ).fetchall()[0][0]
+    if prev is None:
+        return None
+    previous, dropped = con.execute(
+        f"""
+        with prev as (
+            select distinct {key} as k from raw.{feed.name} r
+            where delivery_id in (select delivery_id from meta.delivery where feed = ? and delivered_on = ?
+                                  and outcome in ('loaded', 'loaded_with_quarantine'))
+        ),
+        cur as (select distinct {key} as k from raw.{feed.name} r where delivery_id = ?)
+        select (select count(*) from prev), (select count(*) from prev anti join cur using (k))
+        """,
+        [feed.name, prev, delivery_id],
+    ).fetchall()[0]
+    if previous < policy.hold_min_previous or dropped <= policy.hold_drop_share * previous:
+        return None
+    return (
+        f"held: {dropped:,} of the {previous:,} records of the {prev} snapshot are missing "
+        f"({dropped / previous:.0%} > {policy.hold_drop_share:.0%}); the {prev} snapshot stays in force. "
+        f"If the departures are real, accept it: doudi deliveries accept {delivery_id}"
+    )
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    landing: Path,
+    as_of: date,
+    run_id: int,
+    policy: DeliveryPolicy | None = None,
+) -> IngestResult:
     """Record and load every delivery up to ``as_of`` that is not loaded yet."""
+    if policy is None:
+        from pipelines.policy import load_policy
+
+        policy = load_policy().delivery
     result = IngestResult()
     deliveries, result.ignored = discover(landing, as_of)
     for rel in result.ignored:
@@ -189,63 +283,62 @@ def ingest(con: duckdb.DuckDBPyConnection, landing: Path, as_of: date, run_id: i
         digest = _sha256(d.path)
         seen = con.execute(
             "select source_file from meta.delivery where feed = ? and file_hash = ? "
-            "and outcome in ('loaded', 'loaded_with_quarantine', 'rejected', 'duplicate')",
+            "and outcome in ('loaded', 'loaded_with_quarantine', 'held', 'rejected', 'duplicate')",
             [d.feed, digest],
         ).fetchall()
         if seen:
-            if any(s == d.source_file for (s,) in seen):
-                result.skipped += 1
-                continue
-            _record(
-                con,
-                d,
-                digest,
-                run_id,
-                outcome="duplicate",
-                reason=f"same bytes as {seen[0][0]}, already loaded",
-                rows_delivered=0,
-            )
+            if all(s != d.source_file for (s,) in seen):
+                _record(con, d, digest, run_id, outcome="duplicate",
+                        reason=f"same bytes as {seen[0][0]}, already received")
             result.skipped += 1
             continue
-        con.execute("begin transaction")
         try:
-            _supersede(con, d)
             feed = FEEDS.get(d.feed)
             if feed is None:
-                raise FeedRejected(f"unknown feed folder {d.feed!r}; known: {', '.join(FEEDS)}")
-            content = read_delivery(d.path)
-            delivery_id = _record(
-                con,
-                d,
-                digest,
-                run_id,
-                format=content.format,
-                encoding=content.encoding,
-                rows_delivered=content.rows_delivered,
-            )
-            loaded, mapping = _load_rows(con, feed, delivery_id, content)
-            con.execute(
-                "update meta.delivery set rows_loaded = ?, rows_quarantined = ?, headers = ? where delivery_id = ?",
-                [loaded, len(content.bad_rows), json.dumps(mapping, ensure_ascii=False), delivery_id],
-            )
-            con.execute("commit")
-            result.loaded.append(delivery_id)
-            log.info("%s: %d rows loaded from %s", d.feed, loaded, d.source_file)
+                raise FeedRejected(f"unknown feed folder {d.feed!r}; known feeds: {', '.join(FEEDS)}")
+            content = read_delivery(d.path, header_score(feed))
+            select, extras, mapping = plan_columns(feed, content.headers)
         except FeedRejected as exc:
-            con.execute("rollback")
-            _record(
-                con,
-                d,
-                digest,
-                run_id,
-                outcome="rejected",
-                reason=str(exc),
-                rows_delivered=_count_csv_rows(d.path),
-                rows_quarantined=_count_csv_rows(d.path),
-            )
+            rows = _count_rows(d.path)
+            _record(con, d, digest, run_id, outcome="rejected", reason=str(exc), rows_delivered=rows,
+                    rows_quarantined=rows)
             result.rejected += 1
             log.warning("%s rejected: %s", d.source_file, exc)
-        except Exception:
-            con.execute("rollback")
-            raise
+            continue
+        _supersede(con, d)
+        delivery_id = _record(
+            con, d, digest, run_id, format=content.format, encoding=content.encoding,
+            rows_delivered=content.rows_delivered, headers=json.dumps(mapping, ensure_ascii=False),
+        )
+        loaded = _insert_rows(con, feed, delivery_id, content, select, extras)
+        con.execute(
+            "update meta.delivery set rows_loaded = ?, rows_quarantined = ? where delivery_id = ?",
+            [loaded, len(content.bad_rows), delivery_id],
+        )
+        held = _hold_if_shrunk(con, feed, d, delivery_id, policy)
+        if held:
+            con.execute(
+                "update meta.delivery set outcome = 'held', reason = ?, rows_loaded = 0, rows_quarantined = 0 "
+                "where delivery_id = ?",
+                [held, delivery_id],
+            )
+            result.held += 1
+            log.warning("%s %s", d.source_file, held)
+        result.loaded.append(delivery_id)
+        log.info("%s: %d rows loaded from %s", d.feed, loaded, d.source_file)
     return result
+
+
+def accept_delivery(con: duckdb.DuckDBPyConnection, delivery_id: int, by: str | None = None) -> str:
+    """Accept a held snapshot deliberately: the next night uses it (and infers its exits)."""
+    row = con.execute(
+        "select outcome, source_file from meta.delivery where delivery_id = ?", [delivery_id]
+    ).fetchall()
+    if not row:
+        raise DoudiError(f"no delivery {delivery_id}: see `doudi deliveries export`")
+    outcome, source_file = row[0]
+    if outcome != "held":
+        raise DoudiError(f"delivery {delivery_id} ({source_file}) is {outcome}, not held: nothing to accept")
+    note = f"accepted{' by ' + by if by else ''} on {date.today().isoformat()} (was held)"
+    con.execute("update meta.delivery set outcome = 'loaded', reason = ? where delivery_id = ?", [note, delivery_id])
+    return source_file

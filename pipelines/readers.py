@@ -1,8 +1,10 @@
-"""Read one delivered file (CSV in UTF-8/BOM/GB18030, XLSX, Parquet) into an Arrow table of text.
+"""Read one delivered file (CSV in UTF-8/BOM/UTF-16/GB18030, XLSX, Parquet) into an Arrow table of text.
 
 Every cell comes back as text exactly as delivered (typing is staging's job, in SQL), columns
 are named ``c0..cN`` in file order, and the delivered headers are returned beside them so the
-loader can map them to canonical names and keep the extras.
+loader can map them to canonical names and keep the extras. The header need not be the first
+row (exports often put a title above it): the row among the first few that names the most known
+columns is taken, and for a workbook the sheet that does.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,11 +21,15 @@ import pyarrow.compute as pc
 
 from pipelines.errors import FeedRejected
 
-__all__ = ["FileContent", "read_delivery", "FORMATS"]
+__all__ = ["FileContent", "read_delivery", "FORMATS", "HEADER_SCAN_ROWS"]
 
 log = logging.getLogger(__name__)
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
+HEADER_SCAN_ROWS = 10
+
+# scores a candidate header row: how many cells name a known column
+HeaderScore = Callable[[list[str]], int]
 
 
 @dataclass
@@ -35,6 +42,8 @@ class FileContent:
     encoding: str | None = None
     # (row_number, reason, raw text) of rows that could not be split into the header's columns
     bad_rows: list[tuple[int, str, str]] = field(default_factory=list)
+    header_row: int = 1  # 1-based line/row of the header in the file
+    sheet: str | None = None
 
     @property
     def rows_delivered(self) -> int:
@@ -42,39 +51,76 @@ class FileContent:
 
 
 def _decode(data: bytes) -> tuple[str, str]:
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8"), "utf-8-sig"
+    for bom, codec in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            try:
+                return data.decode(codec), codec
+            except UnicodeDecodeError:
+                raise FeedRejected(f"the file starts with a {codec} byte-order mark but is not {codec}") from None
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
     try:
-        return data.decode("gb18030"), "gb18030"
+        text = data.decode("gb18030")
     except UnicodeDecodeError as exc:
         raise FeedRejected(
             f"cannot decode the file as UTF-8 or GB18030 (byte {exc.start}): ask the department "
             "to export it again as UTF-8 or GBK text"
         ) from None
+    # A file pasted together from a UTF-8 and a GBK export decodes as GB18030 into mojibake for
+    # its UTF-8 lines: decode line by line instead when some lines are valid UTF-8 with non-ASCII.
+    lines = data.split(b"\n")
+    utf8_lines = 0
+    for line in lines:
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            utf8_lines += 1
+        except UnicodeDecodeError:
+            pass
+    if utf8_lines:
+        decoded = []
+        for line in lines:
+            try:
+                decoded.append(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                decoded.append(line.decode("gb18030", errors="replace"))
+        return "\n".join(decoded), "mixed utf-8/gb18030"
+    return text, "gb18030"
 
 
 def _as_text_table(columns: list[pa.Array]) -> pa.Table:
     return pa.table({f"c{i}": col for i, col in enumerate(columns)})
 
 
-def _read_csv(path: Path) -> FileContent:
+def _pick_header(rows: list[list[str]], score: HeaderScore | None) -> int:
+    """Index of the header among the first rows: the best-scoring one, the first on ties."""
+    if score is None or not rows:
+        return 0
+    scores = [score([str(c) for c in row]) for row in rows[:HEADER_SCAN_ROWS]]
+    best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+    return best if scores[best] > 0 else 0
+
+
+def _read_csv(path: Path, score: HeaderScore | None) -> FileContent:
     import pyarrow.csv as pacsv
 
     text, encoding = _decode(path.read_bytes())
-    first_line, _, _ = text.partition("\n")
-    headers = next(csv.reader([first_line.rstrip("\r")]), [])
-    if not [h for h in headers if h.strip()]:
+    text = text.replace("\x00", "")  # NUL bytes break every CSV parser and carry nothing
+    head_lines = text.splitlines()[:HEADER_SCAN_ROWS]
+    head_rows = list(csv.reader(head_lines))
+    if not any(any(c.strip() for c in row) for row in head_rows):
         raise FeedRejected("the file is empty or has no header row")
+    h = _pick_header(head_rows, score)
+    headers = head_rows[h]
     names = [f"c{i}" for i in range(len(headers))]
     data = text.encode("utf-8")
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=h + 1, block_size=1 << 24),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
@@ -82,82 +128,109 @@ def _read_csv(path: Path) -> FileContent:
                 quoted_strings_can_be_null=False,
             ),
         )
-        return FileContent(table, headers, "csv", encoding)
+        return FileContent(table, headers, "csv", encoding, header_row=h + 1)
     except pa.ArrowInvalid:
         log.info("%s: rows with the wrong number of fields; reading it row by row", path.name)
     # Slow path, only for a broken file: keep every row, set aside those that do not fit.
-    rows = list(csv.reader(io.StringIO(text)))[1:]
+    rows = list(csv.reader(io.StringIO(text)))[h + 1 :]
     good: list[list[str]] = []
+    good_numbers: list[int] = []
     bad: list[tuple[int, str, str]] = []
     for number, row in enumerate(rows, start=1):
         if not row:
             continue
         if len(row) == len(headers):
             good.append(row)
+            good_numbers.append(number)
         else:
-            bad.append((number, f"row has {len(row)} fields, the header {len(headers)}", ",".join(row)))
-    # row numbers of the good rows must survive: carry them explicitly
-    good_numbers = [n for n, row in enumerate(rows, start=1) if row and len(row) == len(headers)]
+            bad.append((number, f"row has {len(row)} fields, the header {len(headers)}", ",".join(row)[:2000]))
     cols = [pa.array([r[i] for r in good], pa.string()) for i in range(len(headers))]
     table = _as_text_table(cols).append_column("_row_number", pa.array(good_numbers, pa.int64()))
-    return FileContent(table, headers, "csv", encoding, bad)
+    return FileContent(table, headers, "csv", encoding, bad, header_row=h + 1)
 
 
 def _to_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         return col.cast(pa.string())
     if pa.types.is_floating(col.type):
-        # integral floats (an ID or a year a spreadsheet made numeric) without a trailing .0
+        # integral floats (an ID or a year a tool made numeric) without a trailing .0
         ints = pc.equal(col, pc.floor(col))
         as_int = pc.cast(pc.if_else(ints, col, None), pa.int64(), safe=False).cast(pa.string())
         return pc.if_else(ints, as_int, col.cast(pa.string()))
     return col.cast(pa.string())
 
 
-def _read_xlsx(path: Path) -> FileContent:
+def _read_xlsx(path: Path, score: HeaderScore | None) -> FileContent:
     import pandas as pd
+    from python_calamine import CalamineWorkbook
 
     try:
-        # dtype=str: calamine hands every cell over as text (dates as 'YYYY-MM-DD 00:00:00',
-        # whole numbers without '.0'), so typing stays in staging like for CSV
-        frame = pd.read_excel(
-            path,
-            sheet_name=0,
-            engine="calamine",
-            dtype=str,
-            header=None,
-            keep_default_na=False,
-            na_values=[],
+        book = CalamineWorkbook.from_path(str(path))
+        sheets = list(book.sheet_names)
+    except Exception as exc:  # calamine raises its own types for corrupt, encrypted or non-zip files
+        raise FeedRejected(
+            f"cannot open the workbook (corrupt, password-protected or not .xlsx): {str(exc)[:200]}"
+        ) from None
+    if not sheets:
+        raise FeedRejected("the workbook has no sheets")
+
+    def read(sheet: str, nrows: int | None = None):
+        # dtype=str: every cell as text (dates as 'YYYY-MM-DD 00:00:00', whole numbers without '.0')
+        return pd.read_excel(
+            path, sheet_name=sheet, engine="calamine", dtype=str, header=None,
+            keep_default_na=False, na_values=[], nrows=nrows,
         )
-    except Exception as exc:  # calamine raises its own types for corrupt or non-zip files
-        raise FeedRejected(f"cannot open the workbook: {exc}") from None
+
+    try:
+        # the sheet whose header names the most known columns (a roster exported with a cover sheet)
+        best, best_score, best_row = sheets[0], -1, 0
+        if len(sheets) > 1 or score is not None:
+            for sheet in sheets:
+                head = read(sheet, HEADER_SCAN_ROWS).values.tolist()
+                row = _pick_header(head, score)
+                s = score([str(c) for c in head[row]]) if (score and head) else 0
+                if s > best_score:
+                    best, best_score, best_row = sheet, s, row
+        frame = read(best)
+    except FeedRejected:
+        raise
+    except Exception as exc:
+        raise FeedRejected(f"cannot read the workbook: {str(exc)[:200]}") from None
     if frame.empty:
-        raise FeedRejected("the workbook's first sheet is empty")
-    headers = [str(h) for h in frame.iloc[0].tolist()]
-    body = frame.iloc[1:]
+        raise FeedRejected(f"the workbook's sheet {best!r} is empty")
+    headers = [str(h) for h in frame.iloc[best_row].tolist()]
+    body = frame.iloc[best_row + 1 :]
     cols = [pa.array(body.iloc[:, i].to_numpy(dtype=object), pa.string()) for i in range(len(headers))]
-    return FileContent(_as_text_table(cols), headers, "xlsx")
+    return FileContent(_as_text_table(cols), headers, "xlsx", header_row=best_row + 1, sheet=best)
 
 
-def _read_parquet(path: Path) -> FileContent:
+def _read_parquet(path: Path, score: HeaderScore | None) -> FileContent:
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise FeedRejected(f"cannot read the Parquet file: {exc}") from None
+        raise FeedRejected(f"cannot read the Parquet file (truncated or not Parquet): {str(exc)[:200]}") from None
     headers = list(table.column_names)
-    return FileContent(_as_text_table([_to_text(c) for c in table.columns]), headers, "parquet")
+    try:
+        cols = [_to_text(c) for c in table.columns]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise FeedRejected(f"a Parquet column cannot be read as text: {str(exc)[:200]}") from None
+    return FileContent(_as_text_table(cols), headers, "parquet")
 
 
-def read_delivery(path: Path) -> FileContent:
-    """Read a delivered file as text cells; raise :class:`FeedRejected` when it cannot be used."""
+def read_delivery(path: Path, header_score: HeaderScore | None = None) -> FileContent:
+    """Read a delivered file as text cells; raise :class:`FeedRejected` when it cannot be used.
+
+    ``header_score`` (cells of a candidate header row -> number of known column names) lets the
+    reader find a header that is not on the first row.
+    """
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise FeedRejected(f"unsupported file type {path.suffix!r}: deliver .csv, .xlsx or .parquet")
     if path.stat().st_size == 0:
         raise FeedRejected("the file is empty")
-    content = {"csv": _read_csv, "xlsx": _read_xlsx, "parquet": _read_parquet}[fmt](path)
+    content = {"csv": _read_csv, "xlsx": _read_xlsx, "parquet": _read_parquet}[fmt](path, header_score)
     if content.rows_delivered == 0:
         raise FeedRejected("the file has a header but no data rows")
     return content

@@ -1,10 +1,28 @@
 """Standardize: raw text to typed, normalised staging tables (``stg.<feed>``), in SQL.
 
 Staging only renames, casts, trims and normalises (IDs, dates, amounts, names); its SQL is
-generated from the feed contract so that a column added to ``pipelines/feeds.py`` is typed the
-same way everywhere. A row that lacks a required value, or whose required date or amount cannot
-be read, is set aside with a reason (``quarantined``); the delivery's counts are updated so that
-rows delivered = rows loaded + rows quarantined, always.
+generated from the feed contract so that a column added to ``pipelines/feeds.py`` is typed and
+checked the same way everywhere. Row-level contract checks give each unusable row reason codes
+(``issues``; the row is ``quarantined``), and odd but harmless values a warning (``warnings``):
+
+============================  =========================================================
+reason code                   meaning
+============================  =========================================================
+required_missing:<col>        a required value is empty
+unparseable_<kind>:<col>      a required date, amount or number cannot be read
+value_not_allowed:<col>       a required coded value is not in the allowed set
+value_too_long:<col>          a value longer than ``max_value_length`` (an export accident)
+negative_amount:<col>         a negative amount on a settlement that reverses nothing
+unknown_reversal              a reversal (冲销) pointing at a settlement nobody delivered
+duplicate_key                 the natural key repeats an earlier row of the same delivery
+empty_row                     every column empty
+summary_row                   a totals line (合计/总计/小计) exported below the data
+malformed_row                 (from ingest) the line does not split into the header's columns
+============================  =========================================================
+
+An ID with a bad check character is *not* a reason: the row goes on to linkage. Quarantined
+rows keep all their raw values in ``raw.<feed>``. The delivery's counts are updated so that rows
+delivered = rows loaded + rows quarantined, always.
 """
 
 from __future__ import annotations
@@ -14,8 +32,9 @@ import logging
 import duckdb
 
 from pipelines.feeds import FEEDS, Column, Feed
+from pipelines.ingest import LOADED
 
-__all__ = ["staging_sql", "standardize"]
+__all__ = ["staging_sql", "standardize", "record_key_sql", "REASON_MESSAGES"]
 
 log = logging.getLogger(__name__)
 
@@ -28,34 +47,94 @@ _CAST = {
     "int": "try_cast(txt({c}) as integer)",
 }
 
+# What a data officer reads (and sends back to the department) for each reason code.
+REASON_MESSAGES = {
+    "required_missing": "必填项为空 required value missing",
+    "unparseable_date": "日期无法识别 date cannot be read (YYYY-MM-DD, YYYYMMDD, YYYY/MM/DD)",
+    "unparseable_amount": "金额无法识别 amount cannot be read",
+    "unparseable_int": "数字无法识别 number cannot be read",
+    "value_not_allowed": "取值不在允许范围 value not in the allowed set",
+    "value_too_long": "内容过长 value too long",
+    "negative_amount": "非冲销记录金额为负 negative amount on a settlement that reverses nothing",
+    "unknown_reversal": "冲销的原流水号不存在 reversal of an unknown settlement",
+    "duplicate_key": "同一文件内主键重复 duplicate key within the file",
+    "empty_row": "空行 empty row",
+    "summary_row": "合计行 totals line, not data",
+    "malformed_row": "列数与表头不符 the line does not split into the header's columns",
+}
+_SUMMARY_WORDS = ("合计", "总计", "小计", "合 计", "总 计")
 
-def _issue(col: Column) -> str | None:
-    """SQL giving a reason code when a required value is missing or unreadable, else null."""
-    if not col.required:
-        return None
-    c = f"r.{col.name}"
-    checks = [f"when txt({c}) is null then 'required_missing:{col.name}'"]
-    if col.kind in ("date", "amount", "int"):
-        checks.append(f"when {_CAST[col.kind].format(c=c)} is null then 'unparseable_{col.kind}:{col.name}'")
-    return "case " + " ".join(checks) + " end"
 
+def record_key_sql(feed: Feed, alias: str = "r") -> str:
+    """The natural key as text; ID-bearing parts in canonical form so exports can mask them."""
 
-def staging_sql(feed: Feed) -> str:
-    """The ``create or replace table stg.<feed>`` statement for one feed."""
-    typed = []
-    for col in feed.columns:
-        expr = _CAST[col.kind].format(c=f"r.{col.name}")
-        if col.name == "id_number":
-            continue  # handled below with its provenance
-        typed.append(f"{expr} as {col.name}")
-
-    def key_part(name: str) -> str:
-        # ID-bearing key parts in canonical form, so that exports can mask them reliably
+    def part(name: str) -> str:
         if name == "certificate_no":
-            return f"id_clean(r.{name})"
-        return f"id_norm(r.{name})" if feed.column(name).kind == "id" else f"txt(r.{name})"
+            return f"id_clean({alias}.{name})"
+        return f"id_norm({alias}.{name})" if feed.column(name).kind == "id" else f"txt({alias}.{name})"
 
-    key = "concat_ws('|', " + ", ".join(key_part(k) for k in feed.key) + ")"
+    return "concat_ws('|', " + ", ".join(part(k) for k in feed.key) + ")"
+
+
+def _sql_list(values) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def _issues(col: Column, max_len: int) -> list[str]:
+    """SQL expressions giving a reason code for this column, else null."""
+    c = f"r.{col.name}"
+    out = [f"case when length({c}) > {max_len} then 'value_too_long:{col.name}' end"]
+    if col.required:
+        checks = [f"when txt({c}) is null then 'required_missing:{col.name}'"]
+        if col.kind in ("date", "amount", "int"):
+            checks.append(f"when {_CAST[col.kind].format(c=c)} is null then 'unparseable_{col.kind}:{col.name}'")
+        if col.allowed:
+            checks.append(f"when not list_contains({_sql_list(col.allowed)}, txt({c})) then 'value_not_allowed:{col.name}'")
+        out.append("case " + " ".join(checks) + " end")
+    return out
+
+
+def _warnings(col: Column) -> list[str]:
+    c = f"r.{col.name}"
+    if col.allowed and not col.required:
+        return [
+            f"case when txt({c}) is not null and not list_contains({_sql_list(col.allowed)}, txt({c})) "
+            f"then 'value_not_allowed:{col.name}' end"
+        ]
+    if col.kind in ("date", "amount", "int") and not col.required:
+        return [
+            f"case when txt({c}) is not null and {_CAST[col.kind].format(c=c)} is null "
+            f"then 'unparseable_{col.kind}:{col.name}' end"
+        ]
+    return []
+
+
+def _feed_checks(feed: Feed) -> list[str]:
+    """Checks that look at more than one column or one row."""
+    checks = []
+    cols = [f"txt(r.{c})" for c in feed.column_names]
+    checks.append("case when coalesce(" + ", ".join(cols) + ") is null then 'empty_row' end")
+    words = _sql_list(_SUMMARY_WORDS)
+    checks.append(
+        "case when list_has_any(" + words + ", [" + ", ".join(cols[:4]) + "]) then 'summary_row' end"
+    )
+    checks.append("case when key_seq > 1 then 'duplicate_key' end")
+    if feed.name == "medical_settlements":
+        for c in feed.columns:
+            if c.kind == "amount":
+                checks.append(
+                    f"case when txt(r.reverses) is null and parse_amount(r.{c.name}) < 0 "
+                    f"then 'negative_amount:{c.name}' end"
+                )
+        checks.append("case when txt(r.reverses) is not null and not known_reversed then 'unknown_reversal' end")
+    return checks
+
+
+def staging_sql(feed: Feed, max_value_length: int = 1000) -> str:
+    """The ``create or replace table stg.<feed>`` statement for one feed."""
+    typed = [
+        f"{_CAST[col.kind].format(c=f'r.{col.name}')} as {col.name}" for col in feed.columns if col.name != "id_number"
+    ]
     # IDs in three steps over columns, not nested macros: the check-character macro reads its
     # argument 17 times, and nesting would expand the expression tree exponentially
     if feed.name == "disability":
@@ -72,73 +151,110 @@ def staging_sql(feed: Feed) -> str:
         clean = "id_clean(r.id_number) as id_c"
         widen = "id_widen(id_c) as id_w"
         pick = "id_w as id_number, case when id_issue(id_w) is null then 'id_number' end as id_source"
-    issues = [i for i in (_issue(c) for c in feed.columns) if i]
-    issue_list = "list_filter([" + ", ".join(issues) + "], lambda x: x is not null)" if issues else "[]"
+    issues = [i for col in feed.columns for i in _issues(col, max_value_length)] + _feed_checks(feed)
+    warnings = [w for col in feed.columns for w in _warnings(col)]
+    issue_list = "list_filter([" + ", ".join(issues) + "], lambda x: x is not null)"
+    warning_list = ("list_filter([" + ", ".join(warnings) + "], lambda x: x is not null)") if warnings else "[]"
+    known = ""
+    if feed.name == "medical_settlements":
+        known = """,
+known_settlements as (
+    select distinct txt(s.settlement_id) as settlement_id
+    from raw.medical_settlements s join meta.delivery d using (delivery_id)
+    where d.outcome in ('loaded', 'loaded_with_quarantine') and txt(s.reverses) is null
+)"""
+    known_col = (
+        ", txt(r.reverses) in (select settlement_id from known_settlements) as known_reversed"
+        if feed.name == "medical_settlements"
+        else ""
+    )
     return f"""
 create or replace table stg.{feed.name} as
 with src as (
-    select r.*, d.delivered_on, {clean}
+    select r.*, d.delivered_on, {clean}, {record_key_sql(feed)} as record_key,
+           row_number() over (partition by r.delivery_id, {record_key_sql(feed)} order by r.row_number) as key_seq
     from raw.{feed.name} r
     join meta.delivery d using (delivery_id)
     where d.outcome in ('loaded', 'loaded_with_quarantine')
-),
+){known},
 widened as (
-    select *, {widen} from src
+    select *, {widen}{known_col} from src r
 ),
 typed as (
     select
         r.delivery_id,
         r.row_number,
         r.delivered_on,
-        {key} as record_key,
+        r.record_key,
         r.id_number as raw_id_number,
         {pick},
         name_norm(r.name) as name_norm,
-        {("," + chr(10) + "        ").join(typed)},
-        {issue_list} as issues
+        {(',' + chr(10) + '        ').join(typed)},
+        {issue_list} as all_issues,
+        {warning_list} as warnings
     from widened r
 ),
 final as (
-    select *, id_issue(id_number) as id_issue, len(issues) > 0 as quarantined from typed
+    select * exclude (all_issues),
+           -- an empty or totals line is that and nothing else
+           case when list_contains(all_issues, 'empty_row') then ['empty_row']
+                when list_contains(all_issues, 'summary_row') then ['summary_row']
+                else all_issues end as issues,
+           id_issue(id_number) as id_issue,
+           len(all_issues) > 0 as quarantined
+    from typed
 )
 select * from final
 """
 
 
-def standardize(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Rebuild every staging table; returns rows quarantined per feed."""
-    quarantined: dict[str, int] = {}
+def standardize(con: duckdb.DuckDBPyConnection, max_value_length: int = 1000) -> dict[str, int]:
+    """Rebuild every staging table and the row issues; returns rows quarantined per feed."""
     for feed in FEEDS.values():
-        con.execute(staging_sql(feed))
+        con.execute(staging_sql(feed, max_value_length))
     con.execute("delete from meta.row_issue where reason_code <> 'malformed_row'")
+    labels = [(f.name, c.name, c.label) for f in FEEDS.values() for c in f.columns]
+    con.execute("create or replace temp table column_label (feed varchar, col varchar, label varchar)")
+    con.executemany("insert into column_label values (?, ?, ?)", labels)
+    con.execute("create or replace temp table reason_message (code varchar, message varchar)")
+    con.executemany("insert into reason_message values (?, ?)", list(REASON_MESSAGES.items()))
     for feed in FEEDS.values():
         con.execute(
             f"""
             insert into meta.row_issue
-            select delivery_id, '{feed.name}', row_number, split_part(reason, ':', 1),
-                   case split_part(reason, ':', 1)
-                        when 'required_missing' then 'required value missing: '
-                        else 'value cannot be read: ' end || split_part(reason, ':', 2),
-                   null
-            from (select delivery_id, row_number, unnest(issues) as reason from stg.{feed.name})
+            with found as (
+                select delivery_id, row_number, unnest(issues) as reason, 'quarantine' as severity
+                from stg.{feed.name}
+                union all
+                select delivery_id, row_number, unnest(warnings), 'warning' from stg.{feed.name}
+            )
+            select f.delivery_id, '{feed.name}', f.row_number, split_part(f.reason, ':', 1),
+                   m.message || coalesce(': ' || nullif(split_part(f.reason, ':', 2), '') || ' ('
+                                         || l.label || ')', ''),
+                   null, f.severity
+            from found f
+            left join reason_message m on m.code = split_part(f.reason, ':', 1)
+            left join column_label l on l.feed = '{feed.name}' and l.col = split_part(f.reason, ':', 2)
             """
         )
     # conservation: every delivered row is loaded or quarantined, and the delivery says which
     con.execute(
-        """
+        f"""
         update meta.delivery d set
             rows_quarantined = q.rows_quarantined,
             rows_loaded = d.rows_delivered - q.rows_quarantined,
             outcome = case when q.rows_quarantined > 0 then 'loaded_with_quarantine' else 'loaded' end
         from (
-            select d2.delivery_id, count(distinct i.row_number) as rows_quarantined
+            select d2.delivery_id,
+                   count(distinct i.row_number) filter (where i.severity = 'quarantine') as rows_quarantined
             from meta.delivery d2 left join meta.row_issue i using (delivery_id)
-            where d2.outcome in ('loaded', 'loaded_with_quarantine')
+            where d2.outcome in {LOADED}
             group by d2.delivery_id
         ) q
         where d.delivery_id = q.delivery_id
         """
     )
-    for feed in FEEDS.values():
-        quarantined[feed.name] = con.execute(f"select count(*) from stg.{feed.name} where quarantined").fetchall()[0][0]
-    return quarantined
+    return {
+        feed.name: con.execute(f"select count(*) from stg.{feed.name} where quarantined").fetchall()[0][0]
+        for feed in FEEDS.values()
+    }

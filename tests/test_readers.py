@@ -90,7 +90,7 @@ def test_parquet_with_typed_columns(tmp_path):
     [
         (b"", "empty"),
         (b"hukou_number,id_number,name,region_code,status\n", "no data rows"),
-        (b"\xff\xfe\x00\x00garbage\x81\x30", "decode"),
+        (b"a,b\n\xff\xff\x80\x80garbage\n", "decode"),
     ],
 )
 def test_unusable_files_are_rejected(tmp_path, body, reason):

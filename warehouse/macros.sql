@@ -32,12 +32,16 @@ create or replace macro id_issue(n) as
 create or replace macro id_birth_date(n) as cast(try_strptime(substr(n, 7, 8), '%Y%m%d') as date);
 create or replace macro id_sex(n) as case when try_cast(substr(n, 17, 1) as integer) % 2 = 1 then '男' else '女' end;
 
--- Delivered text: trimmed (incl. U+3000), empty as null.
-create or replace macro txt(s) as nullif(regexp_replace(s, '^[\s\x{3000}\x{FEFF}]+|[\s\x{3000}]+$', '', 'g'), '');
+-- Delivered text: control characters (NUL, BEL, ...) removed, trimmed (incl. U+3000), empty as null.
+create or replace macro txt(s) as nullif(regexp_replace(
+    regexp_replace(s, '[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]', '', 'g'),
+    '^[\s\x{3000}\x{FEFF}]+|[\s\x{3000}]+$', '', 'g'), '');
 
--- The three date forms of FEEDS.md, plus the timestamp text a spreadsheet cell may carry.
+-- The three date forms of FEEDS.md, the timestamp text a spreadsheet cell may carry, and the
+-- forms people type anyway (2026年10月3日, 2026.10.03): parsed, never guessed beyond these.
 create or replace macro parse_date(s) as cast(try_strptime(txt(s),
-    ['%Y-%m-%d', '%Y%m%d', '%Y/%m/%d', '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S']) as date);
+    ['%Y-%m-%d', '%Y%m%d', '%Y/%m/%d', '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y年%m月%d日',
+     '%Y.%m.%d']) as date);
 
 -- Yuan with up to 2 decimals; thousands separators tolerated.
 create or replace macro parse_amount(s) as try_cast(replace(replace(txt(s), ',', ''), '，', '') as decimal(14, 2));

@@ -44,6 +44,7 @@ create table if not exists meta.delivery (
 
 -- Rows the night could not use, with a reason a person understands (raw values stay in raw.*
 -- for rows that reached it; rows that could not even be split keep their text here).
+-- severity: quarantine (the row is not used) or warning (used; an odd optional value was ignored).
 create table if not exists meta.row_issue (
     delivery_id  integer not null,
     feed         varchar not null,
@@ -51,7 +52,7 @@ create table if not exists meta.row_issue (
     reason_code  varchar not null,
     message      varchar not null,
     raw_text     varchar,
-    primary key (delivery_id, row_number, reason_code)
+    severity     varchar not null default 'quarantine'
 );
 
 -- Stable persons: a person_id is given once to a canonical ID number and never changes.
@@ -93,4 +94,15 @@ create table if not exists marts.alert (
     region_code      varchar,
     township         varchar,
     evidence         json not null
+);
+
+-- Great Expectations results per delivery (batch level: counts, never sample values).
+create table if not exists meta.validation (
+    delivery_id        integer not null,
+    expectation        varchar not null,
+    column_name        varchar,
+    success            boolean not null,
+    element_count      bigint,
+    unexpected_count   bigint,
+    unexpected_percent double
 );

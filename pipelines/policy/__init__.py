@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipelines.errors import PolicyError
 
-__all__ = ["Rule", "RegionPolicy", "Policy", "load_policy", "DEFAULT_DIR"]
+__all__ = ["Rule", "RegionPolicy", "DeliveryPolicy", "Policy", "load_policy", "DEFAULT_DIR"]
 
 DEFAULT_DIR = Path(__file__).parent
 
@@ -68,8 +68,27 @@ class _RuleFile(_Strict):
     rules: list[Rule]
 
 
+class GxMostly(_Strict):
+    required: float = Field(gt=0, le=1)
+    allowed: float = Field(gt=0, le=1)
+    id: float = Field(gt=0, le=1)
+    date: float = Field(gt=0, le=1)
+    amount: float = Field(gt=0, le=1)
+    int: float = Field(gt=0, le=1)
+    format: float = Field(gt=0, le=1)
+    unique: float = Field(gt=0, le=1)
+
+
+class DeliveryPolicy(_Strict):
+    hold_drop_share: float = Field(gt=0, le=1)
+    hold_min_previous: int = Field(ge=0)
+    max_value_length: int = Field(ge=10)
+    gx_mostly: GxMostly
+
+
 class Policy(_Strict):
     source: str  # the policy directory, for messages
+    delivery: DeliveryPolicy
     rules: dict[str, Rule]
     regions: dict[str, RegionPolicy]
 
@@ -106,4 +125,5 @@ def load_policy(directory: Path | str | None = None) -> Policy:
     for path in sorted((directory / "regions").glob("*.yaml")):
         region = _load_yaml(path, RegionPolicy)
         regions[region.county_code] = region  # type: ignore[attr-defined]
-    return Policy(source=str(directory), rules=rules, regions=regions)
+    delivery = _load_yaml(directory / "delivery.yaml", DeliveryPolicy)
+    return Policy(source=str(directory), delivery=delivery, rules=rules, regions=regions)
