@@ -1,0 +1,344 @@
+"""``generate_county``: the seeded synthetic county 520302 (红花岗区), landing files and ground truth."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from datetime import date, datetime
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.feeds import FEEDS
+from pipelines.policy import Policy, load_policy
+from pipelines.synthetic.cases import plant_all
+from pipelines.synthetic.department import (
+    annotate_roster,
+    build_disability,
+    build_education,
+    build_enrollment,
+    build_housing,
+    build_settlements,
+)
+from pipelines.synthetic.formats import FileSpec, render, write_file
+from pipelines.synthetic.population import build_geography, build_population
+from pipelines.synthetic.roster import build_roster
+from pipelines.synthetic.spec import Context
+from pipelines.synthetic.vary import vary_frame
+from pipelines.synthetic.workbench import Workbench
+
+__all__ = ["generate_county", "file_specs", "TRUTH_COLUMNS", "CASE_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+TRUTH_COLUMNS = [
+    "feed",
+    "source_file",
+    "row_number",
+    "record_key",
+    "true_id_number",
+    "id_variation",
+    "name_variation",
+    "reachable_by",
+]
+CASE_COLUMNS = [
+    "case_id",
+    "rule_id",
+    "expected",
+    "subject_type",
+    "id_number",
+    "household_code",
+    "period",
+    "figure",
+    "threshold",
+    "boundary",
+    "reachable_by",
+    "evidence",
+    "notes",
+    "visible_from",
+]
+
+
+def file_specs(ctx: Context) -> dict[str, FileSpec]:
+    """Every delivered file, keyed by the frame it renders; the variations FEEDS.md allows are
+    spread across them (encodings, header languages, date forms, column orders, extras)."""
+    a, p = ctx.as_of, ctx.prev_date
+    d1, d2, d3 = ctx.deliveries
+
+    def stamp(d: date) -> str:
+        return d.strftime("%Y%m%d")
+
+    return {
+        "roster_prev": FileSpec("civil_affairs", p, f"roster_{stamp(p)}", "csv", "utf-8", "canonical", "iso"),
+        "roster_now": FileSpec(
+            "civil_affairs",
+            a,
+            f"roster_{stamp(a)}",
+            "xlsx",
+            headers="chinese",
+            date_form="slash",
+            extra=("备注",),
+            numeric_amounts=True,
+        ),
+        "registry": FileSpec(
+            "household_registry",
+            a,
+            f"registry_{stamp(a)}",
+            "csv",
+            "gb18030",
+            "chinese",
+            "compact",
+            line_terminator="\r\n",
+        ),
+        "settlements_0": FileSpec(
+            "medical_settlements",
+            d1,
+            f"settlements_{stamp(d1)}",
+            "csv",
+            "utf-8-sig",
+            "chinese",
+            "mixed",
+            shuffle_columns=True,
+            extra=("科室", "经办人"),
+        ),
+        "settlements_1": FileSpec(
+            "medical_settlements", d2, f"settlements_{stamp(d2)}", "csv", "gb18030", "canonical", "compact"
+        ),
+        "settlements_2": FileSpec(
+            "medical_settlements", d3, f"settlements_{stamp(d3)}", "parquet", headers="canonical", date_form="iso"
+        ),
+        "enrollment": FileSpec("medical_enrollment", a, f"enrollment_{stamp(a)}", "parquet", typed_ints=True),
+        "education": FileSpec(
+            "education", a, f"students_{stamp(a)}", "csv", "utf-8", "canonical", "slash", shuffle_columns=True
+        ),
+        "housing": FileSpec(
+            "housing", a, f"housing_{stamp(a)}", "xlsx", headers="canonical", date_form="iso", extra=("鉴定机构",)
+        ),
+        "disability": FileSpec("disability", a, f"certificates_{stamp(a)}", "csv", "gb18030", "chinese", "iso"),
+    }
+
+
+def _coerce(frame: pd.DataFrame, feed: str) -> pd.DataFrame:
+    """Uniform dtypes after planted rows (dicts) are appended to a background frame."""
+    for c in FEEDS[feed].columns:
+        if c.name not in frame:
+            frame[c.name] = None
+        if c.kind == "date":
+            frame[c.name] = pd.to_datetime(frame[c.name]).to_numpy().astype("datetime64[D]")
+        elif c.kind == "amount":
+            frame[c.name] = pd.array(pd.to_numeric(frame[c.name]).round().astype("Int64"), dtype="Int64")
+    return frame
+
+
+def _assemble(wb: Workbench) -> dict[str, pd.DataFrame]:
+    feed_of = {
+        "roster": "civil_affairs",
+        "enrollment": "medical_enrollment",
+        "education": "education",
+        "housing": "housing",
+        "disability": "disability",
+        "settlements": "medical_settlements",
+    }
+    out = {}
+    for key, bg in wb.frames.items():
+        rows = wb.planted[key]
+        planted = pd.DataFrame(rows) if rows else pd.DataFrame(columns=bg.columns)
+        for col in ("_id_var", "_name_var"):
+            if col not in bg:
+                bg = bg.assign(**{col: None})
+        frame = pd.concat(
+            [bg, planted[[c for c in planted.columns if c in bg.columns or c.startswith("_")]]], ignore_index=True
+        )
+        out[key] = _coerce(frame, feed_of[key])
+    return out
+
+
+def _registry_frame(people: pd.DataFrame, households: pd.DataFrame) -> pd.DataFrame:
+    p = people[people["in_registry"]]
+    hukou = households.set_index("hh")["hukou"].reindex(p["hh"]).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "hukou_number": hukou,
+            "id_number": p["id"].to_numpy(),
+            "name": p["name"].to_numpy(),
+            "sex": p["sex"].to_numpy(),
+            "birth_date": p["birth"].to_numpy().astype("datetime64[D]"),
+            "relation": p["rel"].to_numpy(),
+            "region_code": p["region_code"].to_numpy(),
+            "address": p["address"].to_numpy(),
+            "status": p["status"].to_numpy(),
+            "status_on": p["status_on"].to_numpy().astype("datetime64[D]"),
+            "_pid": p["pid"].to_numpy(),
+            "_pos": p["pos"].to_numpy(),
+        }
+    )
+    frame = frame.sort_values(["hukou_number", "_pos"], kind="stable").reset_index(drop=True)
+    frame["_true_id"] = frame["id_number"]
+    frame["_id_var"] = "none"
+    frame["_name_var"] = "none"
+    frame["_reach"] = "exact"
+    return frame
+
+
+def _truth_rows(spec: FileSpec, frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    feed = FEEDS[spec.feed]
+    key_cols = [c.label if spec.headers == "chinese" else c.name for c in feed.columns if c.name in feed.key]
+    key_order = [c for c in feed.key]
+    lookup = {c.name: (c.label if spec.headers == "chinese" else c.name) for c in feed.columns}
+    _ = key_cols
+    parts = [table[lookup[k]].astype(str) for k in key_order]
+    record_key = parts[0]
+    for part in parts[1:]:
+        record_key = record_key + "|" + part
+    true_id = frame["_true_id"].astype(object)
+    return pd.DataFrame(
+        {
+            "feed": spec.feed,
+            "source_file": spec.relpath,
+            "row_number": np.arange(1, len(frame) + 1, dtype=np.int64),
+            "record_key": record_key.to_numpy(dtype=object),
+            "true_id_number": true_id.where(true_id.notna() & (true_id != ""), None).to_numpy(dtype=object),
+            "id_variation": frame["_id_var"].to_numpy(dtype=object),
+            "name_variation": frame["_name_var"].to_numpy(dtype=object),
+            "reachable_by": frame["_reach"].to_numpy(dtype=object),
+        }
+    )
+
+
+def generate_county(out: Path, persons: int, seed: int, as_of: date, policy: Policy | None = None) -> dict:
+    """Writes out/landing/<feed>/<YYYY-MM-DD>/<file> and out/truth/...; returns a summary dict
+    (files written with row counts, planted cases per rule, seconds).
+
+    ``persons`` is the size of the household registry (户籍人口); about 0.5% more people appear only
+    as patients from other counties. Same arguments, same bytes. ``out/landing`` and
+    ``out/truth`` are replaced.
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    ctx = Context(as_of=as_of, seed=seed, policy=policy or load_policy())
+    landing, truth_dir = out / "landing", out / "truth"
+    for d in (landing, truth_dir):
+        if d.exists():
+            shutil.rmtree(d)
+    truth_dir.mkdir(parents=True)
+
+    planter = plant_all(ctx)
+    geo = build_geography(ctx)
+    people, households = build_population(ctx, geo, persons, planter.households)
+    attrs, members = build_roster(ctx, people, households, planter.households)
+    annotate_roster(people, attrs, members)
+    frames = {
+        "roster": members,
+        "enrollment": build_enrollment(ctx, people),
+        "education": build_education(ctx, people),
+        "housing": build_housing(ctx, people, households, attrs),
+        "disability": build_disability(ctx, people),
+    }
+    serial0 = 10_000_000 + int(ctx.rng("serial").integers(0, 1_000_000))
+    frames["settlements"], serial = build_settlements(ctx, people, serial0)
+    wb = Workbench(ctx, people, frames, serial)
+    for action in planter.actions:
+        action(wb)
+    frames = _assemble(wb)
+    log.info("background built and %d cases planted in %.1fs", len(wb.cases), time.perf_counter() - started)
+
+    ids = people["id"].to_numpy(dtype=object)
+
+    def true_ids(frame: pd.DataFrame) -> np.ndarray:
+        return ids[frame["_pid"].to_numpy(dtype=np.int64)].astype("U18")
+
+    lowinc = people["lowinc"].to_numpy()
+    roster_kids = people["lowinc"].to_numpy()
+    # Unfixable IDs only where losing the link cannot invent an alert: never on the enrolment of a
+    # low-income person, nor on a roster child's school record, nor on a certificate.
+    varied: dict[str, pd.DataFrame] = {}
+    roster = vary_frame(frames["roster"], true_ids(frames["roster"]), ctx.rng("vary:roster"))
+    varied["roster_prev"] = roster[roster["_in_prev"]]
+    varied["roster_now"] = roster[roster["_in_now"]]
+    enr = frames["enrollment"]
+    varied["enrollment"] = vary_frame(
+        enr, true_ids(enr), ctx.rng("vary:enrollment"), allow_unfixable=~lowinc[enr["_pid"].to_numpy()]
+    )
+    edu = frames["education"]
+    varied["education"] = vary_frame(
+        edu, true_ids(edu), ctx.rng("vary:education"), allow_unfixable=~roster_kids[edu["_pid"].to_numpy()]
+    )
+    varied["housing"] = vary_frame(frames["housing"], true_ids(frames["housing"]), ctx.rng("vary:housing"))
+    dis = frames["disability"]
+    varied["disability"] = vary_frame(
+        dis, true_ids(dis), ctx.rng("vary:disability"), allow_unfixable=False, missing_ids=True
+    )
+    st = frames["settlements"]
+    st = vary_frame(st, true_ids(st), ctx.rng("vary:settlements"))
+    for day in range(3):
+        varied[f"settlements_{day}"] = st[st["_day"].to_numpy() == day]
+    varied["registry"] = _registry_frame(people, households)
+
+    specs = file_specs(ctx)
+    stamp = datetime.combine(as_of, dtime(8, 0, 0))
+    files: list[dict[str, Any]] = []
+    truth_parts = []
+    for key, spec in specs.items():
+        frame = varied[key]
+        rng = ctx.rng(f"write:{key}")
+        if key != "registry":  # departments export in no particular order; the registry by 户号
+            frame = frame.iloc[rng.permutation(len(frame))]
+        frame = frame.reset_index(drop=True)
+        table = render(frame, FEEDS[spec.feed], spec, rng)
+        write_file(table, landing / spec.relpath, spec, stamp)
+        truth_parts.append(_truth_rows(spec, frame, table))
+        files.append(
+            {
+                "path": spec.relpath,
+                "feed": spec.feed,
+                "format": spec.fmt,
+                "encoding": spec.encoding if spec.fmt == "csv" else "",
+                "headers": spec.headers,
+                "date_form": spec.date_form,
+                "rows": len(frame),
+            }
+        )
+        log.info("wrote %s: %d rows", spec.relpath, len(frame))
+
+    truth = pd.concat(truth_parts, ignore_index=True)
+    schema = pa.schema([(c, pa.int64() if c == "row_number" else pa.string()) for c in TRUTH_COLUMNS])
+    pq.write_table(
+        pa.Table.from_pandas(truth, schema=schema, preserve_index=False).replace_schema_metadata(None),
+        truth_dir / "rows.parquet",
+        compression="zstd",
+    )
+    cases = pd.DataFrame(wb.cases, columns=CASE_COLUMNS)
+    cases.to_csv(truth_dir / "cases.csv", index=False, encoding="utf-8", lineterminator="\n")
+    counts: dict[str, dict[str, int]] = {}
+    for rule in ctx.policy.rules:
+        sub = cases[cases["rule_id"] == rule]
+        counts[rule] = {e: int((sub["expected"] == e).sum()) for e in ("positive", "negative")}
+    manifest = {
+        "generator": "pipelines.synthetic",
+        "seed": seed,
+        "persons": persons,
+        "as_of": as_of.isoformat(),
+        "county": ctx.county,
+        "county_name": ctx.region.county_name,
+        "previous_roster_snapshot": ctx.prev_date.isoformat(),
+        "settlement_deliveries": [d.isoformat() for d in ctx.deliveries],
+        "outside_patients": int((~people["in_registry"]).sum()),
+        "files": files,
+        "truth_rows": len(truth),
+        "cases": counts,
+    }
+    (truth_dir / "manifest.json").write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    seconds = round(time.perf_counter() - started, 2)
+    log.info(
+        "synthetic county: %d files, %d truth rows, %d cases in %.1fs", len(files), len(truth), len(cases), seconds
+    )
+    return {"out": str(out), "files": files, "cases": counts, "truth_rows": len(truth), "seconds": seconds}
