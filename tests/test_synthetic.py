@@ -415,10 +415,11 @@ def _oracle(out: Path) -> dict[str, set]:
 
     registered = set(reg.index) | set(roster["pid"].dropna())
 
+    first_enrolled = roster.dropna(subset=["pid"]).groupby("pid")["enrolled_on"].min().to_dict()
+
     def low_income_on(pid: str, day: date, identity: str) -> bool:
-        r = roster[(roster.pid == pid) & (roster.enrolled_on <= day)]
-        if len(r):
-            return True
+        if pid in first_enrolled:
+            return first_enrolled[pid] <= day
         if pid in registered:
             return False
         return identity in P("MED_OOP_SINGLE")["identity_low_income_values"]
@@ -438,7 +439,7 @@ def _oracle(out: Path) -> dict[str, set]:
         urban = urban_of(pid)
         if urban is None:
             continue
-        low = pid in set(roster["pid"])
+        low = pid in first_enrolled
         income = yp.disposable_income_urban if urban else yp.disposable_income_rural
         line = round(income * (annual["share_low_income"] if low else annual["share_other"]) * 100)
         if total > line:
@@ -456,8 +457,9 @@ def _oracle(out: Path) -> dict[str, set]:
     # EDU_DISABLED_OUT_OF_SCHOOL
     lo, hi = P("EDU_DISABLED_OUT_OF_SCHOOL")["min_age"], P("EDU_DISABLED_OUT_OF_SCHOOL")["max_age"]
     in_school = set(edu.loc[edu.status.isin(["在读", "送教上门"]), "pid"])
+    certified = set(valid_dis.pid)
     for r in now.itertuples():
-        if r.pid in set(valid_dis.pid) and lo <= _age(r.birth_date, AS_OF) <= hi and r.pid not in in_school:
+        if r.pid in certified and lo <= _age(r.birth_date, AS_OF) <= hi and r.pid not in in_school:
             found["EDU_DISABLED_OUT_OF_SCHOOL"].add(r.pid)
     # HOUSING_UNSAFE
     heads = now[now.relation == "户主"]
@@ -545,6 +547,8 @@ def _oracle(out: Path) -> dict[str, set]:
                 conflict |= (r.sex == "男") != (int(r.pid[16]) % 2 == 1)
             if conflict:
                 found["IDENTITY_CONFLICT"].add(r.pid)
+    for flagged in found.values():  # rows whose ID cannot be linked without fuzzy matching
+        flagged.discard(None)
     return found
 
 

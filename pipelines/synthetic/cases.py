@@ -534,10 +534,15 @@ def _med_oop_annual(pl: Planter) -> None:
     ctx = pl.ctx
     R = "MED_OOP_ANNUAL"
 
+    # The calendar year of the first delivery: in early January the later deliveries may fall in
+    # the next year, and a part delivered then is a late arrival dated 31 December.
+    year = ctx.deliveries[0].year
+    first, last = date(year, 1, 1), date(year, 12, 31)
+
     def plant(urban: bool, low: bool, delta: int, expected: str, last_day: int = 0, reversal: bool = False):
         m = pl.m(58 if low else 50)
         h = pl.hh(m, urban=urban, roster=_dibao() if low else None, tag=R)
-        line = ctx.annual_line(urban, low)
+        line = ctx.annual_line(urban, low, year)
         single_line = ctx.line_low if low else ctx.line_other
         parts = _split(line + delta, single_line - 10_000)
 
@@ -546,19 +551,20 @@ def _med_oop_annual(pl: Planter) -> None:
             ids = []
             for i, amount in enumerate(parts):
                 day = last_day if i == len(parts) - 1 else 0
-                ids.append(w.settle(m, amount, day, w.on(day, 20 * (len(parts) - 1 - i) + 1)))
+                back = 20 * (len(parts) - 1 - i) + 1
+                settled = max(first, min(ctx.deliveries[day], last) - timedelta(days=back))
+                ids.append(w.settle(m, amount, day, settled))
             net = sum(parts)
             if reversal:
                 extra = w.settle(m, single_line - 100_000, 0, w.on(0, 3))
                 ids += [extra, w.reverse(extra, 0, w.on(0, 1))]
-            year = str(w.on(0).year)
             kind = ("low-income" if low else "ordinary") + (", urban" if urban else ", rural")
             w.case(
                 R,
                 expected,
                 m,
                 h if low else None,
-                period=year,
+                period=str(year),
                 figure=yuan(net),
                 threshold=yuan(line),
                 boundary=f"{kind}: {len(parts)} settlements total {yuan(net)} "

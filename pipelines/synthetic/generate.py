@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.feeds import FEEDS
@@ -86,6 +87,7 @@ def file_specs(ctx: Context) -> dict[str, FileSpec]:
             date_form="slash",
             extra=("备注",),
             numeric_amounts=True,
+            sheet="救助对象名册",
         ),
         "registry": FileSpec(
             "household_registry",
@@ -119,7 +121,14 @@ def file_specs(ctx: Context) -> dict[str, FileSpec]:
             "education", a, f"students_{stamp(a)}", "csv", "utf-8", "canonical", "slash", shuffle_columns=True
         ),
         "housing": FileSpec(
-            "housing", a, f"housing_{stamp(a)}", "xlsx", headers="canonical", date_form="iso", extra=("鉴定机构",)
+            "housing",
+            a,
+            f"housing_{stamp(a)}",
+            "xlsx",
+            headers="canonical",
+            date_form="iso",
+            extra=("鉴定机构",),
+            sheet="住房安全鉴定",
         ),
         "disability": FileSpec("disability", a, f"certificates_{stamp(a)}", "csv", "gb18030", "chinese", "iso"),
     }
@@ -151,8 +160,8 @@ def _assemble(wb: Workbench) -> dict[str, pd.DataFrame]:
         rows = wb.planted[key]
         planted = pd.DataFrame(rows) if rows else pd.DataFrame(columns=bg.columns)
         for col in ("_id_var", "_name_var"):
-            if col not in bg:
-                bg = bg.assign(**{col: None})
+            if col not in bg:  # "" = drawn later; not None, which makes concat scan every row
+                bg = bg.assign(**{col: ""})
         frame = pd.concat(
             [bg, planted[[c for c in planted.columns if c in bg.columns or c.startswith("_")]]], ignore_index=True
         )
@@ -179,7 +188,10 @@ def _registry_frame(people: pd.DataFrame, households: pd.DataFrame) -> pd.DataFr
             "_pos": p["pos"].to_numpy(),
         }
     )
-    frame = frame.sort_values(["hukou_number", "_pos"], kind="stable").reset_index(drop=True)
+    # The registry lists households by 户号 (township code + running number), members in order.
+    tcode = households.set_index("hh")["tcode"].reindex(p["hh"]).astype(int).to_numpy()
+    order = np.lexsort((frame["_pos"].to_numpy(), p["hh"].to_numpy(), tcode))
+    frame = frame.iloc[order].reset_index(drop=True)
     frame["_true_id"] = frame["id_number"]
     frame["_id_var"] = "none"
     frame["_name_var"] = "none"
@@ -187,27 +199,28 @@ def _registry_frame(people: pd.DataFrame, households: pd.DataFrame) -> pd.DataFr
     return frame
 
 
-def _truth_rows(spec: FileSpec, frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+def _truth_rows(spec: FileSpec, frame: pd.DataFrame, table: pd.DataFrame) -> pa.Table:
+    """The truth rows of one delivered file, as an Arrow table in ``TRUTH_COLUMNS`` order."""
     feed = FEEDS[spec.feed]
-    key_cols = [c.label if spec.headers == "chinese" else c.name for c in feed.columns if c.name in feed.key]
-    key_order = [c for c in feed.key]
-    lookup = {c.name: (c.label if spec.headers == "chinese" else c.name) for c in feed.columns}
-    _ = key_cols
-    parts = [table[lookup[k]].astype(str) for k in key_order]
-    record_key = parts[0]
-    for part in parts[1:]:
-        record_key = record_key + "|" + part
-    true_id = frame["_true_id"].astype(object)
-    return pd.DataFrame(
+    header = {c.name: (c.label if spec.headers == "chinese" else c.name) for c in feed.columns}
+    keys = [pa.array(table[header[k]].astype(str).to_numpy(dtype=object), type=pa.string()) for k in feed.key]
+    record_key = keys[0] if len(keys) == 1 else pc.binary_join_element_wise(*keys, "|")
+    n = len(frame)
+
+    def text(col: str) -> pa.Array:
+        return pa.array(frame[col].to_numpy(dtype=object), type=pa.string())
+
+    true_id = text("_true_id")
+    return pa.table(
         {
-            "feed": spec.feed,
-            "source_file": spec.relpath,
-            "row_number": np.arange(1, len(frame) + 1, dtype=np.int64),
-            "record_key": record_key.to_numpy(dtype=object),
-            "true_id_number": true_id.where(true_id.notna() & (true_id != ""), None).to_numpy(dtype=object),
-            "id_variation": frame["_id_var"].to_numpy(dtype=object),
-            "name_variation": frame["_name_var"].to_numpy(dtype=object),
-            "reachable_by": frame["_reach"].to_numpy(dtype=object),
+            "feed": pa.array(np.full(n, spec.feed, dtype=object), type=pa.string()),
+            "source_file": pa.array(np.full(n, spec.relpath, dtype=object), type=pa.string()),
+            "row_number": pa.array(np.arange(1, n + 1, dtype=np.int64)),
+            "record_key": record_key,
+            "true_id_number": pc.if_else(pc.equal(true_id, ""), pa.scalar(None, pa.string()), true_id),
+            "id_variation": text("_id_var"),
+            "name_variation": text("_name_var"),
+            "reachable_by": text("_reach"),
         }
     )
 
@@ -284,36 +297,35 @@ def generate_county(out: Path, persons: int, seed: int, as_of: date, policy: Pol
     specs = file_specs(ctx)
     stamp = datetime.combine(as_of, dtime(8, 0, 0))
     files: list[dict[str, Any]] = []
-    truth_parts = []
-    for key, spec in specs.items():
-        frame = varied[key]
-        rng = ctx.rng(f"write:{key}")
-        if key != "registry":  # departments export in no particular order; the registry by 户号
-            frame = frame.iloc[rng.permutation(len(frame))]
-        frame = frame.reset_index(drop=True)
-        table = render(frame, FEEDS[spec.feed], spec, rng)
-        write_file(table, landing / spec.relpath, spec, stamp)
-        truth_parts.append(_truth_rows(spec, frame, table))
-        files.append(
-            {
-                "path": spec.relpath,
-                "feed": spec.feed,
-                "format": spec.fmt,
-                "encoding": spec.encoding if spec.fmt == "csv" else "",
-                "headers": spec.headers,
-                "date_form": spec.date_form,
-                "rows": len(frame),
-            }
-        )
-        log.info("wrote %s: %d rows", spec.relpath, len(frame))
-
-    truth = pd.concat(truth_parts, ignore_index=True)
     schema = pa.schema([(c, pa.int64() if c == "row_number" else pa.string()) for c in TRUTH_COLUMNS])
-    pq.write_table(
-        pa.Table.from_pandas(truth, schema=schema, preserve_index=False).replace_schema_metadata(None),
-        truth_dir / "rows.parquet",
-        compression="zstd",
-    )
+    truth_rows = 0
+    # One row group per delivered file keeps memory flat; the file is still one parquet.
+    with pq.ParquetWriter(truth_dir / "rows.parquet", schema, compression="zstd") as truth_writer:
+        for key, spec in specs.items():
+            frame = varied.pop(key)
+            rng = ctx.rng(f"write:{key}")
+            if key != "registry":  # departments export in no particular order; the registry by 户号
+                frame = frame.iloc[rng.permutation(len(frame))]
+            frame = frame.reset_index(drop=True)
+            table = render(frame, FEEDS[spec.feed], spec, rng)
+            write_file(table, landing / spec.relpath, spec, stamp)
+            part = _truth_rows(spec, frame, table)
+            truth_writer.write_table(part)
+            truth_rows += part.num_rows
+            files.append(
+                {
+                    "path": spec.relpath,
+                    "feed": spec.feed,
+                    "format": spec.fmt,
+                    "encoding": spec.encoding if spec.fmt == "csv" else "",
+                    "headers": spec.headers,
+                    "date_form": spec.date_form,
+                    "rows": len(frame),
+                }
+            )
+            log.info("wrote %s: %d rows", spec.relpath, len(frame))
+            del frame, table, part
+
     cases = pd.DataFrame(wb.cases, columns=CASE_COLUMNS)
     cases.to_csv(truth_dir / "cases.csv", index=False, encoding="utf-8", lineterminator="\n")
     counts: dict[str, dict[str, int]] = {}
@@ -331,7 +343,7 @@ def generate_county(out: Path, persons: int, seed: int, as_of: date, policy: Pol
         "settlement_deliveries": [d.isoformat() for d in ctx.deliveries],
         "outside_patients": int((~people["in_registry"]).sum()),
         "files": files,
-        "truth_rows": len(truth),
+        "truth_rows": truth_rows,
         "cases": counts,
     }
     (truth_dir / "manifest.json").write_text(
@@ -339,6 +351,6 @@ def generate_county(out: Path, persons: int, seed: int, as_of: date, policy: Pol
     )
     seconds = round(time.perf_counter() - started, 2)
     log.info(
-        "synthetic county: %d files, %d truth rows, %d cases in %.1fs", len(files), len(truth), len(cases), seconds
+        "synthetic county: %d files, %d truth rows, %d cases in %.1fs", len(files), truth_rows, len(cases), seconds
     )
-    return {"out": str(out), "files": files, "cases": counts, "truth_rows": len(truth), "seconds": seconds}
+    return {"out": str(out), "files": files, "cases": counts, "truth_rows": truth_rows, "seconds": seconds}

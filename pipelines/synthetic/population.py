@@ -420,8 +420,11 @@ def _students(ctx: Context, rng: np.random.Generator, people: pd.DataFrame, plan
     stage = np.full(n, "", dtype=object)
     u = rng.random(n)
     pick = rng.random(n)
+    # Compulsory school age (义务教育, the rule's 6–15): everyone is enrolled somewhere.
+    edu = ctx.rule_params("EDU_DISABLED_OUT_OF_SCHOOL")
+    compulsory = (age >= int(edu["min_age"])) & (age <= int(edu["max_age"]))
     for lo, hi, stages, share in STAGES_BY_AGE:
-        sel = alive & (age >= lo) & (age <= hi) & (u < share)
+        sel = alive & (age >= lo) & (age <= hi) & ((u < share) | compulsory)
         if len(stages) == 1:
             stage[sel] = stages[0]
         else:

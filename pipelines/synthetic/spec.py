@@ -72,8 +72,10 @@ class Context:
         """Monthly 低保 standard in cents of an urban (街道) or rural (镇) township."""
         return self.std_urban if urban else self.std_rural
 
-    def annual_line(self, urban: bool, low_income: bool) -> int:
-        income = self.income_urban if urban else self.income_rural
+    def annual_line(self, urban: bool, low_income: bool, year: int | None = None) -> int:
+        """MED_OOP_ANNUAL line in cents: share × per-capita disposable income of the year."""
+        yp = self.region.year(year or self.year)
+        income = cents(yp.disposable_income_urban if urban else yp.disposable_income_rural)
         return int(round(income * (self.share_low if low_income else self.share_other)))
 
 
