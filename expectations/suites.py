@@ -27,10 +27,10 @@ log = logging.getLogger(__name__)
 # What the contract accepts before normalisation (spaces, full-width digits, x, 15 digits).
 ID_PATTERN = r"^[\s\u3000]*[0-9０-９]{6}[\s\u3000]*[0-9０-９]{8,11}[0-9Xx０-９ｘＸ]?[\s\u3000]*$"
 DATE_PATTERN = (
-    r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{8}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}"
-    r"|\d{4}年\d{1,2}月\d{1,2}日)( 00:00:00)?\s*$"
+    r"^\s*(?:\d{4}-\d{1,2}-\d{1,2}|\d{8}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}"
+    r"|\d{4}年\d{1,2}月\d{1,2}日)(?: 00:00:00)?\s*$"
 )
-AMOUNT_PATTERN = r"^\s*-?[\d,，]*\d(\.\d{1,2})?\s*$"
+AMOUNT_PATTERN = r"^\s*-?[\d,，]*\d(?:\.\d{1,2})?\s*$"
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def validate_deliveries(
         checkpoint = ctx.checkpoints.add(checkpoint)
         result = checkpoint.run(
             batch_parameters={"dataframe": frame},
-            run_id=gx.RunIdentifier(run_name=source_file),
+            run_id=gx.RunIdentifier(run_name=f"{delivery_id}-" + source_file.replace("/", "__")),
         )
         validation = next(iter(result.run_results.values()))
         records = []

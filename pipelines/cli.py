@@ -27,8 +27,12 @@ app = typer.Typer(
 )
 alerts_app = typer.Typer(help="Alerts raised by the warning rules.", no_args_is_help=True)
 links_app = typer.Typer(help="How every delivered row was tied to a person.", no_args_is_help=True)
+deliveries_app = typer.Typer(help="Delivered files and what became of them.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Rows set aside, with reasons, for the departments to fix.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(links_app, name="links")
+app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(quarantine_app, name="quarantine")
 
 console = Console()
 err = Console(stderr=True)
@@ -43,6 +47,11 @@ class AlertFormat(StrEnum):
 class LinkFormat(StrEnum):
     csv = "csv"
     json = "json"
+
+
+class QuarantineFormat(StrEnum):
+    csv = "csv"
+    xlsx = "xlsx"
 
 
 def _warehouse_default() -> Path:
@@ -105,7 +114,12 @@ def run(
     policy: Annotated[Path | None, typer.Option(help="policy folder (rules.yaml, regions/) [env DOUDI_POLICY]")] = None,
     exports: Annotated[Path | None, typer.Option(help="folder for the night's exports")] = None,
 ) -> None:
-    """Run one night: ingest, standardize, link, rules, publish; print the summary."""
+    """Run one night: ingest, validate, standardize, link, rules, publish; print the summary.
+
+    Exit status: 0 when every delivery was loaded (quarantined rows allowed); 3 when a delivery was
+    rejected or held (the night is still completed for every usable feed); 2 for a usage or policy
+    error (nothing was changed).
+    """
     from pipelines.night import run_night
     from pipelines.policy import load_policy
 
@@ -115,6 +129,7 @@ def run(
     except DoudiError as exc:
         _fail(exc)
     _print_summary(summary)
+    raise typer.Exit(summary.exit_code)
 
 
 def _print_summary(summary) -> None:
@@ -135,8 +150,13 @@ def _print_summary(summary) -> None:
     console.print("  rows delivered/loaded/quarantined: this night's new files; linked/unlinked: all rows in force")
     if summary.files_skipped:
         console.print(f"  {summary.files_skipped} file(s) already loaded on an earlier night: skipped")
-    if summary.files_rejected:
-        console.print(f"  [red]{summary.files_rejected} file(s) rejected[/]: see meta.delivery (outcome, reason)")
+    for p in summary.problems:
+        console.print(f"  [red]{p['outcome']}[/] {p['source_file']} ({p['rows']:,} rows): {p['reason']}",
+                      soft_wrap=True, highlight=False)
+    if summary.data_docs:
+        fails = summary.validation_failures
+        console.print(f"  feed contracts (Great Expectations): {fails} expectation(s) failed; Data Docs: "
+                      f"{summary.data_docs}", soft_wrap=True)
     for path in summary.ignored_paths:
         console.print(f"  [yellow]not a delivery[/] (expected <feed>/<YYYY-MM-DD>/<file>): {path}")
     a = summary.alerts
@@ -189,6 +209,46 @@ def _with_warehouse(warehouse: Path | None, fn):
         _fail(exc)
 
 
+@deliveries_app.command("export")
+def deliveries_export(
+    out: Annotated[Path, typer.Option(help="file to write")],
+    format: Annotated[LinkFormat, typer.Option("--format", help="csv or json")] = LinkFormat.csv,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """One row per delivered file: feed, as_of, source_file, sha256, rows delivered/loaded/quarantined, outcome."""
+    from pipelines.exports import export_deliveries
+
+    n = _with_warehouse(warehouse, lambda con: export_deliveries(con, out, format.value))
+    console.print(f"{n:,} deliveries written to {out}")
+
+
+@deliveries_app.command("accept")
+def deliveries_accept(
+    delivery_id: Annotated[int, typer.Argument(help="the held delivery (see `doudi deliveries export`)")],
+    by: Annotated[str | None, typer.Option(help="who accepts it, for the record")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Accept a held snapshot deliberately: the next night uses it and infers its departures."""
+    from pipelines.ingest import accept_delivery
+
+    source = _with_warehouse(warehouse, lambda con: accept_delivery(con, delivery_id, by))
+    console.print(f"delivery {delivery_id} ({source}) accepted: the next `doudi run` uses it")
+
+
+@quarantine_app.command("export")
+def quarantine_export(
+    out: Annotated[Path, typer.Option(help="file to write")],
+    format: Annotated[QuarantineFormat, typer.Option("--format", help="csv or xlsx")] = QuarantineFormat.csv,
+    reveal_ids: Annotated[bool, typer.Option("--reveal-ids", help="full ID numbers and names")] = False,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """One row per quarantined row: feed, source_file, row_number, reason_code, reason, raw (JSON)."""
+    from pipelines.exports import export_quarantine
+
+    n = _with_warehouse(warehouse, lambda con: export_quarantine(con, out, format.value, reveal_ids))
+    console.print(f"{n:,} quarantined rows written to {out}" + ("" if reveal_ids else " (IDs and names masked)"))
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="where the county, warehouse and exports go")] = Path("var"),
@@ -211,6 +271,7 @@ def demo(
         _fail(exc)
     _print_summary(summary)
     console.print(f"ground truth of the county: {county / 'truth'}")
+    raise typer.Exit(summary.exit_code)
 
 
 def main() -> None:  # pragma: no cover

@@ -13,7 +13,10 @@ from typing import Literal
 
 import duckdb
 
-__all__ = ["ALERT_COLUMNS", "LINK_COLUMNS", "export_alerts", "export_links"]
+__all__ = [
+    "ALERT_COLUMNS", "LINK_COLUMNS", "DELIVERY_COLUMNS", "QUARANTINE_COLUMNS", "export_alerts", "export_links",
+    "export_deliveries", "export_quarantine",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,13 @@ LINK_COLUMNS = [
     "score",
     "unlinked_reason",
 ]
+
+DELIVERY_COLUMNS = [
+    "feed", "as_of", "source_file", "sha256", "rows_delivered", "rows_loaded", "rows_quarantined", "outcome",
+    "reason",
+    "delivery_id",
+]
+QUARANTINE_COLUMNS = ["feed", "source_file", "row_number", "reason_code", "reason", "raw"]
 
 _ID_IN_TEXT = r"([0-9]{6})[0-9]{8}([0-9]{3}[0-9X])"
 
@@ -134,4 +144,57 @@ def export_links(con: duckdb.DuckDBPyConnection, out: Path, fmt: ExportFormat = 
         raise ValueError("links export supports csv and json (a county's rows exceed a sheet)")
     n = _write(con, _links_sql(reveal_ids), out, fmt, json_columns=("compared",))
     log.info("links export: %d rows to %s (ids %s)", n, out, "revealed" if reveal_ids else "masked")
+    return n
+
+
+def export_deliveries(con: duckdb.DuckDBPyConnection, out: Path, fmt: ExportFormat = "csv") -> int:
+    """One row per delivered file: what came and what became of it (conservation)."""
+    sql = """
+        select feed, delivered_on as as_of, source_file, file_hash as sha256, rows_delivered, rows_loaded,
+               rows_quarantined, outcome, reason, delivery_id
+        from meta.delivery order by delivered_on, feed, source_file, delivery_id
+    """
+    return _write(con, sql, out, fmt)
+
+
+def _raw_json_sql(reveal: bool) -> str:
+    from pipelines.feeds import FEEDS
+
+    parts = []
+    for feed in FEEDS.values():
+        fields = []
+        for c in feed.columns:
+            value = f"r.{c.name}"
+            if not reveal and c.kind == "id":
+                value = f"mask_id(r.{c.name})"
+            elif not reveal and c.name == "certificate_no":
+                value = f"regexp_replace(r.{c.name}, '{_ID_IN_TEXT}', '\\1********\\2', 'g')"
+            elif not reveal and c.name == "name":
+                value = f"mask_name(r.{c.name})"
+            fields.append(f"'{c.name}', {value}")
+        parts.append(
+            f"select '{feed.name}' as feed, r.delivery_id, r.row_number, "
+            f"json_merge_patch(json_object({', '.join(fields)}), coalesce(r.extra, '{{}}')) as raw "
+            f"from raw.{feed.name} r"
+        )
+    return " union all ".join(parts)
+
+
+def export_quarantine(con: duckdb.DuckDBPyConnection, out: Path, fmt: ExportFormat = "csv",
+                      reveal_ids: bool = False) -> int:
+    """One row per quarantined row and reason, with the row's raw values as JSON: what goes back
+    to the department to fix. IDs and names are masked unless ``reveal_ids``."""
+    raw_text = "i.raw_text" if reveal_ids else f"regexp_replace(i.raw_text, '{_ID_IN_TEXT}', '\\1********\\2', 'g')"
+    sql = f"""
+        with raw_rows as ({_raw_json_sql(reveal_ids)})
+        select i.feed, d.source_file, i.row_number, i.reason_code, i.message as reason,
+               coalesce(r.raw::varchar, to_json({{line: {raw_text}}})::varchar) as raw
+        from meta.row_issue i
+        join meta.delivery d using (delivery_id)
+        left join raw_rows r on r.feed = i.feed and r.delivery_id = i.delivery_id and r.row_number = i.row_number
+        where i.severity = 'quarantine' and d.outcome in ('loaded', 'loaded_with_quarantine')
+        order by d.source_file, i.row_number, i.reason_code
+    """
+    n = _write(con, sql, out, fmt)
+    log.info("quarantine export: %d rows to %s", n, out)
     return n

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from expectations import validate_deliveries
 from pipelines.errors import DoudiError
 from pipelines.exports import export_alerts, export_links
 from pipelines.ingest import ingest
@@ -49,12 +51,29 @@ class NightSummary:
     phase_seconds: dict[str, float] = field(default_factory=dict)
     files_skipped: int = 0
     files_rejected: int = 0
+    files_held: int = 0
     ignored_paths: list[str] = field(default_factory=list)
+    problems: list[dict] = field(default_factory=list)  # rejected and held deliveries of this night
+    validation_failures: int = 0  # failed batch-level expectations (GX) over this night's deliveries
+    data_docs: str | None = None
     exports: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0: every delivery loaded (quarantined rows allowed); 3: a delivery rejected or held."""
+        return EXIT_DELIVERY_PROBLEM if self.problems else 0
+
+
+EXIT_DELIVERY_PROBLEM = 3
 
 
 def exports_dir(warehouse: Path, as_of: date) -> Path:
     return Path(warehouse).parent / "exports" / as_of.isoformat()
+
+
+def data_docs_dir(warehouse: Path, as_of: date) -> Path:
+    """Great Expectations Data Docs of a night, next to the warehouse."""
+    return Path(warehouse).parent / "datadocs" / as_of.isoformat()
 
 
 def _start_run(con, as_of: date, landing: Path | None) -> int:
@@ -66,34 +85,41 @@ def _start_run(con, as_of: date, landing: Path | None) -> int:
     return run_id
 
 
-def step_ingest(warehouse: Path, landing: Path, as_of: date, run_id: int | None = None) -> dict:
-    """Record and load the deliveries up to ``as_of``."""
-    with open_warehouse(warehouse) as con:
-        if run_id is None:
-            run_id = _start_run(con, as_of, landing)
-        result = ingest(con, Path(landing), as_of, run_id)
+def step_ingest(warehouse: Path, landing: Path, as_of: date, policy: Policy | None = None) -> dict:
+    """Record, load and validate (GX, Data Docs) the deliveries up to ``as_of``."""
+    policy = policy or load_policy()
+    with open_warehouse(warehouse) as con, _transaction(con):
+        run_id = _start_run(con, as_of, landing)
+        result = ingest(con, Path(landing), as_of, run_id, policy.delivery)
+        validate_deliveries(
+            con, result.loaded, policy.delivery.gx_mostly.model_dump(), data_docs_dir(Path(warehouse), as_of)
+        )
+        problems = _problems(con, run_id)
     return {
         "run_id": run_id,
         "loaded": result.loaded,
         "skipped": result.skipped,
         "rejected": result.rejected,
+        "held": result.held,
+        "problems": problems,
         "ignored": result.ignored,
     }
 
 
-def step_standardize(warehouse: Path, as_of: date) -> dict:
-    with open_warehouse(warehouse) as con:
-        return standardize(con)
+def step_standardize(warehouse: Path, as_of: date, policy: Policy | None = None) -> dict:
+    policy = policy or load_policy()
+    with open_warehouse(warehouse) as con, _transaction(con):
+        return standardize(con, policy.delivery.max_value_length)
 
 
 def step_link(warehouse: Path, as_of: date) -> dict:
-    with open_warehouse(warehouse) as con:
+    with open_warehouse(warehouse) as con, _transaction(con):
         return link(con, as_of)
 
 
 def step_rules(warehouse: Path, as_of: date, policy: Policy | None = None) -> dict:
     policy = policy or load_policy()
-    with open_warehouse(warehouse) as con:
+    with open_warehouse(warehouse) as con, _transaction(con):
         return evaluate_rules(con, as_of, policy)
 
 
@@ -151,6 +177,28 @@ def _feed_summary(con, run_id: int | None) -> list[dict]:
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
+def _problems(con, run_id: int) -> list[dict]:
+    rows = con.execute(
+        "select delivery_id, feed, source_file, outcome, reason, rows_delivered from meta.delivery "
+        "where run_id = ? and outcome in ('rejected', 'held') order by delivery_id",
+        [run_id],
+    ).fetchall()
+    keys = ["delivery_id", "feed", "source_file", "outcome", "reason", "rows"]
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+@contextmanager
+def _transaction(con):
+    """The night (or one step of it) commits whole or not at all."""
+    con.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
 def run_night(
     landing: Path,
     as_of: date,
@@ -158,59 +206,74 @@ def run_night(
     policy: Policy | None = None,
     out_dir: Path | None = None,
 ) -> NightSummary:
-    """The whole night in one process (what ``doudi run`` does); returns its summary."""
+    """The whole night in one process (what ``doudi run`` does); returns its summary.
+
+    The night is one transaction: a night that fails halfway (an exception, a killed process, a
+    full disk) leaves the warehouse as it was before it, and running it again completes it.
+    """
     policy = policy or load_policy()  # a broken policy stops the night before it touches data
     check_rule_parameters(policy)
     warehouse = Path(warehouse)
     if not Path(landing).is_dir():
         raise DoudiError(f"landing area {landing} does not exist: pass --landing DIR")
     out_dir = Path(out_dir or exports_dir(warehouse, as_of))
+    docs_dir = data_docs_dir(warehouse, as_of)
     phases: dict[str, float] = {}
     with open_warehouse(warehouse) as con:
-        run_id = _start_run(con, as_of, landing)
         try:
-            t = time.perf_counter()
-            result = ingest(con, Path(landing), as_of, run_id)
-            phases["ingest"] = time.perf_counter() - t
+            with _transaction(con):
+                run_id = _start_run(con, as_of, landing)
+                t = time.perf_counter()
+                result = ingest(con, Path(landing), as_of, run_id, policy.delivery)
+                phases["ingest"] = time.perf_counter() - t
 
-            t = time.perf_counter()
-            standardize(con)
-            phases["standardize"] = time.perf_counter() - t
+                t = time.perf_counter()
+                validated = validate_deliveries(con, result.loaded, policy.delivery.gx_mostly.model_dump(), docs_dir)
+                phases["validate"] = time.perf_counter() - t
 
-            t = time.perf_counter()
-            link(con, as_of)
-            phases["link"] = time.perf_counter() - t
+                t = time.perf_counter()
+                standardize(con, policy.delivery.max_value_length)
+                phases["standardize"] = time.perf_counter() - t
 
-            t = time.perf_counter()
-            alerts = evaluate_rules(con, as_of, policy)
-            phases["rules"] = time.perf_counter() - t
+                t = time.perf_counter()
+                link(con, as_of)
+                phases["link"] = time.perf_counter() - t
 
-            t = time.perf_counter()
-            export_alerts(con, out_dir / "alerts.csv", "csv")
-            export_links(con, out_dir / "links.csv", "csv")
-            phases["publish"] = time.perf_counter() - t
-
-            summary = NightSummary(
-                run_id=run_id,
-                as_of=as_of,
-                warehouse=warehouse,
-                feeds=_feed_summary(con, run_id),
-                alerts=alerts,
-                alerts_open=con.execute("select count(*) from marts.alert where status = 'open'").fetchall()[0][0],
-                phase_seconds=phases,
-                files_skipped=result.skipped,
-                files_rejected=result.rejected,
-                ignored_paths=result.ignored,
-                exports={"alerts": str(out_dir / "alerts.csv"), "links": str(out_dir / "links.csv")},
-            )
-            con.execute(
-                "update meta.run set finished_at = ?, status = 'succeeded', phase_seconds = ? where run_id = ?",
-                [datetime.now(), json.dumps(phases), run_id],
-            )
+                t = time.perf_counter()
+                alerts = evaluate_rules(con, as_of, policy)
+                phases["rules"] = time.perf_counter() - t
+                con.execute(
+                    "update meta.run set finished_at = ?, status = 'succeeded', phase_seconds = ? where run_id = ?",
+                    [datetime.now(), json.dumps(phases), run_id],
+                )
         except Exception as exc:
-            con.execute(
-                "update meta.run set finished_at = ?, status = 'failed', message = ? where run_id = ?",
-                [datetime.now(), f"{type(exc).__name__}: {exc}", run_id],
-            )
+            with _transaction(con):
+                failed_id = _start_run(con, as_of, landing)
+                con.execute(
+                    "update meta.run set finished_at = ?, status = 'failed', message = ? where run_id = ?",
+                    [datetime.now(), f"{type(exc).__name__}: {str(exc)[:500]}", failed_id],
+                )
             raise
-    return summary
+
+        t = time.perf_counter()
+        export_alerts(con, out_dir / "alerts.csv", "csv")
+        export_links(con, out_dir / "links.csv", "csv")
+        phases["publish"] = time.perf_counter() - t
+
+        return NightSummary(
+            run_id=run_id,
+            as_of=as_of,
+            warehouse=warehouse,
+            feeds=_feed_summary(con, run_id),
+            alerts=alerts,
+            alerts_open=con.execute("select count(*) from marts.alert where status = 'open'").fetchall()[0][0],
+            phase_seconds=phases,
+            files_skipped=result.skipped,
+            files_rejected=result.rejected,
+            files_held=result.held,
+            ignored_paths=result.ignored,
+            problems=_problems(con, run_id),
+            validation_failures=sum(v.failed for v in validated),
+            data_docs=str(docs_dir / "index.html") if validated else None,
+            exports={"alerts": str(out_dir / "alerts.csv"), "links": str(out_dir / "links.csv")},
+        )
