@@ -1242,7 +1242,6 @@ def _new_disability(pl: Planter) -> None:
 # ---------------------------------------------------------------------------------------------
 def _identity_conflict(pl: Planter) -> None:
     R = "IDENTITY_CONFLICT"
-    as_of = pl.ctx.as_of
 
     a = pl.m(39, name="王建国")
     pl.hh(a, tag=R)
@@ -1342,5 +1341,3 @@ def _identity_conflict(pl: Planter) -> None:
             boundary="homophone (同音字) of the given name",
             evidence=f"education:{f.id}|{pl.ctx.school_year}",
         )
-
-    _ = as_of

@@ -268,31 +268,35 @@ def generate_county(out: Path, persons: int, seed: int, as_of: date, policy: Pol
         return ids[frame["_pid"].to_numpy(dtype=np.int64)].astype("U18")
 
     lowinc = people["lowinc"].to_numpy()
-    roster_kids = people["lowinc"].to_numpy()
-    # Unfixable IDs only where losing the link cannot invent an alert: never on the enrolment of a
-    # low-income person, nor on a roster child's school record, nor on a certificate.
-    varied: dict[str, pd.DataFrame] = {}
-    roster = vary_frame(frames["roster"], true_ids(frames["roster"]), ctx.rng("vary:roster"))
-    varied["roster_prev"] = roster[roster["_in_prev"]]
-    varied["roster_now"] = roster[roster["_in_now"]]
-    enr = frames["enrollment"]
-    varied["enrollment"] = vary_frame(
-        enr, true_ids(enr), ctx.rng("vary:enrollment"), allow_unfixable=~lowinc[enr["_pid"].to_numpy()]
-    )
-    edu = frames["education"]
-    varied["education"] = vary_frame(
-        edu, true_ids(edu), ctx.rng("vary:education"), allow_unfixable=~roster_kids[edu["_pid"].to_numpy()]
-    )
-    varied["housing"] = vary_frame(frames["housing"], true_ids(frames["housing"]), ctx.rng("vary:housing"))
-    dis = frames["disability"]
-    varied["disability"] = vary_frame(
-        dis, true_ids(dis), ctx.rng("vary:disability"), allow_unfixable=False, missing_ids=True
-    )
-    st = frames["settlements"]
-    st = vary_frame(st, true_ids(st), ctx.rng("vary:settlements"))
-    for day in range(3):
-        varied[f"settlements_{day}"] = st[st["_day"].to_numpy() == day]
-    varied["registry"] = _registry_frame(people, households)
+    cache: dict[str, pd.DataFrame] = {}
+
+    def delivered(key: str) -> pd.DataFrame:
+        """The delivered rows of one file, varied lazily so only one big frame lives at a time.
+
+        Unfixable IDs only where losing the link cannot invent an alert: never on the enrolment of
+        a low-income person, nor on a roster member's school record, nor on a certificate.
+        """
+        if key.startswith("roster"):
+            if "roster" not in cache:
+                f = frames.pop("roster")
+                cache["roster"] = vary_frame(f, true_ids(f), ctx.rng("vary:roster"))
+            roster = cache["roster"]
+            return roster[roster["_in_prev" if key == "roster_prev" else "_in_now"]]
+        if key.startswith("settlements"):
+            if "settlements" not in cache:
+                f = frames.pop("settlements")
+                cache["settlements"] = vary_frame(f, true_ids(f), ctx.rng("vary:settlements"))
+            st = cache["settlements"]
+            return st[st["_day"].to_numpy() == int(key[-1])]
+        if key == "registry":
+            return _registry_frame(people, households)
+        f = frames.pop(key)
+        rng = ctx.rng(f"vary:{key}")
+        if key in ("enrollment", "education"):
+            return vary_frame(f, true_ids(f), rng, allow_unfixable=~lowinc[f["_pid"].to_numpy()])
+        if key == "disability":
+            return vary_frame(f, true_ids(f), rng, allow_unfixable=False, missing_ids=True)
+        return vary_frame(f, true_ids(f), rng)
 
     specs = file_specs(ctx)
     stamp = datetime.combine(as_of, dtime(8, 0, 0))
@@ -302,7 +306,11 @@ def generate_county(out: Path, persons: int, seed: int, as_of: date, policy: Pol
     # One row group per delivered file keeps memory flat; the file is still one parquet.
     with pq.ParquetWriter(truth_dir / "rows.parquet", schema, compression="zstd") as truth_writer:
         for key, spec in specs.items():
-            frame = varied.pop(key)
+            frame = delivered(key)
+            if key == "roster_now":
+                cache.pop("roster")
+            if key == "settlements_2":
+                cache.pop("settlements")
             rng = ctx.rng(f"write:{key}")
             if key != "registry":  # departments export in no particular order; the registry by 户号
                 frame = frame.iloc[rng.permutation(len(frame))]

@@ -26,7 +26,7 @@ _EMPLOYED = ("在业", "灵活就业")
 _ABLE = ("有", "部分丧失")
 
 
-def _household_attrs(ctx: Context, rng: np.random.Generator, people: pd.DataFrame, hh: pd.DataFrame) -> pd.DataFrame:
+def _household_attrs(ctx: Context, rng: np.random.Generator, hh: pd.DataFrame) -> pd.DataFrame:
     """Category and household-level fields of the background roster households."""
     single_age = int(ctx.rule_params("SINGLE_PERSON_DIBAO")["age"])
     n = len(hh)
@@ -53,11 +53,8 @@ def build_roster(
     as_of = to_np(ctx.as_of)
     prev = to_np(ctx.prev_date)
     g = people.groupby("hh")
-    all_normal = (
-        g["status"].agg(lambda s: bool((s == "正常").all()))
-        if len(people) < 50_000
-        else (people.assign(bad=(people["status"] != "正常")).groupby("hh")["bad"].sum() == 0)
-    )
+    # Households whose members are all alive and still here (no 死亡/迁出 on the background roster).
+    all_normal = people.assign(gone=people["status"] != "正常").groupby("hh")["gone"].sum() == 0
     hh = households.set_index("hh")
     eligible = hh.index[hh["in_registry"] & ~hh["planted"] & all_normal.reindex(hh.index).fillna(False)]
     n_sel = max(8, round(0.06 * len(eligible)))
@@ -72,7 +69,7 @@ def build_roster(
     attrs["urban"] = hh["urban"].reindex(sel).to_numpy()
     attrs["head_age"] = people["age"].to_numpy()[hh["head_pid"].reindex(sel).to_numpy()]
     attrs["max_age"] = g["age"].max().reindex(sel).to_numpy()
-    attrs = _household_attrs(ctx, rng, people, attrs)
+    attrs = _household_attrs(ctx, rng, attrs)
     attrs["planted"] = False
     attrs["in_now"] = np.isin(sel, chosen)
     attrs["in_prev"] = ~np.isin(sel, list(entries))
@@ -169,7 +166,6 @@ def _members(
     attrs: pd.DataFrame,
     planted: list[HouseholdSpec],
 ) -> pd.DataFrame:
-    single = ctx.rule_params("SINGLE_PERSON_DIBAO")
     zero = ctx.rule_params("ZERO_EMPLOYMENT")
     wa_lo, wa_hi = int(zero["min_age"]), int(zero["max_age"])
     m = people[people["hh"].isin(attrs["hh"])][
@@ -251,7 +247,6 @@ def _members(
     r4 = rng.random(n)
     frail = (age >= 70) | (valid_cert & (grade == 1))
     self_care = np.where(frail, np.select([r4 < 0.05, r4 < 0.17], ["全失能", "半失能"], "全自理"), "全自理")
-    _ = single
 
     phone = households.set_index("hh")["phone"].reindex(m["hh"]).to_numpy()
     out = pd.DataFrame(
