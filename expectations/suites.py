@@ -74,9 +74,7 @@ def build_suite(feed: Feed, mostly: dict[str, float]) -> gx.ExpectationSuite:
     if len(feed.key) == 1:
         suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column=feed.key[0], mostly=mostly["unique"]))
     else:
-        suite.add_expectation(
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=list(feed.key), mostly=mostly["unique"])
-        )
+        suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(feed.key), mostly=mostly["unique"]))
     return suite
 
 
@@ -168,8 +166,6 @@ def validate_deliveries(
         con.execute("delete from meta.validation where delivery_id = ?", [delivery_id])
         con.executemany("insert into meta.validation values (?, ?, ?, ?, ?, ?, ?)", records)
         failed = sum(1 for r in records if not r[3])
-        outcomes.append(
-            ValidationOutcome(delivery_id, feed_name, failed == 0, len(records), failed, len(frame))
-        )
+        outcomes.append(ValidationOutcome(delivery_id, feed_name, failed == 0, len(records), failed, len(frame)))
         log.info("%s: %d expectations, %d failed", source_file, len(records), failed)
     return outcomes

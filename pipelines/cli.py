@@ -151,12 +151,17 @@ def _print_summary(summary) -> None:
     if summary.files_skipped:
         console.print(f"  {summary.files_skipped} file(s) already loaded on an earlier night: skipped")
     for p in summary.problems:
-        console.print(f"  [red]{p['outcome']}[/] {p['source_file']} ({p['rows']:,} rows): {p['reason']}",
-                      soft_wrap=True, highlight=False)
+        console.print(
+            f"  [red]{p['outcome']}[/] {p['source_file']} ({p['rows']:,} rows): {p['reason']}",
+            soft_wrap=True,
+            highlight=False,
+        )
     if summary.data_docs:
         fails = summary.validation_failures
-        console.print(f"  feed contracts (Great Expectations): {fails} expectation(s) failed; Data Docs: "
-                      f"{summary.data_docs}", soft_wrap=True)
+        console.print(
+            f"  feed contracts (Great Expectations): {fails} expectation(s) failed; Data Docs: {summary.data_docs}",
+            soft_wrap=True,
+        )
     for path in summary.ignored_paths:
         console.print(f"  [yellow]not a delivery[/] (expected <feed>/<YYYY-MM-DD>/<file>): {path}")
     a = summary.alerts

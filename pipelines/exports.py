@@ -14,8 +14,14 @@ from typing import Literal
 import duckdb
 
 __all__ = [
-    "ALERT_COLUMNS", "LINK_COLUMNS", "DELIVERY_COLUMNS", "QUARANTINE_COLUMNS", "export_alerts", "export_links",
-    "export_deliveries", "export_quarantine",
+    "ALERT_COLUMNS",
+    "LINK_COLUMNS",
+    "DELIVERY_COLUMNS",
+    "QUARANTINE_COLUMNS",
+    "export_alerts",
+    "export_links",
+    "export_deliveries",
+    "export_quarantine",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,7 +63,14 @@ LINK_COLUMNS = [
 ]
 
 DELIVERY_COLUMNS = [
-    "feed", "as_of", "source_file", "sha256", "rows_delivered", "rows_loaded", "rows_quarantined", "outcome",
+    "feed",
+    "as_of",
+    "source_file",
+    "sha256",
+    "rows_delivered",
+    "rows_loaded",
+    "rows_quarantined",
+    "outcome",
     "reason",
     "delivery_id",
 ]
@@ -180,8 +193,9 @@ def _raw_json_sql(reveal: bool) -> str:
     return " union all ".join(parts)
 
 
-def export_quarantine(con: duckdb.DuckDBPyConnection, out: Path, fmt: ExportFormat = "csv",
-                      reveal_ids: bool = False) -> int:
+def export_quarantine(
+    con: duckdb.DuckDBPyConnection, out: Path, fmt: ExportFormat = "csv", reveal_ids: bool = False
+) -> int:
     """One row per quarantined row and reason, with the row's raw values as JSON: what goes back
     to the department to fix. IDs and names are masked unless ``reveal_ids``."""
     raw_text = "i.raw_text" if reveal_ids else f"regexp_replace(i.raw_text, '{_ID_IN_TEXT}', '\\1********\\2', 'g')"

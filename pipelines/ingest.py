@@ -191,8 +191,7 @@ def _insert_rows(
     con.register("_delivery", table)
     try:
         con.execute(
-            f"insert into raw.{feed.name} select {delivery_id}, _row_number, {', '.join(cols)}, {extra} "
-            "from _delivery"
+            f"insert into raw.{feed.name} select {delivery_id}, _row_number, {', '.join(cols)}, {extra} from _delivery"
         )
     finally:
         con.unregister("_delivery")
@@ -229,8 +228,9 @@ def _key_sql(feed: Feed) -> str:
     return record_key_sql(feed, alias="r")
 
 
-def _hold_if_shrunk(con: duckdb.DuckDBPyConnection, feed: Feed, d: Delivery, delivery_id: int,
-                    policy: DeliveryPolicy) -> str | None:
+def _hold_if_shrunk(
+    con: duckdb.DuckDBPyConnection, feed: Feed, d: Delivery, delivery_id: int, policy: DeliveryPolicy
+) -> str | None:
     """Hold a snapshot that drops a large share of the previous snapshot's keys; return the reason."""
     if feed.kind != "snapshot":
         return None
@@ -288,8 +288,9 @@ def ingest(
         ).fetchall()
         if seen:
             if all(s != d.source_file for (s,) in seen):
-                _record(con, d, digest, run_id, outcome="duplicate",
-                        reason=f"same bytes as {seen[0][0]}, already received")
+                _record(
+                    con, d, digest, run_id, outcome="duplicate", reason=f"same bytes as {seen[0][0]}, already received"
+                )
             result.skipped += 1
             continue
         try:
@@ -300,15 +301,22 @@ def ingest(
             select, extras, mapping = plan_columns(feed, content.headers)
         except FeedRejected as exc:
             rows = _count_rows(d.path)
-            _record(con, d, digest, run_id, outcome="rejected", reason=str(exc), rows_delivered=rows,
-                    rows_quarantined=rows)
+            _record(
+                con, d, digest, run_id, outcome="rejected", reason=str(exc), rows_delivered=rows, rows_quarantined=rows
+            )
             result.rejected += 1
             log.warning("%s rejected: %s", d.source_file, exc)
             continue
         _supersede(con, d)
         delivery_id = _record(
-            con, d, digest, run_id, format=content.format, encoding=content.encoding,
-            rows_delivered=content.rows_delivered, headers=json.dumps(mapping, ensure_ascii=False),
+            con,
+            d,
+            digest,
+            run_id,
+            format=content.format,
+            encoding=content.encoding,
+            rows_delivered=content.rows_delivered,
+            headers=json.dumps(mapping, ensure_ascii=False),
         )
         loaded = _insert_rows(con, feed, delivery_id, content, select, extras)
         con.execute(
@@ -331,9 +339,7 @@ def ingest(
 
 def accept_delivery(con: duckdb.DuckDBPyConnection, delivery_id: int, by: str | None = None) -> str:
     """Accept a held snapshot deliberately: the next night uses it (and infers its exits)."""
-    row = con.execute(
-        "select outcome, source_file from meta.delivery where delivery_id = ?", [delivery_id]
-    ).fetchall()
+    row = con.execute("select outcome, source_file from meta.delivery where delivery_id = ?", [delivery_id]).fetchall()
     if not row:
         raise DoudiError(f"no delivery {delivery_id}: see `doudi deliveries export`")
     outcome, source_file = row[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,8 +110,10 @@ def _read_csv(path: Path, score: HeaderScore | None) -> FileContent:
 
     text, encoding = _decode(path.read_bytes())
     text = text.replace("\x00", "")  # NUL bytes break every CSV parser and carry nothing
-    head_lines = text.splitlines()[:HEADER_SCAN_ROWS]
-    head_rows = list(csv.reader(head_lines))
+    try:
+        head_rows = list(itertools.islice(csv.reader(io.StringIO(text, newline="")), HEADER_SCAN_ROWS))
+    except csv.Error as exc:
+        raise FeedRejected(f"cannot parse the CSV header: {exc}") from None
     if not any(any(c.strip() for c in row) for row in head_rows):
         raise FeedRejected("the file is empty or has no header row")
     h = _pick_header(head_rows, score)
@@ -132,7 +135,10 @@ def _read_csv(path: Path, score: HeaderScore | None) -> FileContent:
     except pa.ArrowInvalid:
         log.info("%s: rows with the wrong number of fields; reading it row by row", path.name)
     # Slow path, only for a broken file: keep every row, set aside those that do not fit.
-    rows = list(csv.reader(io.StringIO(text)))[h + 1 :]
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))[h + 1 :]
+    except csv.Error as exc:
+        raise FeedRejected(f"cannot parse the CSV: {exc}") from None
     good: list[list[str]] = []
     good_numbers: list[int] = []
     bad: list[tuple[int, str, str]] = []
@@ -177,8 +183,14 @@ def _read_xlsx(path: Path, score: HeaderScore | None) -> FileContent:
     def read(sheet: str, nrows: int | None = None):
         # dtype=str: every cell as text (dates as 'YYYY-MM-DD 00:00:00', whole numbers without '.0')
         return pd.read_excel(
-            path, sheet_name=sheet, engine="calamine", dtype=str, header=None,
-            keep_default_na=False, na_values=[], nrows=nrows,
+            path,
+            sheet_name=sheet,
+            engine="calamine",
+            dtype=str,
+            header=None,
+            keep_default_na=False,
+            na_values=[],
+            nrows=nrows,
         )
 
     try:

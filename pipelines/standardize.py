@@ -89,7 +89,9 @@ def _issues(col: Column, max_len: int) -> list[str]:
         if col.kind in ("date", "amount", "int"):
             checks.append(f"when {_CAST[col.kind].format(c=c)} is null then 'unparseable_{col.kind}:{col.name}'")
         if col.allowed:
-            checks.append(f"when not list_contains({_sql_list(col.allowed)}, txt({c})) then 'value_not_allowed:{col.name}'")
+            checks.append(
+                f"when not list_contains({_sql_list(col.allowed)}, txt({c})) then 'value_not_allowed:{col.name}'"
+            )
         out.append("case " + " ".join(checks) + " end")
     return out
 
@@ -115,9 +117,7 @@ def _feed_checks(feed: Feed) -> list[str]:
     cols = [f"txt(r.{c})" for c in feed.column_names]
     checks.append("case when coalesce(" + ", ".join(cols) + ") is null then 'empty_row' end")
     words = _sql_list(_SUMMARY_WORDS)
-    checks.append(
-        "case when list_has_any(" + words + ", [" + ", ".join(cols[:4]) + "]) then 'summary_row' end"
-    )
+    checks.append("case when list_has_any(" + words + ", [" + ", ".join(cols[:4]) + "]) then 'summary_row' end")
     checks.append("case when key_seq > 1 then 'duplicate_key' end")
     if feed.name == "medical_settlements":
         for c in feed.columns:
@@ -189,7 +189,7 @@ typed as (
         r.id_number as raw_id_number,
         {pick},
         name_norm(r.name) as name_norm,
-        {(',' + chr(10) + '        ').join(typed)},
+        {("," + chr(10) + "        ").join(typed)},
         {issue_list} as all_issues,
         {warning_list} as warnings
     from widened r

@@ -46,9 +46,10 @@ create or replace macro parse_date(s) as cast(try_strptime(txt(s),
 -- Yuan with up to 2 decimals; thousands separators tolerated.
 create or replace macro parse_amount(s) as try_cast(replace(replace(txt(s), ',', ''), '，', '') as decimal(14, 2));
 
--- Names: all whitespace out, full-width letters folded (traditional/simplified folding is the
+-- Names: all whitespace and control characters out, full-width letters folded (traditional/simplified folding is the
 -- fuzzy matcher's business).
-create or replace macro name_norm(s) as nullif(regexp_replace(nfc_normalize(s), '[\s\x{3000}·•]', '', 'g'), '');
+create or replace macro name_norm(s) as
+    nullif(regexp_replace(nfc_normalize(s), '[\s\x{3000}·•\x00-\x1F\x7F]', '', 'g'), '');
 
 -- 一级..四级 or 1..4 as an integer grade.
 create or replace macro grade_num(s) as
