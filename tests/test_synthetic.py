@@ -9,6 +9,7 @@ positives that are reachable without fuzzy matching, and none of the planted neg
 from __future__ import annotations
 
 import calendar
+import functools
 import io
 import json
 from datetime import date, timedelta
@@ -90,6 +91,11 @@ def cents(s: str) -> int | None:
 
 def load(out: Path, feed: str) -> pd.DataFrame:
     """Every file of a feed, with ``_file`` (relative path) and ``_row`` (1-based)."""
+    return _load(out, feed).copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _load(out: Path, feed: str) -> pd.DataFrame:
     frames = []
     for path in sorted((out / "landing" / feed).glob("*/*")):
         df = read_canonical(path, feed)
@@ -562,3 +568,18 @@ def test_background_is_clean_and_planted_positives_are_found(county, cases) -> N
         want = set(sub.loc[(sub.expected == "positive") & (sub.reachable_by != "fuzzy"), "key"])
         assert flagged == want, (rule, sorted(flagged - want), sorted(want - flagged))
         assert not flagged & set(sub.loc[sub.expected == "negative", "key"]), rule
+
+
+def test_identity_cases_deliver_what_they_say(county, cases, truth) -> None:
+    out, _ = county
+    for c in cases[cases.rule_id == "IDENTITY_CONFLICT"].itertuples():
+        feed, key = c.evidence.split(":", 1)
+        row = truth[(truth.feed == feed) & (truth.record_key == key)].iloc[0]
+        df = load(out, feed)
+        delivered = df[(df._file == row.source_file) & (df._row == row.row_number)].iloc[0]
+        if c.figure in ("男", "女"):
+            assert delivered["sex"] == c.figure
+        elif c.figure[:4].isdigit():
+            assert parse_date(delivered["birth_date"]).isoformat() == c.figure
+        else:
+            assert delivered["name"] == c.figure, c.case_id

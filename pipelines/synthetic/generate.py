@@ -157,14 +157,19 @@ def _assemble(wb: Workbench) -> dict[str, pd.DataFrame]:
     }
     out = {}
     for key, bg in wb.frames.items():
-        rows = wb.planted[key]
-        planted = pd.DataFrame(rows) if rows else pd.DataFrame(columns=bg.columns)
         for col in ("_id_var", "_name_var"):
             if col not in bg:  # "" = drawn later; not None, which makes concat scan every row
                 bg = bg.assign(**{col: ""})
-        frame = pd.concat(
-            [bg, planted[[c for c in planted.columns if c in bg.columns or c.startswith("_")]]], ignore_index=True
-        )
+        planted = pd.DataFrame(wb.planted[key])
+        if len(planted):
+            # Same dtypes on both sides, so an all-empty column on either side changes nothing.
+            planted = _coerce(planted[[c for c in planted.columns if c in bg.columns]], feed_of[key])
+            bg = _coerce(bg, feed_of[key])
+            frame = pd.concat(
+                [bg, planted.astype({c: bg[c].dtype for c in bg.columns if c in planted})], ignore_index=True
+            )
+        else:
+            frame = bg
         out[key] = _coerce(frame, feed_of[key])
     return out
 
@@ -189,8 +194,10 @@ def _registry_frame(people: pd.DataFrame, households: pd.DataFrame) -> pd.DataFr
         }
     )
     # The registry lists households by 户号 (township code + running number), members in order.
-    tcode = households.set_index("hh")["tcode"].reindex(p["hh"]).astype(int).to_numpy()
-    order = np.lexsort((frame["_pos"].to_numpy(), p["hh"].to_numpy(), tcode))
+    hh = households.set_index("hh")
+    tcode = hh["tcode"].reindex(p["hh"]).astype(int).to_numpy()
+    run = hh["hukou_run"].reindex(p["hh"]).to_numpy()
+    order = np.lexsort((frame["_pos"].to_numpy(), run, tcode))
     frame = frame.iloc[order].reset_index(drop=True)
     frame["_true_id"] = frame["id_number"]
     frame["_id_var"] = "none"

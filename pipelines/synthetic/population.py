@@ -369,7 +369,11 @@ def _households(
     h.loc[outside, "region_code"] = h.loc[outside, "area"].astype(str) + "001001"
     h.loc[outside, ["tname", "vname"]] = ""
     # 户号: township code + a per-township running number.
-    run = h.groupby("tcode").cumcount().to_numpy() + 1
+    # Numbered in a shuffled order, so planted households (appended last) sit among the others.
+    perm = rng.permutation(nh)
+    run = np.empty(nh, dtype=np.int64)
+    run[perm] = h.iloc[perm].groupby("tcode").cumcount().to_numpy() + 1
+    h["hukou_run"] = run
     h["hukou"] = h["tcode"].astype(str) + pd.Series(run).astype(str).str.zfill(6).to_numpy()
     house = rng.integers(1, 300, nh).astype(str)
     unit = rng.integers(1, 30, nh).astype(str)

@@ -53,7 +53,9 @@ def _draw_name_kinds(rng: np.random.Generator, names: pd.Series) -> np.ndarray:
     return kinds
 
 
-def _apply_names(names: pd.Series, kinds: np.ndarray, rng: np.random.Generator) -> tuple[pd.Series, np.ndarray]:
+def _apply_names(
+    names: pd.Series, kinds: np.ndarray, rng: np.random.Generator, planted: np.ndarray
+) -> tuple[pd.Series, np.ndarray]:
     out = names.copy()
     kinds = kinds.copy()
     for kind, fn in (("spaces", spaced), ("traditional", traditional)):
@@ -62,7 +64,9 @@ def _apply_names(names: pd.Series, kinds: np.ndarray, rng: np.random.Generator) 
             out[sel] = fn(names[sel]).to_numpy()
     sel = kinds == "homophone"
     if sel.any():
-        out[sel] = homophone(names[sel], rng.random(int(sel.sum())) < 0.5).to_numpy()
+        # Planted rows take the first homophone so their case can name it (丽 → 立).
+        alternate = (rng.random(int(sel.sum())) < 0.5) & ~planted[sel]
+        out[sel] = homophone(names[sel], alternate).to_numpy()
     # A variant that changes nothing (no character with a traditional form) is no variant.
     kinds[(kinds != "none") & (kinds != "different") & (out.to_numpy() == names.to_numpy())] = "none"
     return out, kinds
@@ -99,7 +103,7 @@ def vary_frame(
     if "_name_var" in frame:
         given = frame["_name_var"].to_numpy(dtype=object)
         name_kinds = np.where(planted, np.where(pd.isna(given), "none", given), name_kinds).astype(object)
-    new_names, name_kinds = _apply_names(names, name_kinds, rng)
+    new_names, name_kinds = _apply_names(names, name_kinds, rng, planted)
     frame["id_number"] = delivered
     frame["name"] = new_names.to_numpy()
     frame["_true_id"] = true_ids
