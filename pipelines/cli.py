@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from datetime import date
 from enum import StrEnum
@@ -34,7 +35,8 @@ app.add_typer(links_app, name="links")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(quarantine_app, name="quarantine")
 
-console = Console()
+# 120 columns when not on a terminal (CI logs, pipes), else the terminal's width
+console = Console(width=shutil.get_terminal_size((120, 24)).columns)
 err = Console(stderr=True)
 
 
@@ -135,7 +137,7 @@ def run(
 def _print_summary(summary) -> None:
     table = Table(title=f"night {summary.as_of} (run {summary.run_id})")
     for col in ["feed", "files", "rows delivered", "loaded", "quarantined", "linked", "unlinked"]:
-        table.add_column(col, justify="left" if col == "feed" else "right")
+        table.add_column(col, justify="left" if col == "feed" else "right", no_wrap=col == "feed")
     for f in summary.feeds:
         table.add_row(
             f["feed"],

@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import openpyxl
+import pytest
 from factory import make_id, registry_row, roster_row, settlement_row, write_csv
 from typer.testing import CliRunner
 
@@ -193,3 +194,91 @@ def test_policy_typo_stops_the_night_at_start(tmp_path):
     assert r.exit_code == 2
     assert "warning_lien_other" in r.output and "rules.yaml" in r.output
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def _snapshot(wh) -> dict:
+    with open_warehouse(wh) as con:
+        return {
+            t: con.execute(f"select count(*) from {t}").fetchall()[0][0]
+            for t in ("meta.delivery", "raw.medical_settlements", "int.link", "marts.alert", "meta.run")
+        }
+
+
+def test_a_night_that_fails_halfway_leaves_the_warehouse_as_it_was(tmp_path, monkeypatch):
+    import pipelines.night as night_mod
+
+    landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
+    _county(landing)
+    run_night(landing, date(2026, 11, 2), wh)
+    write_csv(
+        landing,
+        "medical_settlements",
+        "2026-11-03",
+        [settlement_row("S3", LATE, "王五", "10000.01", settled_on="2026-11-03")],
+    )
+    before = _snapshot(wh)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(night_mod, "evaluate_rules", boom)
+    with pytest.raises(RuntimeError):
+        run_night(landing, date(2026, 11, 3), wh)
+    after = _snapshot(wh)
+    assert after == {**before, "meta.run": before["meta.run"] + 1}  # only the failed run is recorded
+    with open_warehouse(wh) as con:
+        assert con.execute("select status from meta.run order by run_id desc limit 1").fetchall() == [("failed",)]
+    monkeypatch.undo()
+    summary = run_night(landing, date(2026, 11, 3), wh)  # running it again completes it
+    assert summary.alerts["new"] == 1
+
+
+def test_a_killed_night_leaves_the_warehouse_as_it_was(tmp_path):
+    import subprocess
+    import sys
+
+    landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
+    _county(landing)
+    run_night(landing, date(2026, 11, 2), wh)
+    write_csv(
+        landing,
+        "medical_settlements",
+        "2026-11-03",
+        [settlement_row("S3", LATE, "王五", "10000.01", settled_on="2026-11-03")],
+    )
+    before = _snapshot(wh)
+    code = (
+        "import os, signal, sys; from datetime import date; from pathlib import Path\n"
+        "import pipelines.night as n\n"
+        "n.link = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"n.run_night(Path({str(landing)!r}), date(2026, 11, 3), Path({str(wh)!r}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent)
+    assert proc.returncode == -9
+    assert _snapshot(wh) == before
+    assert run_night(landing, date(2026, 11, 3), wh).alerts["new"] == 1
+
+
+def test_run_exit_status_and_problem_lines(tmp_path):
+    landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
+    _county(landing)
+    bad = landing / "housing" / "2026-11-02" / "h.csv"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("id_number,name\n1,2\n", encoding="utf-8")
+    r = CliRunner().invoke(app, ["run", "--landing", str(landing), "--as-of", "2026-11-02", "--warehouse", str(wh)])
+    assert r.exit_code == 3, r.output
+    line = next(x for x in r.output.splitlines() if "housing/2026-11-02/h.csv" in x)
+    assert "rejected" in line and "required column missing" in line
+    assert "Data Docs" in r.output
+    # the usable feeds' night was completed
+    assert len(_alerts(wh)) == 2
+    r = CliRunner().invoke(app, ["deliveries", "export", "--out", str(tmp_path / "d.csv"), "--warehouse", str(wh)])
+    assert r.exit_code == 0
+    with open(tmp_path / "d.csv", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    from pipelines.exports import DELIVERY_COLUMNS
+
+    assert list(rows[0]) == DELIVERY_COLUMNS
+    assert {r["outcome"] for r in rows} == {"loaded", "rejected"}
+    for row in rows:
+        assert int(row["rows_delivered"]) == int(row["rows_loaded"]) + int(row["rows_quarantined"])

@@ -19,8 +19,8 @@ import pytest
         ("2024-02-29", date(2024, 2, 29)),
         ("2026-02-29", None),
         ("2026年10月3日", date(2026, 10, 3)),  # typed anyway: parsed, not quarantined
-    ("2026.10.03", date(2026, 10, 3)),
-    ("03/10/2026", None),  # day-first or month-first? never a guess
+        ("2026.10.03", date(2026, 10, 3)),
+        ("03/10/2026", None),  # day-first or month-first? never a guess
         ("", None),
         (None, None),
     ],

@@ -89,6 +89,18 @@ def file_specs(ctx: Context) -> dict[str, FileSpec]:
             numeric_amounts=True,
             sheet="救助对象名册",
         ),
+        # the registry is a monthly snapshot too: last month's lets a night before as_of know who
+        # lives in the county (the roster's coverage of MED_OOP_SINGLE depends on it)
+        "registry_prev": FileSpec(
+            "household_registry",
+            p,
+            f"registry_{stamp(p)}",
+            "csv",
+            "gb18030",
+            "chinese",
+            "compact",
+            line_terminator="\r\n",
+        ),
         "registry": FileSpec(
             "household_registry",
             a,
@@ -297,6 +309,13 @@ def generate_county(out: Path, persons: int, seed: int, as_of: date, policy: Pol
             return st[st["_day"].to_numpy() == int(key[-1])]
         if key == "registry":
             return _registry_frame(people, households)
+        if key == "registry_prev":
+            # as it stood at the previous snapshot: later deaths and moves had not happened yet
+            frame = _registry_frame(people, households)
+            later = frame["status_on"].to_numpy() > np.datetime64(ctx.prev_date, "D")
+            frame.loc[later, "status"] = "正常"
+            frame.loc[later, "status_on"] = np.datetime64("NaT")
+            return frame
         f = frames.pop(key)
         rng = ctx.rng(f"vary:{key}")
         if key in ("enrollment", "education"):
@@ -319,7 +338,7 @@ def generate_county(out: Path, persons: int, seed: int, as_of: date, policy: Pol
             if key == "settlements_2":
                 cache.pop("settlements")
             rng = ctx.rng(f"write:{key}")
-            if key != "registry":  # departments export in no particular order; the registry by 户号
+            if not key.startswith("registry"):  # departments export in no particular order; the registry by 户号
                 frame = frame.iloc[rng.permutation(len(frame))]
             frame = frame.reset_index(drop=True)
             table = render(frame, FEEDS[spec.feed], spec, rng)
