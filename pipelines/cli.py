@@ -89,7 +89,7 @@ def _fail(exc: Exception) -> None:
 @app.command()
 def generate(
     out: Annotated[Path, typer.Option(help="folder to write landing/ and truth/ into")],
-    persons: Annotated[int, typer.Option(min=50, help="residents in the household registry")] = 20_000,
+    persons: Annotated[int, typer.Option(min=1000, help="residents in the household registry (at least 1,000: the planted cases need room)")] = 20_000,
     seed: Annotated[int, typer.Option(help="random seed: same seed, same files")] = 7,
     as_of: Annotated[
         str, typer.Option("--as-of", help="night the county is generated for (YYYY-MM-DD)")
@@ -259,7 +259,7 @@ def quarantine_export(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="where the county, warehouse and exports go")] = Path("var"),
-    persons: Annotated[int, typer.Option(min=50)] = 20_000,
+    persons: Annotated[int, typer.Option(min=1000)] = 20_000,
     seed: int = 7,
     as_of: Annotated[str, typer.Option("--as-of")] = "2026-11-20",
 ) -> None:
