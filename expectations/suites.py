@@ -80,10 +80,13 @@ def build_suite(feed: Feed, mostly: dict[str, float]) -> gx.ExpectationSuite:
 
 def _context(docs_dir: Path | None):
     import great_expectations as gx
+    from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
 
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its INFO lines are noise here
-    ctx = gx.get_context(mode="ephemeral")
+    # no default docs site: GX would leave a temporary folder behind on every night
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False))
+    ctx = gx.get_context(mode="ephemeral", project_config=config)
     try:  # progress bars would flood the night's log
         ctx.variables.progress_bars = {"globally": False, "metric_calculations": False}
     except Exception:  # pragma: no cover - older/newer GX spell this differently
