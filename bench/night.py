@@ -69,7 +69,8 @@ def main() -> None:
     )
     header = (
         f"{'persons':>10} {'rows':>10} {'generate s':>10} {'gen RSS MiB':>11} | {'ingest':>7} "
-        f"{'stdz':>6} {'link':>6} {'rules':>6} {'publish':>7} {'night s':>8} {'night RSS MiB':>13} {'alerts':>6}"
+        f"{'valid.':>6} {'stdz':>6} {'link':>6} {'rules':>6} {'publish':>7} {'night s':>8} "
+        f"{'night RSS MiB':>13} {'alerts':>6}"
     )
     print(header)
     for persons in args.sizes:
@@ -83,7 +84,7 @@ def main() -> None:
         p = night["phases"]
         print(
             f"{persons:>10,} {night['rows']:>10,} {gen['seconds']:>10.1f} {gen['peak_rss_mib']:>11.0f} | "
-            f"{p['ingest']:>7.1f} {p['standardize']:>6.1f} {p['link']:>6.1f} {p['rules']:>6.1f} "
+            f"{p['ingest']:>7.1f} {p['validate']:>6.1f} {p['standardize']:>6.1f} {p['link']:>6.1f} {p['rules']:>6.1f} "
             f"{p['publish']:>7.1f} {night['seconds']:>8.1f} {night['peak_rss_mib']:>13.0f} "
             f"{night['alerts_open']:>6}",
             flush=True,

@@ -89,7 +89,12 @@ def _fail(exc: Exception) -> None:
 @app.command()
 def generate(
     out: Annotated[Path, typer.Option(help="folder to write landing/ and truth/ into")],
-    persons: Annotated[int, typer.Option(min=1000, help="residents in the household registry (at least 1,000: the planted cases need room)")] = 20_000,
+    persons: Annotated[
+        int,
+        typer.Option(
+            min=1000, help="residents in the household registry (at least 1,000: the planted cases need room)"
+        ),
+    ] = 20_000,
     seed: Annotated[int, typer.Option(help="random seed: same seed, same files")] = 7,
     as_of: Annotated[
         str, typer.Option("--as-of", help="night the county is generated for (YYYY-MM-DD)")

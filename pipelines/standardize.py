@@ -65,13 +65,17 @@ REASON_MESSAGES = {
 _SUMMARY_WORDS = ("合计", "总计", "小计", "合 计", "总 计")
 
 
-def record_key_sql(feed: Feed, alias: str = "r") -> str:
-    """The natural key as text; ID-bearing parts in canonical form so exports can mask them."""
+def record_key_sql(feed: Feed, alias: str = "r", id_number: str | None = None) -> str:
+    """The natural key as text; ID-bearing parts cleaned (whitespace, full width, x) so that exports
+    can mask them. ``id_number`` names an already normalised ID column to use instead (staging
+    passes its widened ID: the full normalisation macro is costly to evaluate twice)."""
 
     def part(name: str) -> str:
-        if name == "certificate_no":
+        if name == "id_number" and id_number:
+            return id_number
+        if name == "certificate_no" or feed.column(name).kind == "id":
             return f"id_clean({alias}.{name})"
-        return f"id_norm({alias}.{name})" if feed.column(name).kind == "id" else f"txt({alias}.{name})"
+        return f"txt({alias}.{name})"
 
     return "concat_ws('|', " + ", ".join(part(k) for k in feed.key) + ")"
 
@@ -171,14 +175,17 @@ known_settlements as (
     return f"""
 create or replace table stg.{feed.name} as
 with src as (
-    select r.*, d.delivered_on, {clean}, {record_key_sql(feed)} as record_key,
-           row_number() over (partition by r.delivery_id, {record_key_sql(feed)} order by r.row_number) as key_seq
+    select r.*, d.delivered_on, {clean}
     from raw.{feed.name} r
     join meta.delivery d using (delivery_id)
     where d.outcome in ('loaded', 'loaded_with_quarantine')
 ){known},
-widened as (
+widened_ids as (
     select *, {widen}{known_col} from src r
+),
+widened as (
+    select *, row_number() over (partition by delivery_id, record_key order by row_number) as key_seq
+    from (select *, {record_key_sql(feed, "r", "r.id_w")} as record_key from widened_ids r)
 ),
 typed as (
     select
