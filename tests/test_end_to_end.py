@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -118,6 +119,13 @@ def test_every_row_linked_to_its_true_person_or_left_unlinked(county, tmp_path):
     with open(summary.exports["alerts"], encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(alerts)
+    # the night's Data Docs exist and carry counts, never an ID number
+    docs = Path(summary.data_docs)
+    assert docs.exists()
+    pages = list(docs.parent.rglob("*.html"))
+    assert len(pages) >= 1 + 7 + 10  # index, one suite per feed, one validation page per delivery
+    id_like = re.compile(r"\d{17}[\dX]")
+    assert not any(id_like.search(p.read_text(encoding="utf-8")) for p in pages)
     # routed: a resident's alert to a township of the county; a patient from elsewhere has none here
     assert all(r["township"] for r in rows if r["region_code"].startswith("520302"))
     assert any(not r["region_code"].startswith("520302") for r in rows)
