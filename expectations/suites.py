@@ -96,7 +96,10 @@ def _context(docs_dir: Path | None):
             "night",
             {
                 "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(Path(docs_dir).resolve()),  # GX wants it absolute
+                },
             },
         )
     return ctx

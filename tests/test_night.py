@@ -282,3 +282,13 @@ def test_run_exit_status_and_problem_lines(tmp_path):
     assert {r["outcome"] for r in rows} == {"loaded", "rejected"}
     for row in rows:
         assert int(row["rows_delivered"]) == int(row["rows_loaded"]) + int(row["rows_quarantined"])
+
+
+def test_demo_in_a_relative_folder(tmp_path, monkeypatch):
+    """`make demo` runs `doudi demo --out var` from the checkout: relative paths everywhere."""
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["demo", "--out", "var", "--persons", "1000"])
+    assert r.exit_code == 0, r.output
+    assert "alerts:" in r.output and "exports:" in r.output
+    assert (tmp_path / "var" / "exports" / "2026-11-20" / "alerts.csv").exists()
+    assert (tmp_path / "var" / "datadocs" / "2026-11-20" / "index.html").exists()
