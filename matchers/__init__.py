@@ -9,5 +9,6 @@ from __future__ import annotations
 
 from matchers.base import Matcher, default_matchers
 from matchers.deterministic import DeterministicMatcher
+from matchers.probabilistic import ProbabilisticMatcher
 
-__all__ = ["Matcher", "DeterministicMatcher", "default_matchers"]
+__all__ = ["Matcher", "DeterministicMatcher", "ProbabilisticMatcher", "default_matchers"]

@@ -17,5 +17,6 @@ class Matcher(Protocol):
 
 def default_matchers() -> list[Matcher]:
     from matchers.deterministic import DeterministicMatcher
+    from matchers.probabilistic import ProbabilisticMatcher
 
-    return [DeterministicMatcher()]
+    return [DeterministicMatcher(), ProbabilisticMatcher()]

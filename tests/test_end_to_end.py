@@ -17,7 +17,7 @@ from pipelines.synthetic import generate_county
 from pipelines.warehouse import open_warehouse
 
 AS_OF = date(2026, 11, 20)
-REACHABLE = ("exact", "normalised", "certificate")
+REACHABLE = ("exact", "normalised", "certificate", "fuzzy")
 
 pytestmark = pytest.mark.slow
 
@@ -78,9 +78,9 @@ def test_nights_raise_exactly_the_reachable_planted_cases(county, tmp_path):
     # negatives on their boundaries never fire
     negatives = cases[(cases.rule_id == "MED_OOP_SINGLE") & (cases.expected == "negative")]
     assert not set(negatives.id_number) & set(after)
-    # the fuzzy ones wait for the probabilistic matcher (a later issue): not found, not mislinked
+    # the mistyped-ID cases are found by the probabilistic matcher
     fuzzy = cases[(cases.rule_id == "MED_OOP_SINGLE") & (cases.reachable_by == "fuzzy")]
-    assert len(fuzzy) >= 1 and not set(fuzzy.id_number) & set(after)
+    assert len(fuzzy) >= 1 and set(fuzzy.id_number) <= set(after)
 
     # rerunning the night changes no export
     exported = {k: Path(v).read_bytes() for k, v in second.exports.items()}
@@ -103,13 +103,19 @@ def test_every_row_linked_to_its_true_person_or_left_unlinked(county, tmp_path):
     # conservation per file: every delivered row is in the links export once
     assert len(links) == len(truth) == sum(f["delivered"] for f in summary.feeds)
 
-    reachable = merged[merged.reachable_by.isin(REACHABLE)]
-    assert (reachable.id_number == reachable.true_id_number).all()
-    assert (reachable.method == reachable.reachable_by).all()
+    settled = merged[merged.reachable_by.isin(("exact", "normalised", "certificate"))]
+    assert (settled.id_number == settled.true_id_number).all()
+    assert (settled.method == settled.reachable_by).all()
+    # mistyped IDs: never a wrong person (precision 1.0 here), nearly all found
     fuzzy = merged[merged.reachable_by == "fuzzy"]
-    assert (fuzzy.person_id == "").all() and len(fuzzy) > 0
-    # a mistyped digit in the birth date makes an impossible date before the check character fails
-    assert set(fuzzy.unlinked_reason) <= {"id_bad_check_character", "id_bad_birth_date"}
+    linked = fuzzy[fuzzy.person_id != ""]
+    assert len(fuzzy) > 0 and (linked.method == "probabilistic").all()
+    assert (linked.id_number == linked.true_id_number).all()
+    recall = len(linked) / len(fuzzy)
+    print(f"fuzzy rows: {len(fuzzy)}, linked {len(linked)} (recall {recall:.3f})")
+    assert recall >= 0.95
+    # what stays unlinked says why (a mistyped birth-date digit makes an impossible date)
+    assert set(fuzzy[fuzzy.person_id == ""].unlinked_reason) <= {"id_bad_check_character", "id_bad_birth_date"}
     # masking by default: no full ID in the masked exports
     alerts = json.loads((tmp_path / "alerts.json").read_text(encoding="utf-8"))
     some_id = truth.true_id_number.dropna().iloc[0]

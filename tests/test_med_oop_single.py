@@ -98,7 +98,8 @@ CASES = [
         alert=("4000.01", "4000.00"),
     ),
     Case("legacy15_id_other_10000.01", [{"oop": "10000.01", "id_form": "legacy15"}], alert=("10000.01", "10000.00")),
-    Case("typo_id_other_20000", [{"oop": "20000.00", "id_form": "typo"}]),  # fuzzy linkage: a later matcher
+    # a mistyped digit: found by the probabilistic matcher (same name, the true ID one digit away)
+    Case("typo_id_other_20000", [{"oop": "20000.00", "id_form": "typo"}], alert=("20000.00", "10000.00")),
 ]
 
 
@@ -187,4 +188,6 @@ def test_normalised_link_is_cited(night):
     ids, alerts, _ = night
     evidence = json.loads(alerts[ids["fullwidth_id_low_4000.01"]][4])
     assert evidence[0]["method"] == "normalised"
+    evidence = json.loads(alerts[ids["typo_id_other_20000"]][4])
+    assert evidence[0]["method"] == "probabilistic" and 0.99 <= evidence[0]["score"] < 1
     assert json.loads(alerts[ids["roster_low_identity_ordinary"]][4])[0]["identity_disagrees"] is True

@@ -106,3 +106,50 @@ create table if not exists meta.validation (
     unexpected_count   bigint,
     unexpected_percent double
 );
+
+-- Links that were replaced (a data officer's decision, a corrected file): valid_to is when.
+create table if not exists int.link_history (
+    feed         varchar not null,
+    delivery_id  integer not null,
+    row_number   bigint not null,
+    person_id    bigint not null,
+    method       varchar not null,
+    score        double not null,
+    matcher      varchar not null,
+    compared     json,
+    linked_on    date not null,
+    valid_to     date not null
+);
+
+-- A data officer's word on a pair: confirmed or rejected; it wins over the model on later nights.
+create table if not exists int.link_decision (
+    feed         varchar not null,
+    delivery_id  integer not null,
+    row_number   bigint not null,
+    person_id    bigint not null,
+    decision     varchar not null,    -- confirmed | rejected
+    decided_by   varchar,
+    decided_at   timestamp not null,
+    primary key (feed, delivery_id, row_number, person_id)
+);
+
+-- Pairs between the thresholds, for review; rebuilt for each night.
+create table if not exists int.link_review (
+    feed         varchar not null,
+    delivery_id  integer not null,
+    row_number   bigint not null,
+    person_id    bigint not null,
+    score        double not null,
+    compared     json,
+    night        date not null
+);
+
+-- The Fellegi-Sunter weights a night used (explanations quote them).
+create table if not exists int.link_model (
+    night        date not null,
+    comparison   varchar not null,
+    level        varchar not null,
+    m            double,
+    u            double,
+    weight       double
+);

@@ -1,0 +1,140 @@
+"""Chinese personal names for matching: folding and pinyin.
+
+A delivered name may carry spaces, traditional characters (張麗華 for 张丽华) or a homophone typed
+by an input method (张立华 for 张丽华). ``fold`` brings the first two to one form; ``pinyin`` makes
+homophones equal. Surnames are read with their own table (曾 is zeng as a surname, not ceng; 单
+is shan, 解 xie ...) and compound surnames (欧阳, 司马 ...) are taken whole.
+
+Work is per *distinct* name (``name_table``), never per pair.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+import pandas as pd
+
+__all__ = ["fold", "split_surname", "pinyin", "name_table", "SURNAME_READINGS", "COMPOUND_SURNAMES"]
+
+# Surnames whose reading differs from the character's common reading.
+SURNAME_READINGS: dict[str, str] = {
+    "曾": "zeng",
+    "单": "shan",
+    "解": "xie",
+    "仇": "qiu",
+    "区": "ou",
+    "朴": "piao",
+    "查": "zha",
+    "盖": "ge",
+    "覃": "qin",
+    "缪": "miao",
+    "种": "chong",
+    "尉": "yu",
+    "员": "yun",
+    "乐": "yue",
+    "翟": "zhai",
+    "召": "shao",
+    "繁": "po",
+    "纪": "ji",
+    "沈": "shen",
+    "折": "she",
+    "瞿": "qu",
+    "眭": "sui",
+    "蕃": "pi",
+    "阚": "kan",
+    "长": "chang",
+    "重": "chong",
+    "宓": "fu",
+    "洗": "xian",
+    "黑": "he",
+    "句": "gou",
+    "角": "jue",
+    "卜": "bu",
+    "秘": "bi",
+    "訾": "zi",
+    "过": "guo",
+    "万": "wan",
+    "薄": "bo",
+    "柏": "bai",
+    "贲": "ben",
+    "能": "nai",
+}
+COMPOUND_SURNAMES: dict[str, str] = {
+    "欧阳": "ouyang",
+    "司马": "sima",
+    "诸葛": "zhuge",
+    "上官": "shangguan",
+    "东方": "dongfang",
+    "皇甫": "huangfu",
+    "尉迟": "yuchi",
+    "公孙": "gongsun",
+    "慕容": "murong",
+    "令狐": "linghu",
+    "夏侯": "xiahou",
+    "长孙": "zhangsun",
+    "宇文": "yuwen",
+    "司徒": "situ",
+    "西门": "ximen",
+    "端木": "duanmu",
+    "独孤": "dugu",
+    "南宫": "nangong",
+    "万俟": "moqi",
+    "轩辕": "xuanyuan",
+    "司空": "sikong",
+    "呼延": "huyan",
+    "申屠": "shentu",
+    "澹台": "tantai",
+    "公冶": "gongye",
+    "太史": "taishi",
+    "闻人": "wenren",
+}
+_NOISE = re.compile(r"[\s\u3000·•.\-_\x00-\x1f\x7f]+")
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    from opencc import OpenCC
+
+    return OpenCC("t2s")
+
+
+def fold(name: str | None) -> str | None:
+    """Spaces, dots and control characters out; full width folded; traditional → simplified."""
+    if not name:
+        return None
+    s = _NOISE.sub("", unicodedata.normalize("NFKC", str(name)))
+    return _t2s().convert(s) or None
+
+
+def split_surname(folded: str) -> tuple[str, str]:
+    """(surname, given name); compound surnames whole."""
+    if folded[:2] in COMPOUND_SURNAMES:
+        return folded[:2], folded[2:]
+    return folded[:1], folded[1:]
+
+
+def pinyin(folded: str | None) -> str | None:
+    """Toneless pinyin of a folded name, the surname read as a surname (曾 → zeng)."""
+    if not folded:
+        return None
+    from pypinyin import Style, lazy_pinyin
+
+    surname, given = split_surname(folded)
+    head = (
+        COMPOUND_SURNAMES.get(surname)
+        or SURNAME_READINGS.get(surname)
+        or "".join(lazy_pinyin(surname, style=Style.NORMAL))
+    )
+    return head + "".join(lazy_pinyin(given, style=Style.NORMAL, errors="default"))
+
+
+def name_table(names: Iterable[str | None]) -> pd.DataFrame:
+    """One row per distinct delivered name: ``name``, ``folded``, ``pinyin``, ``surname_pinyin``."""
+    distinct = pd.Series(pd.unique(pd.Series(list(names), dtype=object).dropna()), dtype=object)
+    folded = distinct.map(fold)
+    py = folded.map(pinyin)
+    surname = folded.map(lambda f: pinyin(split_surname(f)[0]) if f else None)
+    return pd.DataFrame({"name": distinct, "folded": folded, "pinyin": py, "surname_pinyin": surname})

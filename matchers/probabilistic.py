@@ -1,0 +1,363 @@
+"""Probabilistic linkage for the rows the deterministic pass could not settle: index → compare → classify.
+
+* **index** (``warehouse/intermediate/int_link__candidates.sql``): candidate persons by the IDs one
+  substitution or one adjacent swap away from the delivered (invalid) ID, else by birth date and
+  area. Contract: ``link_candidate(feed, delivery_id, row_number, person_id, block)``.
+* **compare** (:func:`compare`): one level per comparison (name, birth, sex), vectorised over
+  pairs; names folded and read as pinyin once per distinct name. Contract: the candidate columns
+  plus ``name``, ``birth``, ``sex`` (a level, or null when a side lacks the value).
+* **classify** (:func:`train`, :func:`score`): Fellegi-Sunter. The m and u probabilities and the
+  prior of each block are learned from the night's exact links, each given a simulated typo and
+  blocked like a real unlinked row (labelled pairs from the same candidate space), smoothed by the
+  priors of ``settings.yaml``.
+
+Decisions have a margin: at or above ``upper`` a link (unless a second candidate is also above
+``lower``), below ``lower`` nothing, between a review candidate. A data officer's confirmed or
+rejected pair (``int.link_decision``) wins over the model on every later night.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from matchers.names import name_table
+from pipelines.warehouse import run_sql_file
+
+__all__ = ["LinkSettings", "Model", "ProbabilisticMatcher", "compare", "load_settings", "score", "train"]
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = Path(__file__).with_name("settings.yaml")
+COMPARISONS = ("name", "birth", "sex")
+BLOCKS = ("substitution", "transposition", "birth_area")
+
+
+class LinkSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    upper: float = Field(gt=0, lt=1)
+    lower: float = Field(gt=0, lt=1)
+    training_sample: int = Field(ge=100)
+    pinyin_close: float = Field(gt=0, le=1)
+    prior_weight: float = Field(ge=0)
+    priors: dict[str, dict[str, tuple[float, float]]]
+
+
+def load_settings(path: Path | None = None) -> LinkSettings:
+    from pipelines.errors import PolicyError
+
+    path = path or SETTINGS_FILE
+    try:
+        settings = LinkSettings.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except Exception as exc:
+        raise PolicyError(f"{path}: invalid linkage settings: {exc}") from None
+    if settings.lower >= settings.upper:
+        raise PolicyError(f"{path}: lower ({settings.lower}) must be below upper ({settings.upper})")
+    return settings
+
+
+# --- compare -----------------------------------------------------------------------------------
+
+
+def _pairs_with_fields(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute(
+        """
+        select c.feed, c.delivery_id, c.row_number, c.person_id, c.block,
+               r.name_norm as row_name, r.birth_date as row_birth, r.sex as row_sex,
+               p.name as person_name, p.birth_date as person_birth, p.sex as person_sex
+        from link_candidate c
+        join int.feed_row r using (feed, delivery_id, row_number)
+        join int.person p using (person_id)
+        """
+    ).df()
+
+
+def compare(pairs: pd.DataFrame, settings: LinkSettings) -> pd.DataFrame:
+    """Add the comparison levels ``name``, ``birth``, ``sex`` to candidate pairs (vectorised)."""
+    from rapidfuzz.distance import JaroWinkler
+    from rapidfuzz.process import cpdist
+
+    out = pairs.copy()
+    names = name_table(pd.concat([out["row_name"], out["person_name"]], ignore_index=True))
+    folded = dict(zip(names["name"], names["folded"], strict=True))
+    py = dict(zip(names["name"], names["pinyin"], strict=True))
+    rf, pf = out["row_name"].map(folded), out["person_name"].map(folded)
+    rp, pp = out["row_name"].map(py), out["person_name"].map(py)
+    if len(out):
+        jw = cpdist(
+            rp.fillna("").tolist(), pp.fillna("").tolist(), scorer=JaroWinkler.normalized_similarity, workers=-1
+        )
+    else:
+        jw = np.zeros(0)
+    known = rf.notna() & pf.notna()
+    out["name"] = np.select(
+        [~known, rf == pf, rp == pp, jw >= settings.pinyin_close],
+        [None, "exact", "homophone", "close"],
+        default="different",
+    )
+    out["name"] = out["name"].where(known, None)
+    both_birth = out["row_birth"].notna() & out["person_birth"].notna()
+    out["birth"] = np.where(both_birth, np.where(out["row_birth"] == out["person_birth"], "same", "different"), None)
+    both_sex = out["row_sex"].notna() & out["person_sex"].notna()
+    out["sex"] = np.where(both_sex, np.where(out["row_sex"] == out["person_sex"], "same", "different"), None)
+    return out
+
+
+# --- classify ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Model:
+    """Fellegi-Sunter weights: per comparison and level (m, u, log2 m/u); per block the prior."""
+
+    levels: dict[str, dict[str, tuple[float, float, float]]]
+    priors: dict[str, float]  # block -> log2 odds that a candidate pair is a match
+    trained_on: int  # labelled pairs
+
+    def explain(self, row: pd.Series) -> dict:
+        parts = []
+        total = self.priors.get(row["block"], 0.0)
+        for c in COMPARISONS:
+            level = row[c]
+            if level is None or (isinstance(level, float) and math.isnan(level)):
+                parts.append({"comparison": c, "level": "missing", "weight": 0.0})
+                continue
+            m, u, w = self.levels[c][level]
+            total += w
+            parts.append({"comparison": c, "level": level, "m": round(m, 4), "u": round(u, 4), "weight": round(w, 3)})
+        return {
+            "block": row["block"],
+            "prior": round(self.priors.get(row["block"], 0.0), 3),
+            "comparisons": parts,
+            "total": round(total, 3),
+        }
+
+
+def score(pairs: pd.DataFrame, model: Model) -> pd.Series:
+    """Match probability of each compared pair."""
+    total = pairs["block"].map(model.priors).fillna(0.0).astype(float)
+    for c in COMPARISONS:
+        weights = {level: w for level, (_, _, w) in model.levels[c].items()}
+        total = total + pairs[c].map(weights).fillna(0.0).astype(float)
+    return 1.0 / (1.0 + np.power(2.0, -total))
+
+
+def _fit(labelled: pd.DataFrame, settings: LinkSettings) -> Model:
+    levels: dict[str, dict[str, tuple[float, float, float]]] = {}
+    match = labelled["is_match"].to_numpy(dtype=bool)
+    k = settings.prior_weight
+    for c in COMPARISONS:
+        col = labelled[c]
+        prior = settings.priors[c]
+        n_m = int((col.notna() & match).sum())
+        n_u = int((col.notna() & ~match).sum())
+        levels[c] = {}
+        for level, (pm, pu) in prior.items():
+            m = ((col == level) & match).sum()
+            u = ((col == level) & ~match).sum()
+            m_p = (m + k * pm) / (n_m + k)
+            u_p = (u + k * pu) / (n_u + k)
+            levels[c][level] = (float(m_p), float(u_p), float(math.log2(m_p / u_p)))
+    priors = {}
+    for block in BLOCKS:
+        in_block = labelled["block"] == block
+        n, m = int(in_block.sum()), int((in_block & labelled["is_match"]).sum())
+        lam = (m + 1) / (n + 2)
+        priors[block] = math.log2(lam / (1 - lam))
+    return Model(levels=levels, priors=priors, trained_on=len(labelled))
+
+
+def train(con: duckdb.DuckDBPyConnection, settings: LinkSettings) -> Model:
+    """Learn the model from the night's exact links given simulated typos (labelled pairs)."""
+    con.execute(
+        f"""
+        create or replace temp table link_probe as
+        with sample as (
+            select r.feed, r.delivery_id, r.row_number, r.id_number, l.person_id as true_person_id,
+                   hash(r.feed, r.delivery_id, r.row_number) as h
+            from int.link l
+            join int.feed_row r using (feed, delivery_id, row_number)
+            where l.method in ('exact', 'normalised') and r.feed <> 'household_registry'
+            order by h
+            limit {int(settings.training_sample)}
+        ),
+        corrupted as (
+            select *, 1 + (h % 17)::integer as pos, (h // 17) % 3 as kind from sample
+        )
+        select feed, delivery_id, row_number, true_person_id,
+               case
+                   when kind = 0 then substr(id_number, 1, 14) || 'ZZZZ'  -- beyond repair: birth_area
+                   when kind = 1 and pos < 17 and substr(id_number, pos, 1) <> substr(id_number, pos + 1, 1)
+                       then substr(id_number, 1, pos - 1) || substr(id_number, pos + 1, 1)
+                            || substr(id_number, pos, 1) || substr(id_number, pos + 2)
+                   else substr(id_number, 1, pos - 1)
+                        || ((cast(substr(id_number, pos, 1) as integer) + 1 + (h // 51) % 9) % 10)::varchar
+                        || substr(id_number, pos + 1)
+               end as id_c,
+               case when kind = 0 then id_birth_date(id_number) end as birth
+        from corrupted
+        """
+    )
+    run_sql_file(con, "intermediate/int_link__candidates.sql")
+    pairs = con.execute(
+        "select c.*, p.true_person_id from link_candidate c join link_probe p using (feed, delivery_id, row_number)"
+    ).df()
+    if pairs.empty:
+        log.info("no labelled pairs tonight: the priors of settings.yaml decide")
+        return _fit(pd.DataFrame(columns=["block", "is_match", *COMPARISONS]), settings)
+    con.register("_pairs", pairs)
+    try:
+        con.execute("create or replace temp table link_candidate as select * exclude (true_person_id) from _pairs")
+    finally:
+        con.unregister("_pairs")
+    compared = compare(_pairs_with_fields(con), settings)
+    compared = compared.merge(
+        pairs[["feed", "delivery_id", "row_number", "person_id", "true_person_id"]],
+        on=["feed", "delivery_id", "row_number", "person_id"],
+    )
+    compared["is_match"] = compared["person_id"] == compared["true_person_id"]
+    model = _fit(compared, settings)
+    log.info("linkage model trained on %d labelled pairs (%d matches)", len(compared), int(compared.is_match.sum()))
+    return model
+
+
+# --- the matcher -------------------------------------------------------------------------------
+
+
+class ProbabilisticMatcher:
+    """Index → compare → classify on the rows the deterministic matcher left unlinked."""
+
+    name = "probabilistic"
+
+    def __init__(self, settings: LinkSettings | None = None) -> None:
+        self.settings = settings or load_settings()
+
+    def _apply_decisions(self, con: duckdb.DuckDBPyConnection, as_of: date) -> int:
+        """Confirmed pairs become links; a link a data officer rejected is withdrawn."""
+        con.execute(
+            """
+            insert into int.link_history
+            select l.*, getvariable('as_of') as valid_to from int.link l
+            join int.link_decision d using (feed, delivery_id, row_number)
+            where (d.decision = 'rejected' and d.person_id = l.person_id)
+               or (d.decision = 'confirmed' and (d.person_id <> l.person_id or l.method <> 'confirmed'))
+            """
+        )
+        con.execute(
+            """
+            delete from int.link l using int.link_decision d
+            where l.feed = d.feed and l.delivery_id = d.delivery_id and l.row_number = d.row_number
+              and ((d.decision = 'rejected' and d.person_id = l.person_id)
+                   or (d.decision = 'confirmed' and (d.person_id <> l.person_id or l.method <> 'confirmed')))
+            """
+        )
+        before = con.execute("select count(*) from int.link").fetchall()[0][0]
+        con.execute(
+            """
+            insert into int.link
+            select d.feed, d.delivery_id, d.row_number, d.person_id, 'confirmed', 1.0, 'decision',
+                   to_json({decided_by: d.decided_by, decided_at: d.decided_at}), getvariable('as_of')
+            from int.link_decision d
+            join int.feed_row r using (feed, delivery_id, row_number)
+            where d.decision = 'confirmed'
+              and not exists (select 1 from int.link l where l.feed = d.feed and l.delivery_id = d.delivery_id
+                              and l.row_number = d.row_number)
+            """
+        )
+        return con.execute("select count(*) from int.link").fetchall()[0][0] - before
+
+    def link(self, con: duckdb.DuckDBPyConnection, as_of: date) -> int:
+        confirmed = self._apply_decisions(con, as_of)
+        con.execute(
+            """
+            create or replace temp table unsettled as
+            select r.feed, r.delivery_id, r.row_number, r.id_number as id_c,
+                   coalesce(case when regexp_full_match(r.id_number, '[0-9]{17}[0-9X]')
+                                 then id_birth_date(r.id_number) end, r.birth_date) as birth
+            from int.feed_row r
+            anti join int.link l using (feed, delivery_id, row_number)
+            where not r.quarantined and r.id_issue is not null and r.name_norm is not null
+            """
+        )
+        n = con.execute("select count(*) from unsettled").fetchall()[0][0]
+        con.execute("delete from int.link_review where night = getvariable('as_of')")
+        if n == 0:
+            return confirmed
+        s = self.settings
+        model = train(con, s)
+        con.execute("create or replace temp table link_probe as select * from unsettled")
+        run_sql_file(con, "intermediate/int_link__candidates.sql")
+        # pairs a data officer rejected never come back
+        con.execute(
+            """
+            delete from link_candidate c using int.link_decision d
+            where d.decision = 'rejected' and c.feed = d.feed and c.delivery_id = d.delivery_id
+              and c.row_number = d.row_number and c.person_id = d.person_id
+            """
+        )
+        pairs = compare(_pairs_with_fields(con), s)
+        if pairs.empty:
+            return confirmed
+        pairs["probability"] = score(pairs, model)
+        pairs = pairs.sort_values(
+            ["feed", "delivery_id", "row_number", "probability", "person_id"], ascending=[True, True, True, False, True]
+        )
+        grouped = pairs.groupby(["feed", "delivery_id", "row_number"], sort=False)
+        pairs["rank"] = grouped.cumcount()
+        second = grouped["probability"].transform(lambda p: p.iloc[1] if len(p) > 1 else 0.0)
+        best = pairs[pairs["rank"] == 0].copy()
+        best["second"] = second[best.index]
+        is_link = (best["probability"] >= s.upper) & (best["second"] < s.lower)
+        is_review = ~is_link & (best["probability"] >= s.lower)
+        review = pd.concat([best[is_review], pairs[(pairs["rank"] > 0) & (pairs["probability"] >= s.lower)]])
+        links = best[is_link]
+        self._write(con, links, model, "link", as_of)
+        self._write(con, review, model, "review", as_of)
+        self._store_model(con, model, as_of)
+        log.info("probabilistic: %d rows unsettled, %d linked, %d for review", n, len(links), len(review))
+        return confirmed + len(links)
+
+    @staticmethod
+    def _write(con, frame: pd.DataFrame, model: Model, kind: str, as_of: date) -> None:
+        if frame.empty:
+            return
+        # the explanation is built per distinct (block, levels) combination, not per row
+        keys = ["block", *COMPARISONS]
+        combos = frame[keys].astype(object).where(frame[keys].notna(), None).drop_duplicates()
+        combos["compared"] = [
+            json.dumps(model.explain(pd.Series(dict(zip(keys, vals, strict=True)))), ensure_ascii=False)
+            for vals in combos[keys].itertuples(index=False, name=None)
+        ]
+        out = frame.astype({c: object for c in COMPARISONS}).merge(combos, on=keys, how="left")
+        out = out[["feed", "delivery_id", "row_number", "person_id", "probability", "compared"]]
+        con.register("_out", out)
+        try:
+            if kind == "link":
+                con.execute(
+                    "insert into int.link select feed, delivery_id, row_number, person_id, 'probabilistic', "
+                    "probability, 'probabilistic', compared::json, getvariable('as_of') from _out"
+                )
+            else:
+                con.execute(
+                    "insert into int.link_review select feed, delivery_id, row_number, person_id, probability, "
+                    "compared::json, getvariable('as_of') from _out"
+                )
+        finally:
+            con.unregister("_out")
+
+    @staticmethod
+    def _store_model(con, model: Model, as_of: date) -> None:
+        rows = [(as_of, c, level, m, u, w) for c, lv in model.levels.items() for level, (m, u, w) in lv.items()]
+        rows += [(as_of, "prior:" + b, "", None, None, w) for b, w in model.priors.items()]
+        con.execute("delete from int.link_model where night = ?", [as_of])
+        con.executemany("insert into int.link_model values (?, ?, ?, ?, ?, ?)", rows)
