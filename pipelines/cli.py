@@ -221,6 +221,84 @@ def _with_warehouse(warehouse: Path | None, fn):
         _fail(exc)
 
 
+@links_app.command("explain")
+def links_explain(
+    row_key: Annotated[str, typer.Argument(help="<source_file>#<row_number> or <feed>:<record_key>")],
+    reveal_ids: Annotated[bool, typer.Option("--reveal-ids", help="full ID numbers")] = False,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Why a row is linked (method, score, the weight of each comparison) or not."""
+    from matchers.explain import explain_row, find_rows, format_explanation
+
+    def run(con):
+        return [format_explanation(explain_row(con, *r, reveal=reveal_ids)) for r in find_rows(con, row_key)]
+
+    for text in _with_warehouse(warehouse, run):
+        console.print(text, highlight=False, soft_wrap=True)
+
+
+@links_app.command("review")
+def links_review(
+    out: Annotated[Path, typer.Option(help="file to write (csv)")],
+    reveal_ids: Annotated[bool, typer.Option("--reveal-ids", help="full ID numbers and names")] = False,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Export the pairs between the thresholds for a data officer to confirm or reject."""
+    from pipelines.exports import export_review
+
+    n = _with_warehouse(warehouse, lambda con: export_review(con, out, reveal_ids))
+    console.print(
+        f"{n:,} candidate pairs written to {out}; decide with `doudi links confirm|reject ROW_KEY --person-id N`"
+    )
+
+
+def _decide(row_key: str, person_id: int, decision: str, by: str | None, warehouse: Path | None) -> None:
+    from matchers.explain import find_rows
+
+    def run(con):
+        rows = find_rows(con, row_key)
+        if len(rows) != 1:
+            raise DoudiError(f"{row_key!r} names {len(rows)} rows: use <source_file>#<row_number>")
+        feed, delivery_id, row_number = rows[0]
+        if not con.execute("select 1 from int.person_key where person_id = ?", [person_id]).fetchall():
+            raise DoudiError(f"no person {person_id}")
+        con.execute(
+            "insert or replace into int.link_decision values (?, ?, ?, ?, ?, ?, now())",
+            [feed, delivery_id, row_number, person_id, decision, by],
+        )
+        if decision == "confirmed":  # one person per row: a confirmation overrules other confirmations
+            con.execute(
+                "delete from int.link_decision where feed = ? and delivery_id = ? and row_number = ? "
+                "and person_id <> ? and decision = 'confirmed'",
+                [feed, delivery_id, row_number, person_id],
+            )
+
+    _with_warehouse(warehouse, run)
+    console.print(f"{row_key} – person {person_id}: {decision}; the next night applies it")
+
+
+@links_app.command("confirm")
+def links_confirm(
+    row_key: Annotated[str, typer.Argument(help="<source_file>#<row_number>")],
+    person_id: Annotated[int, typer.Option("--person-id", help="the person the row belongs to")],
+    by: Annotated[str | None, typer.Option(help="who decides, for the record")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Confirm a pair: the row belongs to this person, whatever the model says on later nights."""
+    _decide(row_key, person_id, "confirmed", by, warehouse)
+
+
+@links_app.command("reject")
+def links_reject(
+    row_key: Annotated[str, typer.Argument(help="<source_file>#<row_number>")],
+    person_id: Annotated[int, typer.Option("--person-id", help="the person the row does not belong to")],
+    by: Annotated[str | None, typer.Option(help="who decides, for the record")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Reject a pair: the row is never linked to this person again."""
+    _decide(row_key, person_id, "rejected", by, warehouse)
+
+
 @deliveries_app.command("export")
 def deliveries_export(
     out: Annotated[Path, typer.Option(help="file to write")],

@@ -212,3 +212,35 @@ def export_quarantine(
     n = _write(con, sql, out, fmt)
     log.info("quarantine export: %d rows to %s", n, out)
     return n
+
+
+REVIEW_COLUMNS = [
+    "row_key",
+    "feed",
+    "record_key",
+    "raw_id_number",
+    "row_name",
+    "person_id",
+    "id_number",
+    "name",
+    "score",
+    "night",
+]
+
+
+def export_review(con: duckdb.DuckDBPyConnection, out: Path, reveal_ids: bool = False) -> int:
+    """The latest night's pairs between the thresholds, best first, for confirm/reject."""
+    m_id, m_name = ("", "") if reveal_ids else ("mask_id", "mask_name")
+    sql = f"""
+        select r.source_file || '#' || r.row_number as row_key, r.feed, r.record_key,
+               {m_id}(r.raw_id_number) as raw_id_number, {m_name}(f.name_norm) as row_name,
+               v.person_id, {m_id}(p.id_number) as id_number, {m_name}(p.name) as name,
+               round(v.score, 4) as score, v.night
+        from int.link_review v
+        join int.row_link r using (feed, delivery_id, row_number)
+        join int.feed_row f using (feed, delivery_id, row_number)
+        join int.person p on p.person_id = v.person_id
+        where v.night = (select max(night) from int.link_review)
+        order by r.source_file, r.row_number, v.score desc
+    """
+    return _write(con, sql, out, "csv")
