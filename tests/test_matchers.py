@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from factory import make_id, registry_row, settlement_row, write_csv
 from typer.testing import CliRunner
 
-from factory import make_id, registry_row, settlement_row, write_csv
 from matchers.names import fold, pinyin
 from pipelines.cli import app
 from pipelines.idcard import check_char
