@@ -42,29 +42,18 @@ def explain_row(
 ) -> dict:
     idn = "k.id_number" if reveal else "mask_id(k.id_number)"
     raw = "r.raw_id_number" if reveal else "mask_id(r.raw_id_number)"
-    row = con.execute(
+    cur = con.execute(
         f"""
-        select r.feed, r.source_file, r.row_number, r.record_key, {raw}, r.person_id, {idn}, r.method, r.score,
+        select r.feed, r.source_file, r.row_number, r.record_key, {raw} as raw_id_number, r.person_id,
+               {idn} as id_number, r.method, r.score,
                r.compared, r.unlinked_reason
         from int.row_link r left join int.person_key k using (person_id)
         where r.feed = ? and r.delivery_id = ? and r.row_number = ?
         """,
         [feed, delivery_id, row_number],
-    ).fetchall()[0]
-    keys = [
-        "feed",
-        "source_file",
-        "row_number",
-        "record_key",
-        "raw_id_number",
-        "person_id",
-        "id_number",
-        "method",
-        "score",
-        "compared",
-        "unlinked_reason",
-    ]
-    out = dict(zip(keys, row, strict=True))
+    )
+    row = cur.fetchall()[0]
+    out = dict(zip([d[0] for d in cur.description], row, strict=True))
     out["compared"] = json.loads(out["compared"]) if out["compared"] else None
     out["review"] = [
         {"person_id": p, "id_number": i, "score": s, "compared": json.loads(c) if c else None}

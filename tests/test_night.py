@@ -204,10 +204,7 @@ def _snapshot(wh) -> dict:
         }
 
 
-def test_a_night_that_fails_halfway_leaves_the_warehouse_as_it_was(tmp_path, monkeypatch):
-    import pipelines.night as night_mod
-
-    landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
+def _first_night_and_a_second_delivery(landing, wh) -> dict:
     _county(landing)
     run_night(landing, date(2026, 11, 2), wh)
     write_csv(
@@ -216,7 +213,14 @@ def test_a_night_that_fails_halfway_leaves_the_warehouse_as_it_was(tmp_path, mon
         "2026-11-03",
         [settlement_row("S3", LATE, "王五", "10000.01", settled_on="2026-11-03")],
     )
-    before = _snapshot(wh)
+    return _snapshot(wh)
+
+
+def test_a_night_that_fails_halfway_leaves_the_warehouse_as_it_was(tmp_path, monkeypatch):
+    import pipelines.night as night_mod
+
+    landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
+    before = _first_night_and_a_second_delivery(landing, wh)
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -238,15 +242,7 @@ def test_a_killed_night_leaves_the_warehouse_as_it_was(tmp_path):
     import sys
 
     landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
-    _county(landing)
-    run_night(landing, date(2026, 11, 2), wh)
-    write_csv(
-        landing,
-        "medical_settlements",
-        "2026-11-03",
-        [settlement_row("S3", LATE, "王五", "10000.01", settled_on="2026-11-03")],
-    )
-    before = _snapshot(wh)
+    before = _first_night_and_a_second_delivery(landing, wh)
     code = (
         "import os, signal, sys; from datetime import date; from pathlib import Path\n"
         "import pipelines.night as n\n"
