@@ -28,7 +28,11 @@ lint: install
 	.venv/bin/ruff check .
 
 bench: install
+	$(UV) sync --frozen --group bench
 	.venv/bin/python bench/night.py
+	.venv/bin/python bench/linkage.py --febrl
+	.venv/bin/python bench/linkage.py --persons 200000
+	$(UV) sync --frozen  # back to the project's own environment
 
 clean:
 	rm -rf var .pytest_cache
