@@ -149,3 +149,10 @@ def test_explain_and_decisions_are_remembered(county):
     with open_warehouse(wh) as con:
         history = con.execute("select method, valid_to from int.link_history").fetchall()
     assert history == [("probabilistic", date(2026, 11, 3))]
+    with open_warehouse(wh) as con:
+        spells = con.execute(
+            "select method, valid_from, valid_to from int.person_link where person_id = ? and feed = "
+            "'medical_settlements'",
+            [person_a],
+        ).fetchall()
+    assert ("probabilistic", date(2026, 11, 2), date(2026, 11, 3)) in spells

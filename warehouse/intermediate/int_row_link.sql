@@ -27,3 +27,12 @@ final as (
     select * from malformed
 )
 select * from final;
+
+-- A person's links over time: current links are valid from the night that made them; replaced ones
+-- (a data officer's decision, a corrected file) carry the night they ended.
+create or replace view int.person_link as
+select person_id, feed, delivery_id, row_number, method, score, linked_on as valid_from, null::date as valid_to
+from int.link
+union all
+select person_id, feed, delivery_id, row_number, method, score, linked_on, valid_to
+from int.link_history;
