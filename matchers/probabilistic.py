@@ -234,6 +234,10 @@ def train(con: duckdb.DuckDBPyConnection, settings: LinkSettings) -> Model:
 # --- the matcher -------------------------------------------------------------------------------
 
 
+def getvariable_date(con: duckdb.DuckDBPyConnection) -> date:
+    return con.execute("select getvariable('as_of')").fetchall()[0][0]
+
+
 class ProbabilisticMatcher:
     """Index → compare → classify on the rows the deterministic matcher left unlinked."""
 
@@ -291,10 +295,14 @@ class ProbabilisticMatcher:
         )
         n = con.execute("select count(*) from unsettled").fetchall()[0][0]
         con.execute("delete from int.link_review where night = getvariable('as_of')")
-        if n == 0:
-            return confirmed
+        model: Model | None = train(con, self.settings) if n else None
+        linked = self._link_unsettled(con, model, as_of) if model else 0
+        unknown = self._review_valid_unknown_ids(con, lambda: model or train(con, self.settings))
+        log.info("probabilistic: %d rows unsettled, %d linked; %d valid-but-unknown IDs for review", n, linked, unknown)
+        return confirmed + linked
+
+    def _link_unsettled(self, con: duckdb.DuckDBPyConnection, model: Model, as_of: date) -> int:
         s = self.settings
-        model = train(con, s)
         con.execute("create or replace temp table link_probe as select * from unsettled")
         run_sql_file(con, "intermediate/int_link__candidates.sql")
         # pairs a data officer rejected never come back
@@ -307,16 +315,15 @@ class ProbabilisticMatcher:
         )
         pairs = compare(_pairs_with_fields(con), s)
         if pairs.empty:
-            return confirmed
+            return 0
         pairs["probability"] = score(pairs, model)
-        pairs = pairs.sort_values(
-            ["feed", "delivery_id", "row_number", "probability", "person_id"], ascending=[True, True, True, False, True]
-        )
-        grouped = pairs.groupby(["feed", "delivery_id", "row_number"], sort=False)
-        pairs["rank"] = grouped.cumcount()
-        second = grouped["probability"].transform(lambda p: p.iloc[1] if len(p) > 1 else 0.0)
-        best = pairs[pairs["rank"] == 0].copy()
-        best["second"] = second[best.index]
+        keys = ["feed", "delivery_id", "row_number"]
+        pairs = pairs.sort_values([*keys, "probability", "person_id"], ascending=[True, True, True, False, True])
+        pairs["rank"] = pairs.groupby(keys, sort=False).cumcount()
+        best = pairs[pairs["rank"] == 0]
+        runner_up = pairs.loc[pairs["rank"] == 1, [*keys, "probability"]].rename(columns={"probability": "second"})
+        best = best.merge(runner_up, on=keys, how="left").fillna({"second": 0.0})
+        # a row is linked to one person only, and only when no second candidate is plausible
         is_link = (best["probability"] >= s.upper) & (best["second"] < s.lower)
         is_review = ~is_link & (best["probability"] >= s.lower)
         review = pd.concat([best[is_review], pairs[(pairs["rank"] > 0) & (pairs["probability"] >= s.lower)]])
@@ -324,8 +331,44 @@ class ProbabilisticMatcher:
         self._write(con, links, model, "link", as_of)
         self._write(con, review, model, "review", as_of)
         self._store_model(con, model, as_of)
-        log.info("probabilistic: %d rows unsettled, %d linked, %d for review", n, len(links), len(review))
-        return confirmed + len(links)
+        return len(links)
+
+    def _review_valid_unknown_ids(self, con: duckdb.DuckDBPyConnection, get_model) -> int:
+        """A valid ID nobody in the county has (not in the registry, never on the roster) is a new
+        person. When a registered person shares its birth date, sex and area, sits two characters
+        away in the first 17 (the check character may have been recomputed) and bears the same name,
+        the pair goes to review: only a person may merge the two."""
+        con.execute(
+            """
+            create or replace temp table link_candidate as
+            with fresh as (
+                select l.feed, l.delivery_id, l.row_number, l.person_id, k.id_number
+                from int.link l
+                join int.person p using (person_id)
+                join int.person_key k using (person_id)
+                where l.method in ('exact', 'normalised') and l.linked_on = getvariable('as_of')
+                  and not p.ever_registered and not p.ever_on_roster
+                  and l.feed not in ('household_registry', 'civil_affairs')
+            )
+            select f.feed, f.delivery_id, f.row_number, q.person_id, 'valid_unknown_id' as block
+            from fresh f
+            join int.person q
+              on q.birth_date = id_birth_date(f.id_number) and substr(q.id_number, 1, 6) = substr(f.id_number, 1, 6)
+             and q.sex = id_sex(f.id_number) and q.ever_registered and q.person_id <> f.person_id
+            where damerau_levenshtein(left(q.id_number, 17), left(f.id_number, 17)) <= 2
+            """
+        )
+        if not con.execute("select count(*) from link_candidate").fetchall()[0][0]:
+            return 0
+        pairs = compare(_pairs_with_fields(con), self.settings)
+        pairs = pairs[pairs["name"].isin(["exact", "homophone"])]
+        if pairs.empty:
+            return 0
+        model = get_model()
+        # never linked by the model: review only, whatever the score
+        pairs["probability"] = score(pairs, model).clip(upper=self.settings.upper - 1e-6)
+        self._write(con, pairs, model, "review", getvariable_date(con))
+        return len(pairs)
 
     @staticmethod
     def _write(con, frame: pd.DataFrame, model: Model, kind: str, as_of: date) -> None:

@@ -156,3 +156,17 @@ def test_explain_and_decisions_are_remembered(county):
             [person_a],
         ).fetchall()
     assert ("probabilistic", date(2026, 11, 2), date(2026, 11, 3)) in spells
+
+
+def test_a_valid_id_nobody_has_is_a_new_person_and_a_namesake_goes_to_review(tmp_path):
+    landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
+    # two sequence digits changed and the check character recomputed: a valid ID nobody has
+    body = A[:14] + str((int(A[14]) + 1) % 10) + str((int(A[15]) + 1) % 10) + A[16]
+    other = body + check_char(body)
+    assert other != A
+    write_csv(landing, "household_registry", "2026-11-01", [registry_row(A, "张丽华", "H1", sex="女")])
+    write_csv(landing, "medical_settlements", "2026-11-02", [settlement_row("S1", other, "张丽华", "100.00")])
+    run_night(landing, date(2026, 11, 2), wh)
+    links, (review_rows, _) = _links(wh)
+    assert links["S1"] == (other, "exact")  # a new person: never merged by the model
+    assert review_rows == 1  # but a data officer sees the namesake two digits away
