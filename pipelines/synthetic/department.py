@@ -14,6 +14,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from pipelines.feeds import FEEDS
 from pipelines.synthetic.calendar import to_np, ymd_np
 from pipelines.synthetic.spec import Context
 
@@ -29,6 +30,9 @@ __all__ = [
     "HOSPITALS",
     "TYPE_DIGIT",
 ]
+
+# the amount columns of a settlement (reversed together), as the feed contract lists them
+SETTLEMENT_AMOUNTS = tuple(c.name for c in FEEDS["medical_settlements"].columns if c.kind == "amount")
 
 log = logging.getLogger(__name__)
 
@@ -356,16 +360,7 @@ def build_settlements(ctx: Context, people: pd.DataFrame, serial_start: int) -> 
     orig = frame.iloc[rev].reset_index(drop=True)
     rev_date = np.minimum(orig["settled_on"].to_numpy().astype("datetime64[D]") + rng.integers(0, 6, len(rev)), as_of)
     reversal = orig.copy()
-    for col in (
-        "total_cost",
-        "compliant_cost",
-        "fund_paid",
-        "critical_illness_paid",
-        "assistance_paid",
-        "other_paid",
-        "oop_compliant",
-        "oop_total",
-    ):
+    for col in SETTLEMENT_AMOUNTS:
         reversal[col] = -reversal[col]
     reversal["reverses"] = orig["settlement_id"]
     reversal["settled_on"] = rev_date

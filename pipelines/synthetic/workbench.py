@@ -14,21 +14,12 @@ import numpy as np
 import pandas as pd
 
 from pipelines.synthetic.calendar import to_np
-from pipelines.synthetic.department import TYPE_DIGIT, settlement_amounts, settlement_ids
+from pipelines.synthetic.department import SETTLEMENT_AMOUNTS, TYPE_DIGIT, settlement_amounts, settlement_ids
 from pipelines.synthetic.spec import Context, HouseholdSpec, MemberSpec
 
 __all__ = ["Workbench", "yuan"]
 
-AMOUNTS = (
-    "total_cost",
-    "compliant_cost",
-    "fund_paid",
-    "critical_illness_paid",
-    "assistance_paid",
-    "other_paid",
-    "oop_compliant",
-    "oop_total",
-)
+
 _GRADE_WORDS = ("", "一级", "二级", "三级", "四级")
 _UNSET: Any = object()
 
@@ -156,7 +147,7 @@ class Workbench:
         rid = str(settlement_ids(np.array([to_np(settled)]), np.array([self.serial]))[0])
         self.serial += 1
         row = dict(orig)
-        row.update({k: -int(orig[k]) for k in AMOUNTS})
+        row.update({k: -int(orig[k]) for k in SETTLEMENT_AMOUNTS})
         row.update(settlement_id=rid, reverses=sid, settled_on=to_np(settled), _day=day)
         self.planted["settlements"].append(row)
         return rid
