@@ -6,7 +6,6 @@ and names are masked (ID: first 6 and last 4; name: first character) unless ``re
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Literal
@@ -110,43 +109,36 @@ def _links_sql(reveal: bool) -> str:
     """
 
 
-def _write(
-    con: duckdb.DuckDBPyConnection, sql: str, out: Path, fmt: ExportFormat, json_columns: tuple[str, ...] = ()
-) -> int:
+def _write(con: duckdb.DuckDBPyConnection, sql: str, out: Path, fmt: ExportFormat) -> int:
+    """Run the export query once and write its rows; JSON-typed columns stay nested in JSON."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    rel = con.sql(sql)
-    n = con.sql(f"select count(*) from ({sql})").fetchall()[0][0]
+    if fmt == "json":
+        path = str(out).replace("'", "''")
+        return con.execute(f"copy ({sql}) to '{path}' (format json, array true)").fetchall()[0][0]  # rows written
+    table = con.sql(sql).to_arrow_table()
     if fmt == "csv":
         # UTF-8 with BOM so that Excel on a county office PC shows the Chinese correctly
         import pyarrow.csv as pacsv
 
         with out.open("wb") as f:
             f.write(b"\xef\xbb\xbf")
-            pacsv.write_csv(rel.to_arrow_table(), f, pacsv.WriteOptions(quoting_style="needed"))
-    elif fmt == "json":
-        frame = rel.df()
-        records = json.loads(frame.to_json(orient="records", force_ascii=False, date_format="iso"))
-        for r in records:
-            for c in json_columns:
-                if isinstance(r.get(c), str):
-                    r[c] = json.loads(r[c])
-        out.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+            pacsv.write_csv(table, f, pacsv.WriteOptions(quoting_style="needed"))
     elif fmt == "xlsx":
-        frame = rel.df()
-        for col in frame.columns:
-            if str(frame[col].dtype) == "object":
-                frame[col] = frame[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+        frame = table.to_pandas()
+        # dates, decimals and JSON as text cells: what a data officer reads, and no type guessing by Excel
+        for col in frame.select_dtypes(include="object").columns:
+            frame[col] = frame[col].astype("string")
         frame.to_excel(out, index=False, engine="openpyxl")
     else:  # pragma: no cover - typer restricts the choice
         raise ValueError(fmt)
-    return n
+    return table.num_rows
 
 
 def export_alerts(
     con: duckdb.DuckDBPyConnection, out: Path, fmt: ExportFormat = "csv", reveal_ids: bool = False
 ) -> int:
     """Write one row per alert; returns the number of rows written."""
-    n = _write(con, _alerts_sql(reveal_ids), out, fmt, json_columns=("evidence",))
+    n = _write(con, _alerts_sql(reveal_ids), out, fmt)
     log.info("alerts export: %d rows to %s (ids %s)", n, out, "revealed" if reveal_ids else "masked")
     return n
 
@@ -155,7 +147,7 @@ def export_links(con: duckdb.DuckDBPyConnection, out: Path, fmt: ExportFormat = 
     """Write one row per delivered feed row in force with its person; returns the rows written."""
     if fmt == "xlsx":
         raise ValueError("links export supports csv and json (a county's rows exceed a sheet)")
-    n = _write(con, _links_sql(reveal_ids), out, fmt, json_columns=("compared",))
+    n = _write(con, _links_sql(reveal_ids), out, fmt)
     log.info("links export: %d rows to %s (ids %s)", n, out, "revealed" if reveal_ids else "masked")
     return n
 
