@@ -50,6 +50,7 @@ class LinkSettings(BaseModel):
     training_sample: int = Field(ge=100)
     pinyin_close: float = Field(gt=0, le=1)
     prior_weight: float = Field(ge=0)
+    unknown_id_review_distance: int = Field(ge=1, le=4)
     priors: dict[str, dict[str, tuple[float, float]]]
 
 
@@ -338,8 +339,9 @@ class ProbabilisticMatcher:
         person. When a registered person shares its birth date, sex and area, sits two characters
         away in the first 17 (the check character may have been recomputed) and bears the same name,
         the pair goes to review: only a person may merge the two."""
+        distance = int(self.settings.unknown_id_review_distance)
         con.execute(
-            """
+            f"""
             create or replace temp table link_candidate as
             with fresh as (
                 select l.feed, l.delivery_id, l.row_number, l.person_id, k.id_number
@@ -355,7 +357,7 @@ class ProbabilisticMatcher:
             join int.person q
               on q.birth_date = id_birth_date(f.id_number) and substr(q.id_number, 1, 6) = substr(f.id_number, 1, 6)
              and q.sex = id_sex(f.id_number) and q.ever_registered and q.person_id <> f.person_id
-            where damerau_levenshtein(left(q.id_number, 17), left(f.id_number, 17)) <= 2
+            where damerau_levenshtein(left(q.id_number, 17), left(f.id_number, 17)) <= {distance}
             """
         )
         if not con.execute("select count(*) from link_candidate").fetchall()[0][0]:
