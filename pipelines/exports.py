@@ -91,8 +91,12 @@ def _alerts_sql(reveal: bool) -> str:
                a.region_code, a.township, a.figure, a.threshold, a.period, a.status,
                a.first_raised_on, a.last_seen_on, a.evidence, a.cleared_on
         from marts.alert a
-        left join int.person_key k on k.person_id = a.person_id
-        left join int.person p on p.person_id = a.person_id
+        -- a household alert names the household's head (户主)
+        left join (
+            select household_key, min(person_id) as person_id from int.household_member
+            where valid_to is null and relation = '户主' group by household_key
+        ) head on a.person_id is null and head.household_key = a.household_key
+        left join int.person p on p.person_id = coalesce(a.person_id, head.person_id)
         order by a.first_raised_on, a.rule_id, a.period, a.alert_id
     """
 

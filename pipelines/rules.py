@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 # rule id -> (SQL file under warehouse/, variable prefix of its parameters)
 RULE_SQL: dict[str, tuple[str, str]] = {
     "MED_OOP_SINGLE": ("marts/hit__med_oop_single.sql", "mos"),
+    "REVIEW_OVERDUE": ("marts/hit__review_overdue.sql", "ro"),
+    "PHASE_OUT_ENDING": ("marts/hit__phase_out_ending.sql", "poe"),
+    "MINOR_AGE_OUT": ("marts/hit__minor_age_out.sql", "mao"),
+    "RECIPIENT_DECEASED": ("marts/hit__recipient_deceased.sql", "rd"),
 }
 
 
@@ -69,6 +73,7 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) 
     set_variables(con, as_of=as_of)
     _load_townships(con, policy)
     run_sql_file(con, "marts/fct_settlement.sql")  # shared by the medical rules
+    run_sql_file(con, "marts/dim_roster_member.sql")  # shared by the roster rules
     ran: list[tuple[str, int]] = []
     for rule in policy.rules.values():
         if not rule.enabled or rule.id not in RULE_SQL:

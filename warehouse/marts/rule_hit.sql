@@ -5,14 +5,20 @@ create or replace table marts.rule_hit as
 with hits as (
     select * from marts.rule_hit_raw
 ),
+household_region as (
+    select household_key, any_value(region_code) as region_code, any_value(township) as township
+    from int.household_member where valid_to is null
+    group by household_key
+),
 routed as (
     select h.*,
            coalesce(h.household_key, p.household_key) as routed_household_key,
-           p.region_code,
-           coalesce(t.name, p.roster_township) as township
+           coalesce(hr.region_code, p.region_code) as region_code,
+           coalesce(t.name, hr.township, p.roster_township) as township
     from hits h
     left join int.person p using (person_id)
-    left join meta.township t on t.code9 = substr(p.region_code, 1, 9)
+    left join household_region hr on hr.household_key = coalesce(h.household_key, p.household_key)
+    left join meta.township t on t.code9 = substr(coalesce(hr.region_code, p.region_code), 1, 9)
 ),
 final as (
     select md5(rule_id || '|' || subject_type || '|'
