@@ -29,6 +29,9 @@ RULE_SQL: dict[str, tuple[str, str]] = {
     "PHASE_OUT_ENDING": ("marts/hit__phase_out_ending.sql", "poe"),
     "MINOR_AGE_OUT": ("marts/hit__minor_age_out.sql", "mao"),
     "RECIPIENT_DECEASED": ("marts/hit__recipient_deceased.sql", "rd"),
+    "ZERO_EMPLOYMENT": ("marts/hit__zero_employment.sql", "ze"),
+    "NEW_DISABILITY": ("marts/hit__new_disability.sql", "nd"),
+    "INS_NOT_ENROLLED": ("marts/hit__ins_not_enrolled.sql", "ine"),
 }
 
 

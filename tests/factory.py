@@ -87,3 +87,13 @@ def settlement_row(
         "oop_compliant": oop,
         **kw,
     }
+
+
+def policy_only(*rule_ids: str):
+    """The default policy with every rule but ``rule_ids`` switched off: a fixture built for one rule
+    need not be clean for the others."""
+    from pipelines.policy import load_policy
+
+    policy = load_policy()
+    rules = {rid: r.model_copy(update={"enabled": rid in rule_ids}) for rid, r in policy.rules.items()}
+    return policy.model_copy(update={"rules": rules})

@@ -88,7 +88,8 @@ def test_dag_test_runs_a_night(airflow_home, tmp_path):
     import duckdb
 
     con = duckdb.connect(str(wh), read_only=True)
-    assert con.execute("select count(*) from marts.alert where status = 'open'").fetchall()[0][0] == 2
+    open_med = "select count(*) from marts.alert where status = 'open' and rule_id = 'MED_OOP_SINGLE'"
+    assert con.execute(open_med).fetchall()[0][0] == 2
     assert con.execute("select status from meta.run").fetchall() == [("succeeded",)]
     con.close()
     assert (tmp_path / "exports" / "2026-11-02" / "alerts.csv").exists()

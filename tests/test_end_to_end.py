@@ -138,7 +138,18 @@ def test_every_row_linked_to_its_true_person_or_left_unlinked(county, tmp_path):
     assert any(not r["region_code"].startswith("520302") for r in rows)
 
 
-@pytest.mark.parametrize("rule_id", ["REVIEW_OVERDUE", "PHASE_OUT_ENDING", "MINOR_AGE_OUT", "RECIPIENT_DECEASED"])
+@pytest.mark.parametrize(
+    "rule_id",
+    [
+        "REVIEW_OVERDUE",
+        "PHASE_OUT_ENDING",
+        "MINOR_AGE_OUT",
+        "RECIPIENT_DECEASED",
+        "ZERO_EMPLOYMENT",
+        "NEW_DISABILITY",
+        "INS_NOT_ENROLLED",
+    ],
+)
 def test_roster_rules_raise_exactly_the_planted_positives(county, tmp_path, rule_id):
     cases = _cases(county)
     cases = cases[cases.rule_id == rule_id]

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from factory import make_id, registry_row, roster_row, settlement_row, write_csv
+from factory import make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
 
 from pipelines.night import run_night
 from pipelines.warehouse import open_warehouse
@@ -152,7 +152,7 @@ def build_county(landing: Path) -> dict[str, str]:
 def night(tmp_path_factory):
     root = tmp_path_factory.mktemp("mos")
     ids = build_county(root / "landing")
-    summary = run_night(root / "landing", AS_OF, root / "w.duckdb")
+    summary = run_night(root / "landing", AS_OF, root / "w.duckdb", policy_only("MED_OOP_SINGLE"))
     with open_warehouse(root / "w.duckdb") as con:
         alerts = con.execute(
             "select k.id_number, a.figure::varchar, a.threshold::varchar, a.period, a.evidence, a.status "

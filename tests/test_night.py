@@ -9,7 +9,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from factory import make_id, registry_row, roster_row, settlement_row, write_csv
+from factory import make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
 from typer.testing import CliRunner
 
 from pipelines.cli import app
@@ -18,6 +18,7 @@ from pipelines.night import run_night
 from pipelines.warehouse import open_warehouse
 
 LOW, OTHER, LATE = make_id(seq="011"), make_id(seq="021"), make_id(seq="031")
+MED = policy_only("MED_OOP_SINGLE")  # the tiny county is built for the medical rule only
 
 
 def _county(landing):
@@ -43,17 +44,17 @@ def _alerts(wh):
     with open_warehouse(wh) as con:
         return con.execute(
             "select alert_id, rule_id, period, figure, status, first_raised_on, last_seen_on, cleared_on "
-            "from marts.alert order by alert_id"
+            "from marts.alert where rule_id = 'MED_OOP_SINGLE' order by alert_id"
         ).fetchall()
 
 
 def test_rerun_changes_nothing(tmp_path):
     landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
     _county(landing)
-    first = run_night(landing, date(2026, 11, 2), wh)
+    first = run_night(landing, date(2026, 11, 2), wh, MED)
     exports = {k: Path(v).read_bytes() for k, v in first.exports.items()}
     alerts = _alerts(wh)
-    second = run_night(landing, date(2026, 11, 2), wh)
+    second = run_night(landing, date(2026, 11, 2), wh, MED)
     assert second.alerts == {"new": 0, "updated": 0, "unchanged": 2, "cleared": 0}
     assert second.files_skipped == 3
     assert _alerts(wh) == alerts
@@ -63,7 +64,7 @@ def test_rerun_changes_nothing(tmp_path):
 def test_next_night_adds_only_its_own_alerts_and_clears_a_reversed_one(tmp_path):
     landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
     _county(landing)
-    run_night(landing, date(2026, 11, 2), wh)
+    run_night(landing, date(2026, 11, 2), wh, MED)
     before = {a[0]: a for a in _alerts(wh)}
     # next night: one new settlement over the line, and S2 reversed
     write_csv(
@@ -75,7 +76,7 @@ def test_next_night_adds_only_its_own_alerts_and_clears_a_reversed_one(tmp_path)
             settlement_row("S2-REV", OTHER, "李四", "-12000.00", settled_on="2026-11-03", reverses="S2"),
         ],
     )
-    summary = run_night(landing, date(2026, 11, 3), wh)
+    summary = run_night(landing, date(2026, 11, 3), wh, MED)
     after = {a[0]: a for a in _alerts(wh)}
     assert summary.alerts["new"] == 1
     assert summary.alerts["cleared"] == 1
@@ -87,14 +88,14 @@ def test_next_night_adds_only_its_own_alerts_and_clears_a_reversed_one(tmp_path)
     for alert_id, old in before.items():
         assert after[alert_id][5] == old[5]  # first_raised_on kept
     # a backfill of the earlier night neither reopens nor rewrites what later nights saw
-    run_night(landing, date(2026, 11, 2), wh)
+    run_night(landing, date(2026, 11, 2), wh, MED)
     assert {a[0]: a for a in _alerts(wh)} == after
 
 
 def test_exports_columns_masking_and_formats(tmp_path):
     landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
     _county(landing)
-    run_night(landing, date(2026, 11, 2), wh)
+    run_night(landing, date(2026, 11, 2), wh, MED)
     runner = CliRunner()
     out = tmp_path / "out"
     for fmt in ("csv", "xlsx", "json"):
@@ -206,7 +207,7 @@ def _snapshot(wh) -> dict:
 
 def _first_night_and_a_second_delivery(landing, wh) -> dict:
     _county(landing)
-    run_night(landing, date(2026, 11, 2), wh)
+    run_night(landing, date(2026, 11, 2), wh, MED)
     write_csv(
         landing,
         "medical_settlements",
@@ -227,13 +228,13 @@ def test_a_night_that_fails_halfway_leaves_the_warehouse_as_it_was(tmp_path, mon
 
     monkeypatch.setattr(night_mod, "evaluate_rules", boom)
     with pytest.raises(RuntimeError):
-        run_night(landing, date(2026, 11, 3), wh)
+        run_night(landing, date(2026, 11, 3), wh, MED)
     after = _snapshot(wh)
     assert after == {**before, "meta.run": before["meta.run"] + 1}  # only the failed run is recorded
     with open_warehouse(wh) as con:
         assert con.execute("select status from meta.run order by run_id desc limit 1").fetchall() == [("failed",)]
     monkeypatch.undo()
-    summary = run_night(landing, date(2026, 11, 3), wh)  # running it again completes it
+    summary = run_night(landing, date(2026, 11, 3), wh, MED)  # running it again completes it
     assert summary.alerts["new"] == 1
 
 
@@ -252,7 +253,7 @@ def test_a_killed_night_leaves_the_warehouse_as_it_was(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent)
     assert proc.returncode == -9
     assert _snapshot(wh) == before
-    assert run_night(landing, date(2026, 11, 3), wh).alerts["new"] == 1
+    assert run_night(landing, date(2026, 11, 3), wh, MED).alerts["new"] == 1
 
 
 def test_run_exit_status_and_problem_lines(tmp_path):

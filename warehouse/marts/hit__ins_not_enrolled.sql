@@ -1,0 +1,43 @@
+-- INS_NOT_ENROLLED (seeds 001 §7, 004 (八)): a low-income person with no active resident medical
+-- insurance (城乡居民, 参保缴费) for the night's year. Low-income as for MED_OOP_SINGLE: on the roster
+-- in force, or, for a person outside the roster's coverage (not registered in the county, never on
+-- the roster), flagged by the insurer's own 参保身份. One alert per person and year.
+create or replace table marts.hit__ins_not_enrolled as
+with low_income as (
+    select person_id, household_key, 'roster' as source, category as detail, source_file, row_number, record_key,
+           method, score
+    from marts.dim_roster_member
+    where list_contains(getvariable('ine_low_income_categories'), category)
+    union all
+    select s.person_id, null, 'insured_identity', s.insured_identity, s.source_file, s.row_number, s.settlement_id,
+           s.link_method, s.link_score
+    from marts.fct_settlement s
+    join int.person p using (person_id)
+    where list_contains(getvariable('ine_identity_low_income_values'), s.insured_identity)
+      and not (p.ever_registered or p.ever_on_roster)
+),
+people as (
+    select person_id, any_value(household_key) as household_key,
+           list({feed: case source when 'roster' then 'civil_affairs' else 'medical_settlements' end,
+                 source_file: source_file, row_number: row_number, record_key: record_key, method: method,
+                 score: score, low_income_by: source, detail: detail} order by source, row_number) as evidence
+    from low_income
+    group by person_id
+),
+active as (
+    select distinct l.person_id
+    from stg.medical_enrollment e
+    join int.link l on l.feed = 'medical_enrollment' and l.delivery_id = e.delivery_id and l.row_number = e.row_number
+    where not e.quarantined and e.year = year(getvariable('as_of'))
+      and list_contains(getvariable('ine_active_status'), e.status)
+      and list_contains(getvariable('ine_insurance_types'), e.insurance_type)
+      and e.delivered_on <= getvariable('as_of')
+),
+final as (
+    select 'INS_NOT_ENROLLED' as rule_id, 'person' as subject_type, p.person_id, p.household_key,
+           year(getvariable('as_of'))::varchar as period,
+           null::decimal(14, 2) as figure, null::decimal(14, 2) as threshold, p.evidence
+    from people p
+    anti join active a using (person_id)
+)
+select * from final;

@@ -1,0 +1,27 @@
+-- NEW_DISABILITY (seed 001 §5): a roster member certified disabled (a valid certificate) after the
+-- household's last review (issued strictly after 最近核查日期): reassess the benefit (分类施保 uplift).
+-- One alert per person and certificate date.
+create or replace table marts.hit__new_disability as
+with certificates as (
+    select l.person_id, c.issued_on, c.grade, c.disability_type, d.source_file, c.row_number, c.record_key,
+           l.method, l.score
+    from stg.disability c
+    join meta.delivery d using (delivery_id)
+    join int.link l on l.feed = 'disability' and l.delivery_id = c.delivery_id and l.row_number = c.row_number
+    where not c.quarantined and coalesce(c.status, '有效') <> '注销'
+      and c.delivered_on = (select max(delivered_on) from stg.disability where delivered_on <= getvariable('as_of'))
+),
+final as (
+    select 'NEW_DISABILITY' as rule_id, 'person' as subject_type, m.person_id, m.household_key,
+           strftime(c.issued_on, '%Y-%m-%d') as period,
+           (c.issued_on - m.last_review_on)::decimal(14, 2) as figure,  -- days after the last review
+           0::decimal(14, 2) as threshold,
+           [{feed: 'disability', source_file: c.source_file, row_number: c.row_number, record_key: c.record_key,
+             method: c.method, score: c.score, date: c.issued_on},
+            {feed: 'civil_affairs', source_file: m.source_file, row_number: m.row_number, record_key: m.record_key,
+             method: m.method, score: m.score, date: m.last_review_on}] as evidence
+    from marts.dim_roster_member m
+    join certificates c using (person_id)
+    where c.issued_on > m.last_review_on
+)
+select * from final;
