@@ -32,6 +32,8 @@ RULE_SQL: dict[str, tuple[str, str]] = {
     "ZERO_EMPLOYMENT": ("marts/hit__zero_employment.sql", "ze"),
     "NEW_DISABILITY": ("marts/hit__new_disability.sql", "nd"),
     "INS_NOT_ENROLLED": ("marts/hit__ins_not_enrolled.sql", "ine"),
+    "EDU_AID_MISSING": ("marts/hit__edu_aid_missing.sql", "eam"),
+    "DISABILITY_SUBSIDY_GAP": ("marts/hit__disability_subsidy_gap.sql", "dsg"),
 }
 
 

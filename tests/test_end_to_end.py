@@ -148,6 +148,8 @@ def test_every_row_linked_to_its_true_person_or_left_unlinked(county, tmp_path):
         "ZERO_EMPLOYMENT",
         "NEW_DISABILITY",
         "INS_NOT_ENROLLED",
+        "EDU_AID_MISSING",
+        "DISABILITY_SUBSIDY_GAP",
     ],
 )
 def test_roster_rules_raise_exactly_the_planted_positives(county, tmp_path, rule_id):
