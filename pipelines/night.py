@@ -85,15 +85,28 @@ def _start_run(con, as_of: date, landing: Path | None) -> int:
     return run_id
 
 
+def _validate(con, delivery_ids: list[int], policy: Policy, warehouse: Path, as_of: date):
+    """The feed contracts (GX) on the night's new deliveries, Data Docs beside the warehouse."""
+    return validate_deliveries(
+        con, delivery_ids, policy.delivery.gx_mostly.model_dump(), data_docs_dir(Path(warehouse), as_of)
+    )
+
+
+def _publish(con, out_dir: Path) -> dict[str, str]:
+    """The night's masked exports: alerts and links."""
+    exports = {"alerts": str(out_dir / "alerts.csv"), "links": str(out_dir / "links.csv")}
+    export_alerts(con, Path(exports["alerts"]), "csv")
+    export_links(con, Path(exports["links"]), "csv")
+    return exports
+
+
 def step_ingest(warehouse: Path, landing: Path, as_of: date, policy: Policy | None = None) -> dict:
     """Record, load and validate (GX, Data Docs) the deliveries up to ``as_of``."""
     policy = policy or load_policy()
     with open_warehouse(warehouse) as con, _transaction(con):
         run_id = _start_run(con, as_of, landing)
         result = ingest(con, Path(landing), as_of, run_id, policy.delivery)
-        validate_deliveries(
-            con, result.loaded, policy.delivery.gx_mostly.model_dump(), data_docs_dir(Path(warehouse), as_of)
-        )
+        _validate(con, result.loaded, policy, warehouse, as_of)
         problems = _problems(con, run_id)
     return {
         "run_id": run_id,
@@ -129,15 +142,12 @@ def step_publish(
     """Write the night's masked exports (alerts, links) beside the warehouse; close the run."""
     out_dir = Path(out_dir or exports_dir(warehouse, as_of))
     with open_warehouse(warehouse) as con:
-        alerts = out_dir / "alerts.csv"
-        links = out_dir / "links.csv"
-        export_alerts(con, alerts, "csv")
-        export_links(con, links, "csv")
+        exports = _publish(con, out_dir)
         if run_id is not None:
             con.execute(
                 "update meta.run set finished_at = ?, status = 'succeeded' where run_id = ?", [datetime.now(), run_id]
             )
-    return {"alerts": str(alerts), "links": str(links)}
+    return exports
 
 
 def night_summary(warehouse: Path, as_of: date, run_id: int | None = None) -> list[dict]:
@@ -228,7 +238,7 @@ def run_night(
                 phases["ingest"] = time.perf_counter() - t
 
                 t = time.perf_counter()
-                validated = validate_deliveries(con, result.loaded, policy.delivery.gx_mostly.model_dump(), docs_dir)
+                validated = _validate(con, result.loaded, policy, warehouse, as_of)
                 phases["validate"] = time.perf_counter() - t
 
                 t = time.perf_counter()
@@ -256,8 +266,7 @@ def run_night(
             raise
 
         t = time.perf_counter()
-        export_alerts(con, out_dir / "alerts.csv", "csv")
-        export_links(con, out_dir / "links.csv", "csv")
+        exports = _publish(con, out_dir)
         phases["publish"] = time.perf_counter() - t
 
         return NightSummary(
@@ -275,5 +284,5 @@ def run_night(
             problems=_problems(con, run_id),
             validation_failures=sum(v.failed for v in validated),
             data_docs=str(docs_dir / "index.html") if validated else None,
-            exports={"alerts": str(out_dir / "alerts.csv"), "links": str(out_dir / "links.csv")},
+            exports=exports,
         )
