@@ -216,11 +216,6 @@ def train(con: duckdb.DuckDBPyConnection, settings: LinkSettings) -> Model:
     if pairs.empty:
         log.info("no labelled pairs tonight: the priors of settings.yaml decide")
         return _fit(pd.DataFrame(columns=["block", "is_match", *COMPARISONS]), settings)
-    con.register("_pairs", pairs)
-    try:
-        con.execute("create or replace temp table link_candidate as select * exclude (true_person_id) from _pairs")
-    finally:
-        con.unregister("_pairs")
     compared = compare(_pairs_with_fields(con), settings)
     compared = compared.merge(
         pairs[["feed", "delivery_id", "row_number", "person_id", "true_person_id"]],
