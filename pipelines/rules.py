@@ -1,4 +1,4 @@
-"""Rules: evaluate the enabled, implemented warning rules in SQL and upsert their alerts.
+"""Rules: evaluate the enabled warning rules in SQL and upsert their alerts.
 
 Each rule is a SQL file ``warehouse/marts/hit__<rule>.sql`` that reads its parameters as
 ``getvariable('<prefix>_<parameter>')`` and writes ``marts.hit__<rule>`` (rule_id, subject_type,
@@ -34,7 +34,43 @@ RULE_SQL: dict[str, tuple[str, str]] = {
     "INS_NOT_ENROLLED": ("marts/hit__ins_not_enrolled.sql", "ine"),
     "EDU_AID_MISSING": ("marts/hit__edu_aid_missing.sql", "eam"),
     "DISABILITY_SUBSIDY_GAP": ("marts/hit__disability_subsidy_gap.sql", "dsg"),
+    "MED_OOP_ANNUAL": ("marts/hit__med_oop_annual.sql", "moa"),
+    "EDU_DISABLED_OUT_OF_SCHOOL": ("marts/hit__edu_disabled_out_of_school.sql", "edo"),
+    "HOUSING_UNSAFE": ("marts/hit__housing_unsafe.sql", "hu"),
+    "SINGLE_PERSON_DIBAO": ("marts/hit__single_person_dibao.sql", "spd"),
+    "IDENTITY_CONFLICT": ("marts/hit__identity_conflict.sql", "ic"),
 }
+
+
+def _judge_names(con: duckdb.DuckDBPyConnection) -> None:
+    """IDENTITY_CONFLICT's input: which differing (name, reference name) pairs are the same name.
+
+    Only the distinct pairs that differ after SQL normalisation reach Python (a few per cent of the
+    rows), folded and read as pinyin once per distinct name.
+    """
+    from matchers.names import name_table, split_surname
+
+    run_sql_file(con, "marts/identity_row.sql")
+    pairs = con.table("marts.name_pair").df()
+    table = name_table(list(pairs["name"]) + list(pairs["reference_name"])).set_index("name")
+    a, b = table.reindex(pairs["name"]), table.reindex(pairs["reference_name"])
+    surname = lambda folded: folded.map(lambda f: split_surname(f)[0] if isinstance(f, str) else None)  # noqa: E731
+    judged = pairs.assign(
+        folded_same=(a["folded"].to_numpy() == b["folded"].to_numpy()),
+        homophone=(
+            (a["pinyin"].to_numpy() == b["pinyin"].to_numpy())
+            & (surname(a["folded"]).to_numpy() == surname(b["folded"]).to_numpy())
+            & (a["folded"].str.len().to_numpy() == b["folded"].str.len().to_numpy())
+        ),
+    )
+    con.register("name_judgement_df", judged)
+    con.execute("create or replace table marts.name_judgement as select * from name_judgement_df")
+    con.unregister("name_judgement_df")
+
+
+# SQL a rule reads before its own file (its parameters may appear there too), and Python steps
+_RULE_INPUTS: dict[str, tuple[str, ...]] = {"IDENTITY_CONFLICT": ("marts/identity_row.sql",)}
+_RULE_PREPARE = {"IDENTITY_CONFLICT": _judge_names}
 
 
 def check_rule_parameters(policy: Policy) -> None:
@@ -49,7 +85,7 @@ def check_rule_parameters(policy: Policy) -> None:
             raise PolicyError(
                 f"{policy.source}/rules.yaml: rule {rule_id} is missing (to switch it off: enabled: false)"
             )
-        sql = (SQL_DIR / sql_file).read_text(encoding="utf-8")
+        sql = "\n".join((SQL_DIR / f).read_text(encoding="utf-8") for f in (*_RULE_INPUTS.get(rule_id, ()), sql_file))
         read = set(re.findall(rf"getvariable\('{prefix}_(\w+)'\)", sql))
         configured = set(rule.parameters)
         problems = []
@@ -63,20 +99,43 @@ def check_rule_parameters(policy: Policy) -> None:
             )
 
 
-def _load_townships(con: duckdb.DuckDBPyConnection, policy: Policy) -> None:
-    rows = [
+def _load_region_policy(con: duckdb.DuckDBPyConnection, policy: Policy, as_of: date) -> None:
+    """Townships (routing, urban or rural) and the region figures per county and year, as tables.
+
+    A year without its own figures takes the latest earlier one (standards hold until changed):
+    every year from 2000 to the year after the night is written out so that SQL joins on the year.
+    """
+    townships = [
         (region.county_code + t.code, t.name, t.urban) for region in policy.regions.values() for t in region.townships
     ]
     con.execute("create or replace table meta.township (code9 varchar primary key, name varchar, urban boolean)")
-    if rows:
-        con.executemany("insert into meta.township values (?, ?, ?)", rows)
+    if townships:
+        con.executemany("insert into meta.township values (?, ?, ?)", townships)
+    years = [
+        (region.county_code, year, *(float(getattr(region.year(year), f)) for f in _REGION_FIGURES))
+        for region in policy.regions.values()
+        for year in range(2000, as_of.year + 2)
+    ]
+    columns = ", ".join(f"{f} decimal(14, 2)" for f in _REGION_FIGURES)
+    con.execute(f"create or replace table meta.region_year (county_code varchar, year integer, {columns})")
+    if years:
+        con.executemany(f"insert into meta.region_year values ({', '.join('?' * (2 + len(_REGION_FIGURES)))})", years)
+
+
+_REGION_FIGURES = (
+    "dibao_standard_urban_monthly",
+    "dibao_standard_rural_monthly",
+    "tekun_multiple",
+    "disposable_income_urban",
+    "disposable_income_rural",
+)
 
 
 def evaluate_rules(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -> dict[str, int]:
     """Run every enabled rule with SQL for the night ``as_of``; returns alert changes by kind."""
     check_rule_parameters(policy)
     set_variables(con, as_of=as_of)
-    _load_townships(con, policy)
+    _load_region_policy(con, policy, as_of)
     run_sql_file(con, "marts/fct_settlement.sql")  # shared by the medical rules
     run_sql_file(con, "marts/dim_roster_member.sql")  # shared by the roster rules
     ran: list[tuple[str, int]] = []
@@ -85,6 +144,8 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) 
             continue
         sql_file, prefix = RULE_SQL[rule.id]
         set_variables(con, **{f"{prefix}_{k}": v for k, v in rule.parameters.items()})
+        if prepare := _RULE_PREPARE.get(rule.id):
+            prepare(con)
         run_sql_file(con, sql_file)
         ran.append((rule.id, rule.version))
     if ran:

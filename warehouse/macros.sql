@@ -62,3 +62,11 @@ create or replace macro mask_id(s) as
          else substr(s, 1, 6) || repeat('*', length(s) - 10) || substr(s, length(s) - 3) end;
 create or replace macro mask_name(s) as
     case when s is null or s = '' then s else substr(s, 1, 1) || repeat('*', length(s) - 1) end;
+
+-- The school year (学年) a day falls in: it starts on 1 September ('2026-2027').
+create or replace macro school_year(d) as
+    case when month(d) >= 9 then year(d)::varchar || '-' || (year(d) + 1)::varchar
+         else (year(d) - 1)::varchar || '-' || year(d)::varchar end;
+
+-- Age in whole years on a day: a birthday counts on the day itself.
+create or replace macro age_years(birth, on_day) as date_part('year', age(on_day, birth));

@@ -28,7 +28,6 @@ class Rule(_Strict):
     id: str
     version: int = Field(ge=1)
     enabled: bool = True
-    implemented: bool = True
     subject: Literal["person", "household"]
     sources: list[str]
     seed: str

@@ -1,0 +1,52 @@
+-- EDU_DISABLED_OUT_OF_SCHOOL (seeds 001 §8, 003 #9): a child with a valid disability certificate (not
+-- 注销), aged `min_age`..`max_age` (6–15, compulsory schooling) in whole years on the night, a member of
+-- a low-income household on the roster in force, who in the night's school year (from 1 September) is
+-- neither enrolled (在读) nor taught at home (送教上门) per the education feed. A row of another status
+-- (辍学, 休学) or no row at all both count as out of school; the statuses that count as schooling are
+-- `schooled` in rules.yaml. One alert per child and school year; the figure is the age.
+create or replace table marts.hit__edu_disabled_out_of_school as
+with certified as (
+    select l.person_id, any_value(c.disability_type) as disability_type, min(grade_num(c.grade)) as grade,
+           list({feed: 'disability', source_file: d.source_file, row_number: c.row_number, record_key: c.record_key,
+                 method: l.method, score: l.score, detail: c.disability_type} order by c.row_number) as evidence
+    from stg.disability c
+    join meta.delivery d using (delivery_id)
+    join int.link l on l.feed = 'disability' and l.delivery_id = c.delivery_id and l.row_number = c.row_number
+    where not c.quarantined and coalesce(c.status, '有效') <> '注销'
+      and c.delivered_on = (select max(delivered_on) from stg.disability where delivered_on <= getvariable('as_of'))
+    group by l.person_id
+),
+children as (
+    select m.*, age_years(m.birth_date, getvariable('as_of')) as age
+    from marts.dim_roster_member m
+    where list_contains(getvariable('edo_categories'), m.category)
+      and age_years(m.birth_date, getvariable('as_of')) between getvariable('edo_min_age') and getvariable('edo_max_age')
+),
+education as (
+    select l.person_id,
+           bool_or(list_contains(getvariable('edo_schooled'), e.status)) as schooled,
+           list({feed: 'education', source_file: d.source_file, row_number: e.row_number, record_key: e.record_key,
+                 method: l.method, score: l.score, detail: e.status} order by e.row_number) as evidence
+    from stg.education e
+    join meta.delivery d using (delivery_id)
+    join int.link l on l.feed = 'education' and l.delivery_id = e.delivery_id and l.row_number = e.row_number
+    where not e.quarantined and e.delivered_on <= getvariable('as_of')
+      and e.school_year = school_year(getvariable('as_of'))
+    group by l.person_id
+),
+final as (
+    select 'EDU_DISABLED_OUT_OF_SCHOOL' as rule_id, 'person' as subject_type, m.person_id, m.household_key,
+           school_year(getvariable('as_of')) as period,
+           m.age::decimal(14, 2) as figure, null::decimal(14, 2) as threshold,
+           list_concat(
+               [{feed: 'civil_affairs', source_file: m.source_file, row_number: m.row_number,
+                 record_key: m.record_key, method: m.method, score: m.score, detail: m.category}],
+               c.evidence,
+               coalesce(e.evidence, [])) as evidence
+    from children m
+    join certified c using (person_id)
+    left join education e using (person_id)
+    where not coalesce(e.schooled, false)
+    qualify row_number() over (partition by m.person_id order by m.row_number) = 1
+)
+select * from final;

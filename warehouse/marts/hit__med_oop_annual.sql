@@ -1,0 +1,77 @@
+-- MED_OOP_ANNUAL (national practice beyond the seeds): a person's compliant out-of-pocket
+-- (政策范围内个人自付, reversals netted) summed over the calendar year exceeds a share of the local
+-- per-capita disposable income (人均可支配收入): `share_low_income` (0.5) for a low-income person,
+-- `share_other` (1.0) for anyone else. Strictly greater than.
+--
+-- Readings (parameters in rules.yaml):
+--  * low-income for the year = in a roster spell of a low-income category at any time from 1 January
+--    to the night (a family that was on the roster this year keeps the lower line), or, outside the
+--    roster's coverage, flagged by the insurer's 参保身份 on one of the year's settlements;
+--  * local income = the urban or rural figure of the region policy of the person's county for that
+--    year, chosen by the township of the person's household (roster, then registry). A township the
+--    county's policy does not list is read as `unknown_township` (rural: the lower line, so that a
+--    family is not missed; or urban, or skip). A person from a county we hold no policy for (a patient
+--    from elsewhere) is not compared: their county's income is not ours to know;
+--  * one alert per person and calendar year; the figure is the year's total.
+create or replace table marts.hit__med_oop_annual as
+with settlements as (
+    select *, year(settled_on) as settled_year
+    from marts.fct_settlement
+    where person_id is not null and settled_on <= getvariable('as_of')
+      and list_contains(getvariable('moa_insurance_types'), insurance_type)
+),
+totals as (
+    select person_id, settled_year,
+           sum(net_oop_compliant) as total,
+           bool_or(coalesce(list_contains(getvariable('moa_identity_low_income_values'), insured_identity), false))
+               as identity_low_income,
+           list({feed: 'medical_settlements', source_file: source_file, row_number: row_number,
+                 record_key: settlement_id, method: link_method, score: link_score, settled_on: settled_on,
+                 net_oop_compliant: net_oop_compliant} order by settled_on, settlement_id) as evidence
+    from settlements
+    group by person_id, settled_year
+),
+on_roster as (
+    select distinct t.person_id, t.settled_year
+    from totals t
+    join int.household_member m
+        on m.person_id = t.person_id
+       and m.feed = 'civil_affairs'
+       and list_contains(getvariable('moa_low_income_categories'), m.category)
+       and m.status_from <= least(make_date(t.settled_year, 12, 31), getvariable('as_of'))
+       and (m.valid_to is null or m.valid_to > make_date(t.settled_year, 1, 1))
+),
+areas as (
+    select p.person_id, p.household_key, p.ever_registered or p.ever_on_roster as roster_covers,
+           substr(p.region_code, 1, 6) as county_code,
+           coalesce(t.urban, case getvariable('moa_unknown_township') when 'rural' then false
+                                                                      when 'urban' then true end) as urban
+    from int.person p
+    left join meta.township t on t.code9 = substr(p.region_code, 1, 9)
+),
+lined as (
+    select t.*, a.household_key, a.urban,
+           case when o.person_id is not null then true
+                when not a.roster_covers then t.identity_low_income
+                else false end as low_income,
+           case when a.urban then r.disposable_income_urban else r.disposable_income_rural end as income
+    from totals t
+    join areas a using (person_id)
+    join meta.region_year r on r.county_code = a.county_code and r.year = t.settled_year
+    left join on_roster o using (person_id, settled_year)
+    where a.urban is not null
+),
+thresholds as (
+    select *,
+           round(income * case when low_income then getvariable('moa_share_low_income')
+                               else getvariable('moa_share_other') end, 2)::decimal(14, 2) as threshold
+    from lined
+),
+final as (
+    select 'MED_OOP_ANNUAL' as rule_id, 'person' as subject_type, person_id, household_key,
+           settled_year::varchar as period, total::decimal(14, 2) as figure, threshold,
+           list_transform(evidence, lambda e: struct_insert(e, low_income := low_income, urban := urban)) as evidence
+    from thresholds
+    where total > threshold
+)
+select * from final;
