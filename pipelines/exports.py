@@ -75,12 +75,13 @@ DELIVERY_COLUMNS = [
 ]
 QUARANTINE_COLUMNS = ["feed", "source_file", "row_number", "reason_code", "reason", "raw"]
 
-_ID_IN_TEXT = r"([0-9]{6})[0-9]{8}([0-9]{3}[0-9X])"
 
 
 def _alerts_sql(reveal: bool) -> str:
     idn = "p.id_number" if reveal else "mask_id(p.id_number)"
     name = "p.name" if reveal else "mask_name(p.name)"
+    # evidence cites record keys, some of which carry an ID number (roster, enrolment, certificate)
+    evidence = "a.evidence" if reveal else "mask_ids_in(a.evidence::varchar)::json"
     return f"""
         select a.alert_id, a.rule_id, a.rule_version, a.subject_type,
                {idn} as id_number, {name} as name,
@@ -89,7 +90,7 @@ def _alerts_sql(reveal: bool) -> str:
                coalesce(case when a.household_key like 'HK:%' then substr(a.household_key, 4) end,
                         p.hukou_number) as hukou_number,
                a.region_code, a.township, a.figure, a.threshold, a.period, a.status,
-               a.first_raised_on, a.last_seen_on, a.evidence, a.cleared_on
+               a.first_raised_on, a.last_seen_on, {evidence} as evidence, a.cleared_on
         from marts.alert a
         -- a household alert names the household's head (户主)
         left join (
@@ -104,7 +105,7 @@ def _alerts_sql(reveal: bool) -> str:
 def _links_sql(reveal: bool) -> str:
     raw = "raw_id_number" if reveal else "mask_id(raw_id_number)"
     idn = "id_number" if reveal else "mask_id(id_number)"
-    key = "record_key" if reveal else f"regexp_replace(record_key, '{_ID_IN_TEXT}', '\\1********\\2', 'g')"
+    key = "record_key" if reveal else "mask_ids_in(record_key)"
     return f"""
         select feed, source_file, row_number, {key} as record_key, {raw} as raw_id_number,
                person_id, {idn} as id_number, method, score, unlinked_reason
@@ -177,7 +178,7 @@ def _raw_json_sql(reveal: bool) -> str:
             if not reveal and c.kind == "id":
                 value = f"mask_id(r.{c.name})"
             elif not reveal and c.name == "certificate_no":
-                value = f"regexp_replace(r.{c.name}, '{_ID_IN_TEXT}', '\\1********\\2', 'g')"
+                value = f"mask_ids_in(r.{c.name})"
             elif not reveal and c.name == "name":
                 value = f"mask_name(r.{c.name})"
             fields.append(f"'{c.name}', {value}")
@@ -194,7 +195,7 @@ def export_quarantine(
 ) -> int:
     """One row per quarantined row and reason, with the row's raw values as JSON: what goes back
     to the department to fix. IDs and names are masked unless ``reveal_ids``."""
-    raw_text = "i.raw_text" if reveal_ids else f"regexp_replace(i.raw_text, '{_ID_IN_TEXT}', '\\1********\\2', 'g')"
+    raw_text = "i.raw_text" if reveal_ids else "mask_ids_in(i.raw_text)"
     sql = f"""
         with raw_rows as ({_raw_json_sql(reveal_ids)})
         select i.feed, d.source_file, i.row_number, i.reason_code, i.message as reason,

@@ -121,6 +121,8 @@ def test_every_row_linked_to_its_true_person_or_left_unlinked(county, tmp_path):
     alerts = json.loads((tmp_path / "alerts.json").read_text(encoding="utf-8"))
     some_id = truth.true_id_number.dropna().iloc[0]
     assert all("*" in a["id_number"] for a in alerts)
+    # nor in the evidence, whose record keys carry ID numbers (roster, enrolment, certificates)
+    assert not re.search(r"(?<![0-9a-f])\d{17}[\dX]", (tmp_path / "alerts.json").read_text(encoding="utf-8"))
     with open(summary.exports["links"], encoding="utf-8-sig") as f:
         assert some_id not in f.read()
     with open(summary.exports["alerts"], encoding="utf-8-sig") as f:
