@@ -8,6 +8,8 @@ to a township and merged into ``marts.alert`` by ``alert_upsert.sql``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from datetime import date
@@ -15,10 +17,11 @@ from datetime import date
 import duckdb
 
 from pipelines.errors import PolicyError
-from pipelines.policy import Policy
+from pipelines.policy import Policy, Rule
+from pipelines.policy.params import RULE_PARAMETERS
 from pipelines.warehouse import SQL_DIR, run_sql_file, set_variables
 
-__all__ = ["RULE_SQL", "check_rule_parameters", "evaluate_rules"]
+__all__ = ["RULE_SQL", "check_rule_parameters", "evaluate_rules", "rule_fingerprint", "rule_versions"]
 
 log = logging.getLogger(__name__)
 
@@ -74,29 +77,69 @@ _RULE_PREPARE = {"IDENTITY_CONFLICT": _judge_names}
 
 
 def check_rule_parameters(policy: Policy) -> None:
-    """Every parameter a rule's SQL reads is configured, and every configured one is read.
+    """Every parameter a rule's SQL reads is one its parameter model declares, and the other way round.
 
-    ``getvariable`` of an unknown name is NULL in DuckDB, so a misspelt key in rules.yaml would
-    silently switch a rule off: it is an error at start instead.
+    The policy file itself is validated against the models when loaded (file and line in the
+    message); this guards the code: ``getvariable`` of an unknown name is NULL in DuckDB, so a
+    parameter the SQL misspells would silently switch a clause off.
     """
     for rule_id, (sql_file, prefix) in RULE_SQL.items():
-        rule = policy.rules.get(rule_id)
-        if rule is None:
+        if rule_id not in policy.rules:
             raise PolicyError(
                 f"{policy.source}/rules.yaml: rule {rule_id} is missing (to switch it off: enabled: false)"
             )
         sql = "\n".join((SQL_DIR / f).read_text(encoding="utf-8") for f in (*_RULE_INPUTS.get(rule_id, ()), sql_file))
         read = set(re.findall(rf"getvariable\('{prefix}_(\w+)'\)", sql))
-        configured = set(rule.parameters)
-        problems = []
-        if configured - read:
-            problems.append(f"unknown parameter(s) {', '.join(sorted(configured - read))}")
-        if read - configured:
-            problems.append(f"missing parameter(s) {', '.join(sorted(read - configured))}")
-        if problems:
+        declared = set(RULE_PARAMETERS[rule_id].model_fields)
+        configured = set(policy.rules[rule_id].parameters)
+        if not read == declared == configured:
             raise PolicyError(
-                f"{policy.source}/rules.yaml: rule {rule_id}: {'; '.join(problems)} (known: {', '.join(sorted(read))})"
+                f"rule {rule_id}: its SQL reads {sorted(read)}, its model declares {sorted(declared)}, "
+                f"{policy.source}/rules.yaml sets {sorted(configured)}"
             )
+
+
+def rule_fingerprint(rule: Rule) -> str:
+    """What a rule's version stands for: its parameters (key order and number formatting aside)."""
+    canonical = json.dumps(rule.parameters, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def rule_versions(con: duckdb.DuckDBPyConnection, policy: Policy, as_of: date) -> dict[str, int]:
+    """The version each rule runs as tonight; a parameter change bumps it.
+
+    ``meta.rule_version`` remembers every (rule, version, parameters) the warehouse ran. Parameters
+    it has run before keep their version; new ones take the file's version if that is higher than
+    any used so far, else the next number, and are recorded (with a warning naming the change).
+    """
+    versions = {}
+    for rule in policy.rules.values():
+        fp = rule_fingerprint(rule)
+        known = con.execute(
+            "select max(version) filter (where fingerprint = ? and version >= ?), max(version) "
+            "from meta.rule_version where rule_id = ?",
+            [fp, rule.version, rule.id],
+        ).fetchone()
+        same, latest = known
+        if same is not None:
+            versions[rule.id] = same
+            continue
+        version = rule.version if latest is None or rule.version > latest else latest + 1
+        if latest is not None:
+            log.warning(
+                "rule %s: parameters differ from version %s; running as version %s (set version: %s in %s/rules.yaml)",
+                rule.id,
+                latest,
+                version,
+                version,
+                policy.source,
+            )
+        con.execute(
+            "insert into meta.rule_version values (?, ?, ?, ?, ?, ?)",
+            [rule.id, version, fp, json.dumps(rule.parameters, ensure_ascii=False, default=str), rule.version, as_of],
+        )
+        versions[rule.id] = version
+    return versions
 
 
 def _load_region_policy(con: duckdb.DuckDBPyConnection, policy: Policy, as_of: date) -> None:
@@ -138,6 +181,7 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) 
     _load_region_policy(con, policy, as_of)
     run_sql_file(con, "marts/fct_settlement.sql")  # shared by the medical rules
     run_sql_file(con, "marts/dim_roster_member.sql")  # shared by the roster rules
+    versions = rule_versions(con, policy, as_of)
     ran: list[tuple[str, int]] = []
     for rule in policy.rules.values():
         if not rule.enabled or rule.id not in RULE_SQL:
@@ -147,7 +191,7 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) 
         if prepare := _RULE_PREPARE.get(rule.id):
             prepare(con)
         run_sql_file(con, sql_file)
-        ran.append((rule.id, rule.version))
+        ran.append((rule.id, versions[rule.id]))
     if ran:
         union = " union all ".join(
             f"select rule_id, {version} as rule_version, subject_type, person_id, household_key, period, "

@@ -87,7 +87,7 @@ create table if not exists marts.alert (
     period           varchar not null,
     figure           decimal(14, 2),
     threshold        decimal(14, 2),
-    status           varchar not null,   -- open | cleared
+    status           varchar not null,   -- open | cleared | closed (casework statuses in between: issue 7)
     first_raised_on  date not null,
     last_seen_on     date not null,
     cleared_on       date,
@@ -152,4 +152,15 @@ create table if not exists int.link_model (
     m            double,
     u            double,
     weight       double
+);
+
+-- Every (rule, version, parameters) the warehouse has run: alerts cite the version, this says what it meant.
+create table if not exists meta.rule_version (
+    rule_id          varchar not null,
+    version          integer not null,
+    fingerprint      varchar not null,
+    parameters       json not null,
+    declared_version integer not null,   -- the version rules.yaml said
+    first_used_on    date not null,
+    primary key (rule_id, version)
 );

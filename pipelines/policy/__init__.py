@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.errors import PolicyError
+from pipelines.policy.params import RULE_PARAMETERS
 
 __all__ = ["Rule", "RegionPolicy", "DeliveryPolicy", "Policy", "load_policy", "DEFAULT_DIR"]
 
@@ -33,6 +34,13 @@ class Rule(_Strict):
     seed: str
     parameters: dict[str, Any] = {}
 
+    @field_validator("id")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in RULE_PARAMETERS:
+            raise ValueError(f"unknown rule {value!r} (known: {', '.join(RULE_PARAMETERS)})")
+        return value
+
 
 class Township(_Strict):
     code: str = Field(pattern=r"^\d{3}$")
@@ -41,21 +49,53 @@ class Township(_Strict):
 
 
 class RegionYear(_Strict):
-    dibao_standard_urban_monthly: float = Field(gt=0)
-    dibao_standard_rural_monthly: float = Field(gt=0)
-    tekun_multiple: float = Field(ge=1.3)
-    disposable_income_urban: float = Field(gt=0)
-    disposable_income_rural: float = Field(gt=0)
+    dibao_standard_urban_monthly: float = Field(gt=0, lt=100_000)
+    dibao_standard_rural_monthly: float = Field(gt=0, lt=100_000)
+    tekun_multiple: float = Field(ge=1.3, le=5)  # seed 002: 特困 at least 1.3 × 低保
+    disposable_income_urban: float = Field(gt=0, lt=10_000_000)
+    disposable_income_rural: float = Field(gt=0, lt=10_000_000)
     review_months: dict[Literal["tekun", "dibao_a", "dibao_b"], int]
     phase_out_months: tuple[int, int]
-    approval_tiers: dict[str, float]
+    approval_tiers: dict[Literal["township_multiple_of_urban_dibao", "county_bureau_max"], float]
+
+    @field_validator("review_months")
+    @classmethod
+    def _review(cls, value: dict) -> dict:
+        if set(value) != {"tekun", "dibao_a", "dibao_b"}:
+            raise ValueError("needs tekun, dibao_a and dibao_b")
+        if not all(1 <= m <= 60 for m in value.values()):
+            raise ValueError("months must be between 1 and 60")
+        return value
+
+    @field_validator("phase_out_months")
+    @classmethod
+    def _phase_out(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1] <= 36:
+            raise ValueError(f"[{value[0]}, {value[1]}] must be 1 ≤ shortest ≤ longest ≤ 36 months")
+        return value
+
+    @field_validator("approval_tiers")
+    @classmethod
+    def _tiers(cls, value: dict) -> dict:
+        if any(v <= 0 for v in value.values()):
+            raise ValueError("must be positive")
+        return value
 
 
 class RegionPolicy(_Strict):
     county_code: str = Field(pattern=r"^\d{6}$")
     county_name: str
-    years: dict[int, RegionYear]
+    years: dict[int, RegionYear] = Field(min_length=1)
     townships: list[Township]
+
+    @model_validator(mode="after")
+    def _unique(self):
+        if bad := [y for y in self.years if not 2000 <= y <= 2100]:
+            raise ValueError(f"year {bad[0]} is not between 2000 and 2100")
+        codes = [t.code for t in self.townships]
+        if dupes := sorted({c for c in codes if codes.count(c) > 1}):
+            raise ValueError(f"township code(s) {', '.join(dupes)} listed twice")
+        return self
 
     def year(self, year: int) -> RegionYear:
         """The policy of ``year``, or the latest earlier year (standards carry over until changed)."""
@@ -103,16 +143,63 @@ class Policy(_Strict):
             ) from None
 
 
+def _line(root: yaml.Node | None, loc: tuple) -> int | None:
+    """The 1-based line of the YAML node at a pydantic error location (or of its nearest parent)."""
+    node, line = root, (root.start_mark.line + 1 if root is not None else None)
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _invalid(path: Path, root: yaml.Node | None, errors: list[tuple[tuple, str]]) -> PolicyError:
+    lines = []
+    for loc, msg in errors:
+        line = _line(root, loc)
+        lines.append(f"{path}:{line}: {'.'.join(str(p) for p in loc) or '(file)'}: {msg}")
+    return PolicyError("invalid policy:\n  " + "\n  ".join(lines))
+
+
 def _load_yaml(path: Path, model: type[BaseModel]) -> BaseModel:
+    """Parse and validate one policy file; every problem is reported with its file and line."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise PolicyError(f"{path}:{mark.line + 1 if mark else '?'}: not valid YAML: {exc.problem}") from None
     except (OSError, yaml.YAMLError) as exc:
         raise PolicyError(f"{path}: cannot read policy file: {exc}") from None
     try:
-        return model.model_validate(data)
+        value = model.model_validate(data)
     except ValidationError as exc:
-        errors = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise PolicyError(f"{path}: invalid policy: {errors}") from None
+        raise _invalid(path, root, [(tuple(e["loc"]), e["msg"]) for e in exc.errors()]) from None
+    if isinstance(value, _RuleFile):
+        errors = []
+        for i, rule in enumerate(value.rules):
+            try:
+                RULE_PARAMETERS[rule.id].model_validate(rule.parameters)
+            except ValidationError as exc:
+                errors += [(("rules", i, "parameters", *e["loc"]), f"{rule.id}: {e['msg']}") for e in exc.errors()]
+        seen: dict[str, int] = {}
+        for i, rule in enumerate(value.rules):
+            if rule.id in seen:
+                errors.append((("rules", i, "id"), f"rule {rule.id} is defined twice (also rules.{seen[rule.id]})"))
+            seen.setdefault(rule.id, i)
+        for missing in sorted(set(RULE_PARAMETERS) - set(seen)):
+            errors.append(((), f"rule {missing} is missing (to switch it off: enabled: false)"))
+        if errors:
+            raise _invalid(path, root, errors)
+    return value
 
 
 def load_policy(directory: Path | str | None = None) -> Policy:

@@ -1,11 +1,16 @@
--- Alerts behave like records: tonight's hits raise new alerts, update the open ones (last seen,
--- figure, evidence) and clear the ones whose condition no longer holds (marked, not deleted).
+-- Alerts behave like records, one per rule, subject and period: tonight's hits raise new alerts,
+-- update the live ones (last seen, figure, evidence, rule version) and clear the live ones whose
+-- condition no longer holds (marked with the date, not deleted). A cleared alert whose condition
+-- returns within its period is opened again. A closed alert (casework done, with an outcome) stays
+-- closed for its period: the same condition in a new period is a new alert (the period is part of
+-- the alert's id). Live = any status but cleared and closed (casework statuses stay as they are).
 -- A night older than an alert's last sighting (a backfill) neither rewrites nor clears it.
 create or replace temp table alert_change as
 select h.alert_id,
        case when a.alert_id is null then 'new'
+            when a.status = 'closed' then 'unchanged'
             when a.last_seen_on > getvariable('as_of') or a.cleared_on > getvariable('as_of') then 'unchanged'
-            when a.status <> 'open' or a.figure <> h.figure or a.last_seen_on < getvariable('as_of')
+            when a.status = 'cleared' or a.figure <> h.figure or a.last_seen_on < getvariable('as_of')
                  or a.evidence::varchar <> h.evidence::varchar or a.rule_version <> h.rule_version
                 then 'updated'
             else 'unchanged' end as change
@@ -17,7 +22,7 @@ update marts.alert a set
     household_key = h.household_key,
     figure = h.figure,
     threshold = h.threshold,
-    status = 'open',
+    status = case when a.status = 'cleared' then 'open' else a.status end,
     cleared_on = null,
     last_seen_on = getvariable('as_of'),
     region_code = h.region_code,
@@ -38,7 +43,7 @@ where c.change = 'new';
 insert into alert_change
 select a.alert_id, 'cleared'
 from marts.alert a
-where a.status = 'open'
+where a.status not in ('cleared', 'closed')
   and list_contains(getvariable('rules_run'), a.rule_id)
   and a.last_seen_on < getvariable('as_of')
   and a.alert_id not in (select alert_id from marts.rule_hit);
