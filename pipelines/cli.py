@@ -33,7 +33,11 @@ quarantine_app = typer.Typer(help="Rows set aside, with reasons, for the departm
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(links_app, name="links")
 app.add_typer(deliveries_app, name="deliveries")
+households_app = typer.Typer(help="Households with live signals: their risk profile.", no_args_is_help=True)
+rules_app = typer.Typer(help="The warning rules: what they are, what a change would do.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(households_app, name="households")
+app.add_typer(rules_app, name="rules")
 
 # 120 columns when not on a terminal (CI logs, pipes), else the terminal's width
 console = Console(width=shutil.get_terminal_size((120, 24)).columns)
@@ -337,6 +341,57 @@ def quarantine_export(
 
     n = _with_warehouse(warehouse, lambda con: export_quarantine(con, out, format.value, reveal_ids))
     console.print(f"{n:,} quarantined rows written to {out}" + ("" if reveal_ids else " (IDs and names masked)"))
+
+
+@households_app.command("show")
+def households_show(
+    code: Annotated[str, typer.Argument(help="家庭编号 (civil-affairs household code) or 户号 (hukou number)")],
+    reveal_ids: Annotated[bool, typer.Option("--reveal-ids", help="full ID numbers and names")] = False,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """A household's risk profile: score and its parts, members, live signals with their evidence."""
+    from pipelines.households import household_profile
+
+    p = _with_warehouse(warehouse, lambda con: household_profile(con, code, reveal_ids))
+    console.print(
+        f"[bold]{p['household_key']}[/]  {p.get('category') or ''}  {p.get('township') or ''}  "
+        f"region {p.get('region_code') or '-'}",
+        highlight=False,
+    )
+    if p.get("live_alerts"):
+        console.print(
+            f"score [bold]{p['score']}[/] = signals {p['rule_points']:g} + category {p['category_points']:g} "
+            f"+ members {p['member_points']:g} + days open {p['age_points']:g}  "
+            f"({p['live_alerts']} live alert(s), oldest raised {p['oldest_raised_on']})",
+            highlight=False,
+        )
+    else:
+        console.print("no live signals", highlight=False)
+    members = Table("ID number", "name", "relation", "sex", "age", "category", "source", title="members")
+    for m in p["members_list"]:
+        members.add_row(*(str(m[k]) if m[k] is not None else "" for k in members_keys))
+    console.print(members)
+    signals = Table("#", "rule", "v", "period", "figure", "threshold", "status", "raised", "person", title="signals")
+    for n, a in enumerate(p["signals"], start=1):
+        signals.add_row(
+            str(n), a["rule_id"], str(a["rule_version"]), a["period"], str(a["figure"] or ""),
+            str(a["threshold"] or ""), a["status"], str(a["first_raised_on"]), a["id_number"] or "",
+        )  # fmt: skip
+    signals.columns[1].no_wrap = True
+    console.print(signals)
+    for n, a in enumerate(p["signals"], start=1):
+        for e in a["evidence"]:
+            score = f" {e['score']:.3f}" if isinstance(e.get("score"), int | float) else ""
+            detail = f" — {e['detail']}" if e.get("detail") else ""
+            console.print(
+                f"  [{n}] {e.get('feed')}: {e.get('source_file')}#{e.get('row_number')} "
+                f"{e.get('record_key') or ''} ({e.get('method') or 'unlinked'}{score}){detail}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+members_keys = ("id_number", "name", "relation", "sex", "age", "category", "feed")
 
 
 @app.command()

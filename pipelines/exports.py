@@ -47,6 +47,7 @@ ALERT_COLUMNS = [
     "evidence",
     # added after the first release (keep at the end)
     "cleared_on",
+    "household_score",  # the queue's order: the household risk score (policy risk.yaml), highest first
 ]
 LINK_COLUMNS = [
     "feed",
@@ -76,7 +77,6 @@ DELIVERY_COLUMNS = [
 QUARANTINE_COLUMNS = ["feed", "source_file", "row_number", "reason_code", "reason", "raw"]
 
 
-
 def _alerts_sql(reveal: bool) -> str:
     idn = "p.id_number" if reveal else "mask_id(p.id_number)"
     name = "p.name" if reveal else "mask_name(p.name)"
@@ -90,15 +90,20 @@ def _alerts_sql(reveal: bool) -> str:
                coalesce(case when a.household_key like 'HK:%' then substr(a.household_key, 4) end,
                         p.hukou_number) as hukou_number,
                a.region_code, a.township, a.figure, a.threshold, a.period, a.status,
-               a.first_raised_on, a.last_seen_on, {evidence} as evidence, a.cleared_on
+               a.first_raised_on, a.last_seen_on, {evidence} as evidence, a.cleared_on,
+               hp.score as household_score
         from marts.alert a
+        left join marts.household_profile hp
+            on hp.household_key = coalesce(a.household_key, 'P:' || a.person_id)
         -- a household alert names the household's head (户主)
         left join (
             select household_key, min(person_id) as person_id from int.household_member
             where valid_to is null and relation = '户主' group by household_key
         ) head on a.person_id is null and head.household_key = a.household_key
         left join int.person p on p.person_id = coalesce(a.person_id, head.person_id)
-        order by a.first_raised_on, a.rule_id, a.period, a.alert_id
+        -- the caseworker's queue: riskiest household first, its alerts together; then what is no longer live
+        order by hp.score desc nulls last, coalesce(a.household_key, 'P:' || a.person_id), a.rule_id, a.period,
+                 a.alert_id
     """
 
 

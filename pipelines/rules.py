@@ -174,6 +174,21 @@ _REGION_FIGURES = (
 )
 
 
+def household_profiles(con: duckdb.DuckDBPyConnection, policy: Policy) -> int:
+    """Rebuild ``marts.household_profile`` from the live alerts with the configured score weights."""
+    risk = policy.risk
+    weights = (
+        [("rule", k, v) for k, v in risk.rule_weights.items()]
+        + [("category", k, v) for k, v in risk.category_weights.items()]
+        + [("member", k, v) for k, v in risk.member_weights.items()]
+        + [("per_day_open", "", risk.per_day_open), ("cap_days", "", float(risk.cap_days))]
+    )
+    con.execute("create or replace table meta.risk_weight (kind varchar, key varchar, weight double)")
+    con.executemany("insert into meta.risk_weight values (?, ?, ?)", weights)
+    run_sql_file(con, "marts/household_profile.sql")
+    return con.execute("select count(*) from marts.household_profile").fetchone()[0]
+
+
 def evaluate_rules(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -> dict[str, int]:
     """Run every enabled rule with SQL for the night ``as_of``; returns alert changes by kind."""
     check_rule_parameters(policy)
@@ -209,4 +224,5 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) 
     set_variables(con, rules_run=[rule_id for rule_id, _ in ran] or [""])
     run_sql_file(con, "marts/alert_upsert.sql")
     counts = dict(con.execute("select change, count(*) from alert_change group by change").fetchall())
+    household_profiles(con, policy)
     return {k: counts.get(k, 0) for k in ("new", "updated", "unchanged", "cleared")}

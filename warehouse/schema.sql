@@ -164,3 +164,21 @@ create table if not exists meta.rule_version (
     first_used_on    date not null,
     primary key (rule_id, version)
 );
+
+-- Household risk profiles, rebuilt every night by marts/household_profile.sql (empty until then).
+create table if not exists marts.household_profile (
+    household_key    varchar,
+    household_code   varchar,
+    category         varchar,
+    township         varchar,
+    region_code      varchar,
+    members          bigint,
+    live_alerts      bigint,
+    oldest_raised_on date,
+    signals          json,
+    rule_points      double,
+    category_points  double,
+    member_points    double,
+    age_points       double,
+    score            decimal(10, 2)
+);

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pipelines.errors import PolicyError
 from pipelines.policy.params import RULE_PARAMETERS
 
-__all__ = ["Rule", "RegionPolicy", "DeliveryPolicy", "Policy", "load_policy", "DEFAULT_DIR"]
+__all__ = ["Rule", "RegionPolicy", "DeliveryPolicy", "RiskPolicy", "Policy", "load_policy", "DEFAULT_DIR"]
 
 DEFAULT_DIR = Path(__file__).parent
 
@@ -125,9 +125,32 @@ class DeliveryPolicy(_Strict):
     gx_mostly: GxMostly
 
 
+class RiskPolicy(_Strict):
+    """How the household risk score is computed (risk.yaml explains the formula)."""
+
+    version: int = Field(ge=1)
+    rule_weights: dict[str, float]
+    category_weights: dict[Literal["特困", "低保", "低收入", "监测对象", "none"], float]
+    member_weights: dict[Literal["aged_80", "minor", "severe_disability"], float]
+    per_day_open: float = Field(ge=0, le=100)
+    cap_days: int = Field(ge=0, le=3650)
+
+    @field_validator("rule_weights")
+    @classmethod
+    def _every_rule(cls, value: dict[str, float]) -> dict[str, float]:
+        if unknown := sorted(set(value) - set(RULE_PARAMETERS)):
+            raise ValueError(f"unknown rule(s) {', '.join(unknown)}")
+        if missing := sorted(set(RULE_PARAMETERS) - set(value)):
+            raise ValueError(f"no weight for {', '.join(missing)} (0 to leave it out of the score)")
+        if any(w < 0 for w in value.values()):
+            raise ValueError("weights cannot be negative")
+        return value
+
+
 class Policy(_Strict):
     source: str  # the policy directory, for messages
     delivery: DeliveryPolicy
+    risk: RiskPolicy
     rules: dict[str, Rule]
     regions: dict[str, RegionPolicy]
 
@@ -212,4 +235,5 @@ def load_policy(directory: Path | str | None = None) -> Policy:
         region = _load_yaml(path, RegionPolicy)
         regions[region.county_code] = region  # type: ignore[attr-defined]
     delivery = _load_yaml(directory / "delivery.yaml", DeliveryPolicy)
-    return Policy(source=str(directory), delivery=delivery, rules=rules, regions=regions)
+    risk = _load_yaml(directory / "risk.yaml", RiskPolicy)
+    return Policy(source=str(directory), delivery=delivery, risk=risk, rules=rules, regions=regions)
