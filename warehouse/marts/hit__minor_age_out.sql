@@ -1,6 +1,7 @@
 -- MINOR_AGE_OUT (seeds 000 §3, 004 (五)): a 特困 minor turning `age` (18) within `days` (90) days.
--- Still 在读 per the education feed means support continues (noted in the evidence); otherwise the
--- household is reassessed. One alert per person and birthday.
+-- Still at school per the latest education snapshot (在读, or 送教上门: compulsory education taught at
+-- home, 001 §8) means support continues (noted in the evidence); otherwise the household is
+-- reassessed. One alert per person and birthday.
 create or replace table marts.hit__minor_age_out as
 with members as (
     select *, cast(birth_date + to_years(getvariable('mao_age')::integer) as date) as turns_on
@@ -11,7 +12,8 @@ in_school as (
     select distinct l.person_id
     from stg.education e
     join int.link l on l.feed = 'education' and l.delivery_id = e.delivery_id and l.row_number = e.row_number
-    where not e.quarantined and e.status = '在读' and e.delivered_on <= getvariable('as_of')
+    where not e.quarantined and e.status in ('在读', '送教上门')
+      and e.delivered_on = (select max(delivered_on) from stg.education where delivered_on <= getvariable('as_of'))
 ),
 final as (
     select 'MINOR_AGE_OUT' as rule_id, 'person' as subject_type, m.person_id, m.household_key,
