@@ -1,8 +1,13 @@
 -- NEW_DISABILITY (seed 001 §5): a roster member certified disabled (a valid certificate) after the
--- household's last review (issued strictly after 最近核查日期): reassess the benefit (分类施保 uplift).
+-- household's last review (issued strictly after its latest 最近核查日期, on whichever member's row it
+-- is): reassess the benefit (分类施保 uplift).
 -- One alert per person and certificate date.
 create or replace table marts.hit__new_disability as
-with certificates as (
+with members as (
+    select * replace (max(last_review_on) over (partition by household_key) as last_review_on)
+    from marts.dim_roster_member
+),
+certificates as (
     select l.person_id, c.issued_on, c.grade, c.disability_type, d.source_file, c.row_number, c.record_key,
            l.method, l.score
     from stg.disability c
@@ -20,7 +25,7 @@ final as (
              method: c.method, score: c.score, date: c.issued_on},
             {feed: 'civil_affairs', source_file: m.source_file, row_number: m.row_number, record_key: m.record_key,
              method: m.method, score: m.score, date: m.last_review_on}] as evidence
-    from marts.dim_roster_member m
+    from members m
     join certificates c using (person_id)
     where c.issued_on > m.last_review_on
 )
