@@ -1,7 +1,9 @@
 -- INS_NOT_ENROLLED (seeds 001 §7, 004 (八)): a low-income person with no active resident medical
--- insurance (城乡居民, 参保缴费) for the night's year. Low-income as for MED_OOP_SINGLE: on the roster
--- in force, or, for a person outside the roster's coverage (not registered in the county, never on
--- the roster), flagged by the insurer's own 参保身份. One alert per person and year.
+-- insurance (城乡居民, 参保缴费) for the night's year in the latest enrolment snapshot on or before
+-- the night (a snapshot feed: 终止 there is not undone by an older snapshot's 参保缴费). Low-income as
+-- for MED_OOP_SINGLE: on the roster in force, or, for a person outside the roster's coverage (not
+-- registered in the county, never on the roster), flagged by the insurer's own 参保身份. One alert
+-- per person and year.
 create or replace table marts.hit__ins_not_enrolled as
 with low_income as (
     select person_id, household_key, 'roster' as source, category as detail, source_file, row_number, record_key,
@@ -31,7 +33,8 @@ active as (
     where not e.quarantined and e.year = year(getvariable('as_of'))
       and list_contains(getvariable('ine_active_status'), e.status)
       and list_contains(getvariable('ine_insurance_types'), e.insurance_type)
-      and e.delivered_on <= getvariable('as_of')
+      and e.delivered_on = (select max(delivered_on) from stg.medical_enrollment
+                            where delivered_on <= getvariable('as_of'))
 ),
 final as (
     select 'INS_NOT_ENROLLED' as rule_id, 'person' as subject_type, p.person_id, p.household_key,
