@@ -1,7 +1,8 @@
 -- EDU_AID_MISSING (seeds 001 §8, 003 #9, 004 (九)): a student 在读 at a stage from preschool to
 -- undergraduate (not postgraduate) whose household is 低保 or 特困 on the roster in force, with no aid
--- recorded (资助项目 empty) in the night's school year (which starts on 1 September). Orphans are in
--- the rule too, but no feed marks an orphan; a 特困 minor is covered by the category.
+-- recorded (资助项目 empty) in the night's school year (which starts on 1 September), as the latest
+-- snapshot of that school year on or before the night has it (aid recorded since then counts).
+-- Orphans are in the rule too, but no feed marks an orphan; a 特困 minor is covered by the category.
 -- One alert per student and school year.
 create or replace table marts.hit__edu_aid_missing as
 with school_year as (
@@ -18,6 +19,8 @@ students as (
     join int.link l on l.feed = 'education' and l.delivery_id = e.delivery_id and l.row_number = e.row_number
     where not e.quarantined and e.delivered_on <= getvariable('as_of')
       and e.school_year = (select sy from school_year)
+      and e.delivered_on = (select max(delivered_on) from stg.education
+                            where delivered_on <= getvariable('as_of') and school_year = (select sy from school_year))
       and e.status = '在读' and list_contains(getvariable('eam_stages'), e.stage)
       and nullif(trim(coalesce(e.aid_items, '')), '') is null
 ),
