@@ -15,8 +15,8 @@ with certificates as (
 ),
 gaps as (
     select c.*, m.household_key, m.category,
-           list_contains(getvariable('dsg_living_categories'), m.category)
-               and coalesce(c.living_subsidy, 0) = 0 as no_living,
+           coalesce(list_contains(getvariable('dsg_living_categories'), m.category), false)
+               and coalesce(c.living_subsidy, 0) = 0 as no_living,  -- off the roster: false, not null
            list_contains(getvariable('dsg_care_grades'), c.grade) and coalesce(c.care_subsidy, 0) = 0 as no_care
     from certificates c
     left join marts.dim_roster_member m using (person_id)
