@@ -39,7 +39,9 @@ banded as (
     from members m
     left join certificates c using (person_id)
     where m.income_per_capita > m.standard
-      and m.income_per_capita <= round(m.standard * getvariable('spd_income_multiple'), 2)
+      -- against the exact product: 1.5 × 364.33 = 546.495, so 546.50 is above the band (the threshold
+      -- shown, rounded to the cent, reads 546.50)
+      and m.income_per_capita <= m.standard * getvariable('spd_income_multiple')
 ),
 final as (
     select 'SINGLE_PERSON_DIBAO' as rule_id, 'person' as subject_type, person_id, household_key,
