@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from datetime import date
 
 import duckdb
@@ -21,7 +22,15 @@ from pipelines.policy import Policy, Rule
 from pipelines.policy.params import RULE_PARAMETERS
 from pipelines.warehouse import SQL_DIR, run_sql_file, set_variables
 
-__all__ = ["RULE_SQL", "check_rule_parameters", "evaluate_rules", "rule_fingerprint", "rule_versions"]
+__all__ = [
+    "RULE_SQL",
+    "check_rule_parameters",
+    "compute_hits",
+    "evaluate_rules",
+    "household_profiles",
+    "rule_fingerprint",
+    "rule_versions",
+]
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +114,7 @@ def rule_fingerprint(rule: Rule) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
-def rule_versions(con: duckdb.DuckDBPyConnection, policy: Policy, as_of: date) -> dict[str, int]:
+def rule_versions(con: duckdb.DuckDBPyConnection, policy: Policy, as_of: date, record: bool = True) -> dict[str, int]:
     """The version each rule runs as tonight; a parameter change bumps it.
 
     ``meta.rule_version`` remembers every (rule, version, parameters) the warehouse ran. Parameters
@@ -125,6 +134,9 @@ def rule_versions(con: duckdb.DuckDBPyConnection, policy: Policy, as_of: date) -
             versions[rule.id] = same
             continue
         version = rule.version if latest is None or rule.version > latest else latest + 1
+        versions[rule.id] = version
+        if not record:  # a what-if: nothing is remembered
+            continue
         if latest is not None:
             log.warning(
                 "rule %s: parameters differ from version %s; running as version %s (set version: %s in %s/rules.yaml)",
@@ -138,7 +150,6 @@ def rule_versions(con: duckdb.DuckDBPyConnection, policy: Policy, as_of: date) -
             "insert into meta.rule_version values (?, ?, ?, ?, ?, ?)",
             [rule.id, version, fp, json.dumps(rule.parameters, ensure_ascii=False, default=str), rule.version, as_of],
         )
-        versions[rule.id] = version
     return versions
 
 
@@ -189,24 +200,39 @@ def household_profiles(con: duckdb.DuckDBPyConnection, policy: Policy) -> int:
     return con.execute("select count(*) from marts.household_profile").fetchone()[0]
 
 
-def evaluate_rules(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -> dict[str, int]:
-    """Run every enabled rule with SQL for the night ``as_of``; returns alert changes by kind."""
+def compute_hits(
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    policy: Policy,
+    timings: dict[str, float] | None = None,
+    record_versions: bool = True,
+) -> list[str]:
+    """Run every enabled rule for the night ``as_of`` into ``marts.rule_hit`` (routed, not yet alerts).
+
+    Returns the rules that ran; ``timings`` (if given) receives seconds per rule and shared step.
+    """
+    timings = {} if timings is None else timings
     check_rule_parameters(policy)
     set_variables(con, as_of=as_of)
     _load_region_policy(con, policy, as_of)
-    run_sql_file(con, "marts/fct_settlement.sql")  # shared by the medical rules
-    run_sql_file(con, "marts/dim_roster_member.sql")  # shared by the roster rules
-    versions = rule_versions(con, policy, as_of)
+    for shared in ("fct_settlement", "dim_roster_member"):  # shared by the medical / the roster rules
+        started = time.perf_counter()
+        run_sql_file(con, f"marts/{shared}.sql")
+        timings[shared] = time.perf_counter() - started
+    versions = rule_versions(con, policy, as_of, record_versions)
     ran: list[tuple[str, int]] = []
     for rule in policy.rules.values():
-        if not rule.enabled or rule.id not in RULE_SQL:
+        if not rule.enabled:
             continue
+        started = time.perf_counter()
         sql_file, prefix = RULE_SQL[rule.id]
         set_variables(con, **{f"{prefix}_{k}": v for k, v in rule.parameters.items()})
         if prepare := _RULE_PREPARE.get(rule.id):
             prepare(con)
         run_sql_file(con, sql_file)
         ran.append((rule.id, versions[rule.id]))
+        timings[rule.id] = time.perf_counter() - started
+        log.debug("rule %s: %.2f s", rule.id, timings[rule.id])
     if ran:
         union = " union all ".join(
             f"select rule_id, {version} as rule_version, subject_type, person_id, household_key, period, "
@@ -221,7 +247,15 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) 
         )
     con.execute(f"create or replace table marts.rule_hit_raw as {union}")
     run_sql_file(con, "marts/rule_hit.sql")
-    set_variables(con, rules_run=[rule_id for rule_id, _ in ran] or [""])
+    return [rule_id for rule_id, _ in ran]
+
+
+def evaluate_rules(
+    con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy, timings: dict[str, float] | None = None
+) -> dict[str, int]:
+    """Run every enabled rule for the night ``as_of`` and upsert the alerts; returns changes by kind."""
+    ran = compute_hits(con, as_of, policy, timings)
+    set_variables(con, rules_run=ran or [""])
     run_sql_file(con, "marts/alert_upsert.sql")
     counts = dict(con.execute("select change, count(*) from alert_change group by change").fetchall())
     household_profiles(con, policy)

@@ -302,6 +302,7 @@ class SchoolCase:
     category: str = "低保"
     on_roster: bool = True
     certificate_with_id: bool = True
+    september: tuple[str, ...] = ()  # statuses in an earlier (September) delivery of this school year
     age: int | None = None  # the expected figure; None: no alert
 
 
@@ -333,14 +334,20 @@ SCHOOL_CASES = [
     SchoolCase("monitored", TEN, category="监测对象", age=10),
     # a certificate delivered without an ID: linked through the ID inside the certificate number
     SchoolCase("certificate_without_id", TEN, certificate_with_id=False, age=10),
+    # the education feed is a snapshot: the latest delivery of the school year that lists the child decides
+    SchoolCase(
+        "enrolled_in_september_dropped_out_since",
+        TEN,
+        september=("在读",),
+        education=(("辍学", THIS_YEAR),),
+        age=10,
+    ),
+    SchoolCase("dropped_out_in_september_enrolled_since", TEN, september=("辍学",), education=(("在读", THIS_YEAR),)),
 ]
-# Not covered, the reading is in doubt: the education feed is a snapshot, but the SQL reads the rows of every
-# delivery up to the night, so a child 在读 in the September snapshot and 辍学 in the November one of the same
-# school year counts as schooled (EDU_AID_MISSING and MINOR_AGE_OUT read the feed the same way).
 
 
 def build_school(landing: Path):
-    registry, roster, certificates, education = [], [], [], []
+    registry, roster, certificates, education, september = [], [], [], [], []
     ids, expected = {}, {}
     for n, case in enumerate(SCHOOL_CASES, start=1):
         child, parent = make_id(COUNTY, case.birth, f"{n:03d}"), make_id(COUNTY, "19850301", f"{n:03d}")
@@ -361,6 +368,9 @@ def build_school(landing: Path):
             certificates.append(row)
             method = "exact" if case.certificate_with_id else "certificate"
             cites.append(("disability", row["certificate_no"], len(certificates), method))
+        for status in case.september:
+            row = {"id_number": child, "name": f"学童{n}", "school": "红一小", "region_code": RURAL, "stage": "小学"}
+            september.append({**row, "status": status, "school_year": THIS_YEAR})
         for status, school_year in case.education:
             education.append(
                 {
@@ -379,6 +389,7 @@ def build_school(landing: Path):
     write_csv(landing, "household_registry", REGISTRY_DAY, registry)
     write_csv(landing, "civil_affairs", ROSTER_DAY, roster)
     write_csv(landing, "disability", DISABILITY_DAY, certificates)
+    write_csv(landing, "education", "2026-09-15", september)
     write_csv(landing, "education", EDUCATION_DAY, education)
     return ids, expected
 
@@ -444,7 +455,8 @@ HOUSING_CASES = [
     HousingCase("dibao_D_renovating", "D", "改造中"),
     HousingCase("dibao_C_renovated", "C", "已改造"),
     HousingCase("dibao_D_renovated", "D", "已改造"),
-    # (not covered, in doubt: a C/D row whose 改造状态 is empty does not count as 未改造 in the SQL)
+    # a dangerous rating with no 改造状态 counts as not renovated (a visit beats a miss)
+    HousingCase("dibao_C_renovation_unknown", "C", None, alert=True),
     HousingCase("dibao_urban_D_not_renovated", "D", "未改造", region=URBAN, alert=True),
     HousingCase("low_income_D_not_renovated", "D", "未改造", category="低收入"),
     HousingCase("monitored_D_not_renovated", "D", "未改造", category="监测对象"),

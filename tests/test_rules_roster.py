@@ -64,25 +64,10 @@ REVIEW_CASES = [
         later="2026-11-26",
         alert=("2026-11-01", "24.00", "12.00"),
     ),
-    # DOUBT: a 低保 household without an A/B class: 001 §5 speaks of the annual 低保 review
-    # (低保年度核查), so 23 months without one is overdue under any reading; the SQL has no interval
-    # for it and stays silent.
-    Review(
-        "dibao_without_class",
-        ("2024-12-31",),
-        dibao_class=None,
-        alert=(None, None, None),
-        doubt="DOUBT: 低保 without A/B class has no review interval in the SQL (at least 12 months?)",
-    ),
-    # DOUBT: no 最近核查日期 at all on a household enrolled in 2020: not reviewed for 12 months by
-    # the wording; the SQL skips households without a date (a data-quality matter, or due from
-    # 纳入日期?).
-    Review(
-        "never_reviewed",
-        (None,),
-        alert=(None, None, None),
-        doubt="DOUBT: a household with no review date is skipped (due from enrolled_on?)",
-    ),
+    # a 低保 household without an A/B class: 001 §5's annual 低保 review (低保年度核查), 12 months
+    Review("dibao_without_class", ("2024-12-31",), dibao_class=None, alert=("2025-12-31", "329.00", "12.00")),
+    # no 最近核查日期 at all on a household enrolled on 2020-01-01: due from its 纳入日期
+    Review("never_reviewed", (None,), alert=("2021-01-01", "2154.00", "12.00")),
 ]
 
 

@@ -2,73 +2,73 @@
 -- compare these against is pipelines/idcard.py.
 
 -- ISO 7064 MOD 11-2 check character of the first 17 digits of an ID (GB 11643).
-create or replace macro id_check_char(b) as
+create or replace temp macro id_check_char(b) as
     substr('10X98765432', (coalesce(7*try_cast(substr(b,1,1) as integer) + 9*try_cast(substr(b,2,1) as integer) + 10*try_cast(substr(b,3,1) as integer) + 5*try_cast(substr(b,4,1) as integer) + 8*try_cast(substr(b,5,1) as integer) + 4*try_cast(substr(b,6,1) as integer) + 2*try_cast(substr(b,7,1) as integer) + 1*try_cast(substr(b,8,1) as integer) + 6*try_cast(substr(b,9,1) as integer) + 3*try_cast(substr(b,10,1) as integer) + 7*try_cast(substr(b,11,1) as integer) + 9*try_cast(substr(b,12,1) as integer) + 10*try_cast(substr(b,13,1) as integer) + 5*try_cast(substr(b,14,1) as integer) + 8*try_cast(substr(b,15,1) as integer) + 4*try_cast(substr(b,16,1) as integer) + 2*try_cast(substr(b,17,1) as integer), 0) % 11) + 1, 1);
 
 -- All whitespace out (incl. U+3000 ideographic space, NBSP, BOM), full-width digits and x folded,
 -- upper case.
-create or replace macro id_clean(s) as
+create or replace temp macro id_clean(s) as
     nullif(upper(translate(
         regexp_replace(s, '[\s\x{3000}\x{00A0}\x{FEFF}\x{200B}]', '', 'g'),
         '０１２３４５６７８９ｘＸ', '0123456789xX')), '');
 
 -- A legacy 15-digit ID widened to 18 characters: '19' inserted after the area code and the
 -- check character recomputed; anything else is returned cleaned but unchanged.
-create or replace macro id_widen(c) as
+create or replace temp macro id_widen(c) as
     case when regexp_full_match(c, '[0-9]{15}')
          then substr(c, 1, 6) || '19' || substr(c, 7) || id_check_char(substr(c, 1, 6) || '19' || substr(c, 7))
          else c end;
 
-create or replace macro id_norm(s) as id_widen(id_clean(s));
+create or replace temp macro id_norm(s) as id_widen(id_clean(s));
 
 -- Why an ID cannot be linked as it stands (null when it is a valid 18-character ID).
-create or replace macro id_issue(n) as
+create or replace temp macro id_issue(n) as
     case when n is null then 'id_missing'
          when not regexp_full_match(n, '[0-9]{17}[0-9X]') then 'id_malformed'
          when try_strptime(substr(n, 7, 8), '%Y%m%d') is null then 'id_bad_birth_date'
          when id_check_char(substr(n, 1, 17)) <> substr(n, 18, 1) then 'id_bad_check_character'
          else null end;
 
-create or replace macro id_birth_date(n) as cast(try_strptime(substr(n, 7, 8), '%Y%m%d') as date);
-create or replace macro id_sex(n) as case when try_cast(substr(n, 17, 1) as integer) % 2 = 1 then '男' else '女' end;
+create or replace temp macro id_birth_date(n) as cast(try_strptime(substr(n, 7, 8), '%Y%m%d') as date);
+create or replace temp macro id_sex(n) as case when try_cast(substr(n, 17, 1) as integer) % 2 = 1 then '男' else '女' end;
 
 -- Delivered text: control characters (NUL, BEL, ...) removed, trimmed (incl. U+3000), empty as null.
-create or replace macro txt(s) as nullif(regexp_replace(
+create or replace temp macro txt(s) as nullif(regexp_replace(
     regexp_replace(s, '[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]', '', 'g'),
     '^[\s\x{3000}\x{FEFF}]+|[\s\x{3000}]+$', '', 'g'), '');
 
 -- The three date forms of FEEDS.md, the timestamp text a spreadsheet cell may carry, and the
 -- forms people type anyway (2026年10月3日, 2026.10.03): parsed, never guessed beyond these.
-create or replace macro parse_date(s) as cast(try_strptime(txt(s),
+create or replace temp macro parse_date(s) as cast(try_strptime(txt(s),
     ['%Y-%m-%d', '%Y%m%d', '%Y/%m/%d', '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y年%m月%d日',
      '%Y.%m.%d']) as date);
 
 -- Yuan with up to 2 decimals; thousands separators tolerated.
-create or replace macro parse_amount(s) as try_cast(replace(replace(txt(s), ',', ''), '，', '') as decimal(14, 2));
+create or replace temp macro parse_amount(s) as try_cast(replace(replace(txt(s), ',', ''), '，', '') as decimal(14, 2));
 
 -- Names: all whitespace and control characters out, full-width letters folded (traditional/simplified folding is the
 -- fuzzy matcher's business).
-create or replace macro name_norm(s) as
+create or replace temp macro name_norm(s) as
     nullif(regexp_replace(nfc_normalize(s), '[\s\x{3000}·•\x00-\x1F\x7F]', '', 'g'), '');
 
 -- 一级..四级 or 1..4 as an integer grade.
-create or replace macro grade_num(s) as
+create or replace temp macro grade_num(s) as
     case txt(s) when '一级' then 1 when '二级' then 2 when '三级' then 3 when '四级' then 4
          else try_cast(txt(s) as integer) end;
 
 -- Masking for screens and exports: first 6 and last 4 characters of an ID, first character of a name.
-create or replace macro mask_id(s) as
+create or replace temp macro mask_id(s) as
     case when s is null then null when length(s) <= 10 then repeat('*', length(s))
          else substr(s, 1, 6) || repeat('*', length(s) - 10) || substr(s, length(s) - 3) end;
 -- every 18-character ID number inside a text (record keys, certificate numbers, evidence, raw lines)
-create or replace macro mask_ids_in(s) as regexp_replace(s, '([0-9]{6})[0-9]{8}([0-9]{3}[0-9X])', '\1********\2', 'g');
-create or replace macro mask_name(s) as
+create or replace temp macro mask_ids_in(s) as regexp_replace(s, '([0-9]{6})[0-9]{8}([0-9]{3}[0-9X])', '\1********\2', 'g');
+create or replace temp macro mask_name(s) as
     case when s is null or s = '' then s else substr(s, 1, 1) || repeat('*', length(s) - 1) end;
 
 -- The school year (学年) a day falls in: it starts on 1 September ('2026-2027').
-create or replace macro school_year(d) as
+create or replace temp macro school_year(d) as
     case when month(d) >= 9 then year(d)::varchar || '-' || (year(d) + 1)::varchar
          else (year(d) - 1)::varchar || '-' || year(d)::varchar end;
 
 -- Age in whole years on a day: a birthday counts on the day itself.
-create or replace macro age_years(birth, on_day) as date_part('year', age(on_day, birth));
+create or replace temp macro age_years(birth, on_day) as date_part('year', age(on_day, birth));

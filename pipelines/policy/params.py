@@ -137,6 +137,7 @@ class ReviewOverdue(_Params):
     months_tekun: Annotated[int, Field(ge=1, le=60)]
     months_dibao_a: Annotated[int, Field(ge=1, le=60)]
     months_dibao_b: Annotated[int, Field(ge=1, le=60)]
+    months_dibao_unclassified: Annotated[int, Field(ge=1, le=60)]
 
 
 class PhaseOutEnding(_Params):

@@ -3,7 +3,7 @@
 -- a low-income household on the roster in force, who in the night's school year (from 1 September) is
 -- neither enrolled (在读) nor taught at home (送教上门) per the education feed. A row of another status
 -- (辍学, 休学) or no row at all both count as out of school; the statuses that count as schooling are
--- `schooled` in rules.yaml. One alert per child and school year; the figure is the age.
+-- `schooled` in rules.yaml; the latest delivery of the school year that lists the child decides. One alert per child and school year; the figure is the age.
 create or replace table marts.hit__edu_disabled_out_of_school as
 with certified as (
     select l.person_id, any_value(c.disability_type) as disability_type, min(grade_num(c.grade)) as grade,
@@ -22,17 +22,24 @@ children as (
     where list_contains(getvariable('edo_categories'), m.category)
       and age_years(m.birth_date, getvariable('as_of')) between getvariable('edo_min_age') and getvariable('edo_max_age')
 ),
-education as (
-    select l.person_id,
-           bool_or(list_contains(getvariable('edo_schooled'), e.status)) as schooled,
-           list({feed: 'education', source_file: d.source_file, row_number: e.row_number, record_key: e.record_key,
-                 method: l.method, score: l.score, detail: e.status} order by e.row_number) as evidence
+education_rows as (
+    -- the latest delivery of the school year that lists the child decides (在读 in September,
+    -- 辍学 in November is out of school)
+    select l.person_id, e.status, d.source_file, e.row_number, e.record_key, l.method, l.score
     from stg.education e
     join meta.delivery d using (delivery_id)
     join int.link l on l.feed = 'education' and l.delivery_id = e.delivery_id and l.row_number = e.row_number
     where not e.quarantined and e.delivered_on <= getvariable('as_of')
       and e.school_year = school_year(getvariable('as_of'))
-    group by l.person_id
+    qualify e.delivered_on = max(e.delivered_on) over (partition by l.person_id)
+),
+education as (
+    select person_id,
+           bool_or(list_contains(getvariable('edo_schooled'), status)) as schooled,
+           list({feed: 'education', source_file: source_file, row_number: row_number, record_key: record_key,
+                 method: method, score: score, detail: status} order by row_number) as evidence
+    from education_rows
+    group by person_id
 ),
 final as (
     select 'EDU_DISABLED_OUT_OF_SCHOOL' as rule_id, 'person' as subject_type, m.person_id, m.household_key,

@@ -4,6 +4,7 @@
 --  * rated `unsafe_ratings` (C, D: 危房) and `not_renovated` (未改造; 改造中 is already being dealt with), or
 --  * in an urban township (街道), registered housing-needy (住房困难 是) with neither public rental housing
 --    (公租房) nor a rent subsidy (empty or 0): 001 §9 names 配租公共租赁住房、发放住房租赁补贴 for towns.
+-- A dangerous rating with no renovation status counts as not renovated (a visit beats a miss).
 -- 集中 特困 persons live in an institution and are out. One alert per household and year.
 create or replace table marts.hit__housing_unsafe as
 with housing as (
@@ -28,7 +29,7 @@ judged as (
     select m.household_key, m.category, m.support_mode, m.urban, m.source_file as ca_file, m.row_number as ca_row,
            m.record_key as ca_key, m.method as ca_method, m.score as ca_score, h.*,
            list_contains(getvariable('hu_unsafe_ratings'), h.safety_rating)
-               and list_contains(getvariable('hu_not_renovated'), h.renovation) as unsafe,
+               and (h.renovation is null or list_contains(getvariable('hu_not_renovated'), h.renovation)) as unsafe,
            m.urban and h.housing_needy = '是' and coalesce(h.public_rental, '否') <> '是'
                and coalesce(h.rent_subsidy, 0) = 0 as needy_unhoused
     from members m

@@ -62,16 +62,18 @@ lined as (
     where a.urban is not null
 ),
 thresholds as (
+    -- compared exactly (decimal), shown to the cent
     select *,
-           round(income * case when low_income then getvariable('moa_share_low_income')
-                               else getvariable('moa_share_other') end, 2)::decimal(14, 2) as threshold
+           income * case when low_income then getvariable('moa_share_low_income')::decimal(6, 4)
+                         else getvariable('moa_share_other')::decimal(6, 4) end as exact_threshold
     from lined
 ),
 final as (
     select 'MED_OOP_ANNUAL' as rule_id, 'person' as subject_type, person_id, household_key,
-           settled_year::varchar as period, total::decimal(14, 2) as figure, threshold,
+           settled_year::varchar as period, total::decimal(14, 2) as figure,
+           round(exact_threshold, 2)::decimal(14, 2) as threshold,
            list_transform(evidence, lambda e: struct_insert(e, low_income := low_income, urban := urban)) as evidence
     from thresholds
-    where total > threshold
+    where total > exact_threshold
 )
 select * from final;
