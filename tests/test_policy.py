@@ -208,3 +208,13 @@ def test_cleared_reopens_in_its_period_closed_stays_closed_new_period_new_alert(
     assert summary.alerts["new"] == 1
     assert alerts[(OTHER, "2026-12")] == (1, "open", date(2026, 12, 2), None)
     assert alerts[key][1] == "closed"  # a closed alert is never cleared nor reopened
+
+
+def test_region_review_intervals_must_agree_with_the_rule(policy_dir):
+    path = policy_dir / "regions" / "520302.yaml"
+    text = path.read_text(encoding="utf-8")
+    old = "review_months: {tekun: 12, dibao_a: 12, dibao_b: 6}"
+    assert old in text
+    path.write_text(text.replace(old, "review_months: {tekun: 12, dibao_a: 12, dibao_b: 3}"), encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"520302\.yaml: years\.2026\.review_months .* REVIEW_OVERDUE"):
+        load_policy(policy_dir)

@@ -236,4 +236,18 @@ def load_policy(directory: Path | str | None = None) -> Policy:
         regions[region.county_code] = region  # type: ignore[attr-defined]
     delivery = _load_yaml(directory / "delivery.yaml", DeliveryPolicy)
     risk = _load_yaml(directory / "risk.yaml", RiskPolicy)
+    _check_review_intervals(directory, rules, regions)
     return Policy(source=str(directory), delivery=delivery, risk=risk, rules=rules, regions=regions)
+
+
+def _check_review_intervals(directory: Path, rules: dict[str, Rule], regions: dict[str, RegionPolicy]) -> None:
+    """REVIEW_OVERDUE runs on rules.yaml's intervals; a region file saying otherwise is a contradiction."""
+    params = rules["REVIEW_OVERDUE"].parameters
+    wanted = {"tekun": params["months_tekun"], "dibao_a": params["months_dibao_a"], "dibao_b": params["months_dibao_b"]}
+    for code, region in regions.items():
+        for year, figures in region.years.items():
+            if figures.review_months != wanted:
+                raise PolicyError(
+                    f"{directory}/regions/{code}.yaml: years.{year}.review_months {figures.review_months} differs from "
+                    f"REVIEW_OVERDUE in {directory}/rules.yaml {wanted}: the rule uses rules.yaml; make them agree"
+                )
