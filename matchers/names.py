@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import pandas as pd
 
-__all__ = ["fold", "split_surname", "pinyin", "name_table", "SURNAME_READINGS", "COMPOUND_SURNAMES"]
+__all__ = ["fold", "split_surname", "pinyin", "homophones", "name_table", "SURNAME_READINGS", "COMPOUND_SURNAMES"]
 
 # Surnames whose reading differs from the character's common reading.
 SURNAME_READINGS: dict[str, str] = {
@@ -129,6 +129,22 @@ def pinyin(folded: str | None) -> str | None:
         or "".join(lazy_pinyin(surname, style=Style.NORMAL))
     )
     return head + "".join(lazy_pinyin(given, style=Style.NORMAL, errors="default"))
+
+
+@lru_cache(maxsize=1 << 16)
+def _readings(ch: str) -> frozenset[str]:
+    from pypinyin import Style
+    from pypinyin import pinyin as _pinyin
+
+    return frozenset(_pinyin(ch, style=Style.NORMAL, heteronym=True, errors="default")[0])
+
+
+def homophones(a: str | None, b: str | None) -> bool:
+    """Two folded names read alike character by character, any reading of a polyphone counting
+    (长 is chang or zhang: 博长 and 波长 are homophones though phrase-level pinyin reads them apart)."""
+    if not a or not b or len(a) != len(b):
+        return False
+    return all(x == y or _readings(x) & _readings(y) for x, y in zip(a, b, strict=True))
 
 
 def name_table(names: Iterable[str | None]) -> pd.DataFrame:

@@ -58,22 +58,20 @@ def _judge_names(con: duckdb.DuckDBPyConnection) -> None:
     """IDENTITY_CONFLICT's input: which differing (name, reference name) pairs are the same name.
 
     Only the distinct pairs that differ after SQL normalisation reach Python (a few per cent of the
-    rows), folded and read as pinyin once per distinct name.
+    rows); homophones compared character by character, every reading of a polyphone counting.
     """
-    from matchers.names import name_table, split_surname
+    from matchers.names import fold, homophones, split_surname
 
     run_sql_file(con, "marts/identity_row.sql")
     pairs = con.table("marts.name_pair").df()
-    table = name_table(list(pairs["name"]) + list(pairs["reference_name"])).set_index("name")
-    a, b = table.reindex(pairs["name"]), table.reindex(pairs["reference_name"])
-    surname = lambda folded: folded.map(lambda f: split_surname(f)[0] if isinstance(f, str) else None)  # noqa: E731
+    folded = {n: fold(n) for n in set(pairs["name"]) | set(pairs["reference_name"])}
+    a, b = pairs["name"].map(folded), pairs["reference_name"].map(folded)
     judged = pairs.assign(
-        folded_same=(a["folded"].to_numpy() == b["folded"].to_numpy()),
-        homophone=(
-            (a["pinyin"].to_numpy() == b["pinyin"].to_numpy())
-            & (surname(a["folded"]).to_numpy() == surname(b["folded"]).to_numpy())
-            & (a["folded"].str.len().to_numpy() == b["folded"].str.len().to_numpy())
-        ),
+        folded_same=(a == b) & a.notna(),
+        homophone=[
+            bool(x and y and split_surname(x)[0] == split_surname(y)[0] and homophones(x, y))
+            for x, y in zip(a, b, strict=True)
+        ],
     )
     con.register("name_judgement_df", judged)
     con.execute("create or replace table marts.name_judgement as select * from name_judgement_df")

@@ -170,3 +170,20 @@ def test_a_valid_id_nobody_has_is_a_new_person_and_a_namesake_goes_to_review(tmp
     links, (review_rows, _) = _links(wh)
     assert links["S1"] == (other, "exact")  # a new person: never merged by the model
     assert review_rows == 1  # but a data officer sees the namesake two digits away
+
+
+@pytest.mark.parametrize(
+    "a, b, same",
+    [
+        ("张丽华", "张立华", True),
+        ("许博长", "许波长", True),  # 长 read chang in 波长 and zhang after 博: any reading counts
+        ("高长博", "高长波", True),
+        ("王建国", "诸葛晓梅", False),
+        ("刘立", "刘立国", False),
+        ("陈国华", "陈国强", False),
+    ],
+)
+def test_homophones_compare_each_character_by_any_reading(a, b, same):
+    from matchers.names import homophones
+
+    assert homophones(a, b) is same
