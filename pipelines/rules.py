@@ -213,7 +213,7 @@ def compute_hits(
     check_rule_parameters(policy)
     set_variables(con, as_of=as_of)
     _load_region_policy(con, policy, as_of)
-    for shared in ("fct_settlement", "dim_roster_member"):  # shared by the medical / the roster rules
+    for shared in ("fct_settlement", "dim_roster_member", "dim_certificate"):  # medical / roster / disability
         started = time.perf_counter()
         run_sql_file(con, f"marts/{shared}.sql")
         timings[shared] = time.perf_counter() - started

@@ -5,13 +5,9 @@
 -- One alert per person and month.
 create or replace table marts.hit__disability_subsidy_gap as
 with certificates as (
-    select l.person_id, grade_num(c.grade) as grade, c.living_subsidy, c.care_subsidy, d.source_file, c.row_number,
-           c.record_key, l.method, l.score
-    from stg.disability c
-    join meta.delivery d using (delivery_id)
-    join int.link l on l.feed = 'disability' and l.delivery_id = c.delivery_id and l.row_number = c.row_number
-    where not c.quarantined and coalesce(c.status, '有效') <> '注销'
-      and c.delivered_on = (select max(delivered_on) from stg.disability where delivered_on <= getvariable('as_of'))
+    select person_id, grade_n as grade, living_subsidy, care_subsidy, source_file, row_number, record_key, method,
+           score
+    from marts.dim_certificate
 ),
 gaps as (
     select c.*, m.household_key, m.category,

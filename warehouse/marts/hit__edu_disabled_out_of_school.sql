@@ -6,15 +6,11 @@
 -- `schooled` in rules.yaml; the latest delivery of the school year that lists the child decides. One alert per child and school year; the figure is the age.
 create or replace table marts.hit__edu_disabled_out_of_school as
 with certified as (
-    select l.person_id, any_value(c.disability_type) as disability_type, min(grade_num(c.grade)) as grade,
-           list({feed: 'disability', source_file: d.source_file, row_number: c.row_number, record_key: c.record_key,
-                 method: l.method, score: l.score, detail: c.disability_type} order by c.row_number) as evidence
-    from stg.disability c
-    join meta.delivery d using (delivery_id)
-    join int.link l on l.feed = 'disability' and l.delivery_id = c.delivery_id and l.row_number = c.row_number
-    where not c.quarantined and coalesce(c.status, '有效') <> '注销'
-      and c.delivered_on = (select max(delivered_on) from stg.disability where delivered_on <= getvariable('as_of'))
-    group by l.person_id
+    select person_id, any_value(disability_type) as disability_type, min(grade_n) as grade,
+           list({feed: 'disability', source_file: source_file, row_number: row_number, record_key: record_key,
+                 method: method, score: score, detail: disability_type} order by row_number) as evidence
+    from marts.dim_certificate
+    group by person_id
 ),
 children as (
     select m.*, age_years(m.birth_date, getvariable('as_of')) as age

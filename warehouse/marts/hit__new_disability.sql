@@ -8,13 +8,8 @@ with members as (
     from marts.dim_roster_member
 ),
 certificates as (
-    select l.person_id, c.issued_on, c.grade, c.disability_type, d.source_file, c.row_number, c.record_key,
-           l.method, l.score
-    from stg.disability c
-    join meta.delivery d using (delivery_id)
-    join int.link l on l.feed = 'disability' and l.delivery_id = c.delivery_id and l.row_number = c.row_number
-    where not c.quarantined and coalesce(c.status, '有效') <> '注销'
-      and c.delivered_on = (select max(delivered_on) from stg.disability where delivered_on <= getvariable('as_of'))
+    select person_id, issued_on, grade, disability_type, source_file, row_number, record_key, method, score
+    from marts.dim_certificate
 ),
 final as (
     select 'NEW_DISABILITY' as rule_id, 'person' as subject_type, m.person_id, m.household_key,

@@ -10,19 +10,14 @@
 -- upper end of the band.
 create or replace table marts.hit__single_person_dibao as
 with certificates as (
-    select l.person_id,
-           bool_or(list_contains(getvariable('spd_severe_grades'), grade_num(c.grade))
-                   or (list_contains(getvariable('spd_grade3_types'), c.disability_type) and grade_num(c.grade) = 3))
-               as severe,
-           list({feed: 'disability', source_file: d.source_file, row_number: c.row_number, record_key: c.record_key,
-                 method: l.method, score: l.score, detail: c.disability_type || ' ' || c.grade} order by c.row_number)
+    select person_id,
+           bool_or(list_contains(getvariable('spd_severe_grades'), grade_n)
+                   or (list_contains(getvariable('spd_grade3_types'), disability_type) and grade_n = 3)) as severe,
+           list({feed: 'disability', source_file: source_file, row_number: row_number, record_key: record_key,
+                 method: method, score: score, detail: disability_type || ' ' || grade} order by row_number)
                as evidence
-    from stg.disability c
-    join meta.delivery d using (delivery_id)
-    join int.link l on l.feed = 'disability' and l.delivery_id = c.delivery_id and l.row_number = c.row_number
-    where not c.quarantined and coalesce(c.status, '有效') <> '注销'
-      and c.delivered_on = (select max(delivered_on) from stg.disability where delivered_on <= getvariable('as_of'))
-    group by l.person_id
+    from marts.dim_certificate
+    group by person_id
 ),
 members as (
     select m.*, age_years(m.birth_date, getvariable('as_of')) as age,

@@ -19,11 +19,7 @@ members as (
       and m.household_key in (select profile_key from live)
 ),
 severe as (
-    select distinct l.person_id
-    from stg.disability c
-    join int.link l on l.feed = 'disability' and l.delivery_id = c.delivery_id and l.row_number = c.row_number
-    where not c.quarantined and coalesce(c.status, '有效') <> '注销' and grade_num(c.grade) <= 2
-      and c.delivered_on = (select max(delivered_on) from stg.disability where delivered_on <= getvariable('as_of'))
+    select distinct person_id from marts.dim_certificate where grade_n <= 2
 ),
 member_score as (
     select m.household_key as profile_key,
