@@ -64,12 +64,17 @@ class _AgeRange(_Params):
         return self
 
 
-class MedOopSingle(_Params):
-    warning_line_low_income: Line
-    warning_line_other: Line
+class _LowIncomeInsured(_Params):
+    """The medical rules' common reading of "low-income person" and the insurance in scope."""
+
     insurance_types: list[InsuranceType] = NonEmpty
     low_income_categories: list[Category] = NonEmpty
     identity_low_income_values: list[Identity]
+
+
+class MedOopSingle(_LowIncomeInsured):
+    warning_line_low_income: Line
+    warning_line_other: Line
     event_date: Literal["settled_on", "discharged_on", "admitted_on"]
     identity_fallback: Literal["never", "outside_roster_coverage"]
     period: Literal["month", "year", "settlement"]
@@ -81,20 +86,14 @@ class MedOopSingle(_Params):
         return self
 
 
-class MedOopAnnual(_Params):
+class MedOopAnnual(_LowIncomeInsured):
     share_low_income: Share
     share_other: Share
-    insurance_types: list[InsuranceType] = NonEmpty
-    low_income_categories: list[Category] = NonEmpty
-    identity_low_income_values: list[Identity]
     unknown_township: Literal["rural", "urban", "skip"]
 
 
-class InsNotEnrolled(_Params):
+class InsNotEnrolled(_LowIncomeInsured):
     active_status: list[EnrolmentStatus] = NonEmpty
-    insurance_types: list[InsuranceType] = NonEmpty
-    low_income_categories: list[Category] = NonEmpty
-    identity_low_income_values: list[Identity]
 
 
 class EduAidMissing(_Params):
