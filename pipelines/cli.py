@@ -38,6 +38,19 @@ rules_app = typer.Typer(help="The warning rules: what they are, what a change wo
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(households_app, name="households")
 app.add_typer(rules_app, name="rules")
+users_app = typer.Typer(help="Casework users: caseworkers, county officers, administrators.", no_args_is_help=True)
+casework_app = typer.Typer(help="The caseworkers' store (the web application's database).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(casework_app, name="casework")
+
+CaseworkOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--casework",
+        envvar="DOUDI_CASEWORK_DB",
+        help="casework store URL (sqlite:///var/casework.sqlite3 or postgresql://user:pw@host/db) [env DOUDI_CASEWORK_DB]",
+    ),
+]
 
 # 120 columns when not on a terminal (CI logs, pipes), else the terminal's width
 console = Console(width=shutil.get_terminal_size((120, 24)).columns)
@@ -124,8 +137,11 @@ def run(
     warehouse: WarehouseOpt = None,
     policy: Annotated[Path | None, typer.Option(help="policy folder (rules.yaml, regions/) [env DOUDI_POLICY]")] = None,
     exports: Annotated[Path | None, typer.Option(help="folder for the night's exports")] = None,
+    casework: CaseworkOpt = None,
 ) -> None:
     """Run one night: ingest, validate, standardize, link, rules, publish; print the summary.
+
+    With --casework (or DOUDI_CASEWORK_DB) the night ends by publishing its alerts to the casework store.
 
     Exit status: 0 when every delivery was loaded (quarantined rows allowed); 3 when a delivery was
     rejected or held (the night is still completed for every usable feed); 2 for a usage or policy
@@ -136,7 +152,7 @@ def run(
 
     warehouse = warehouse or _warehouse_default()
     try:
-        summary = run_night(landing, _parse_date(as_of), warehouse, load_policy(policy), exports)
+        summary = run_night(landing, _parse_date(as_of), warehouse, load_policy(policy), exports, casework)
     except DoudiError as exc:
         _fail(exc)
     _print_summary(summary)
@@ -182,6 +198,8 @@ def _print_summary(summary) -> None:
     )
     console.print("seconds per phase: " + ", ".join(f"{k} {v:.1f}" for k, v in summary.phase_seconds.items()))
     console.print(f"exports: {summary.exports['alerts']}  {summary.exports['links']}")
+    if summary.casework:
+        console.print(summary.casework)
 
 
 @alerts_app.command("export")
@@ -470,8 +488,10 @@ def demo(
     persons: Annotated[int, typer.Option(min=1000)] = 20_000,
     seed: int = 7,
     as_of: Annotated[str, typer.Option("--as-of")] = "2026-11-20",
+    port: Annotated[int, typer.Option(help="the port `doudi serve` is shown with")] = 8000,
 ) -> None:
-    """Generate a county into OUT/county, run its night into OUT/warehouse.duckdb, export alerts."""
+    """Generate a county into OUT/county, run its night into OUT/warehouse.duckdb, publish its alerts to
+    the casework store OUT/casework.sqlite3 and create demo users for two townships (printed)."""
     from pipelines.night import run_night
     from pipelines.synthetic import generate_county
 
@@ -480,14 +500,127 @@ def demo(
     if not (county / "truth" / "manifest.json").exists():
         console.print(f"generating a synthetic county of {persons:,} persons into {county} ...")
         generate_county(county, persons=persons, seed=seed, as_of=night)
+    casework = f"sqlite:///{(out / 'casework.sqlite3').resolve()}"
     try:
-        summary = run_night(county / "landing", night, out / "warehouse.duckdb")
+        summary = run_night(county / "landing", night, out / "warehouse.duckdb", casework_db=casework)
     except DoudiError as exc:
         _fail(exc)
     _print_summary(summary)
     console.print(f"ground truth of the county: {county / 'truth'}")
+    from webapp.casework.accounts import seed_demo_users
+
+    logins = seed_demo_users()
+    console.print("\n[bold]casework web application[/] (demo logins; passwords are new on every `make demo`):")
+    for login in logins:
+        console.print(f"  {login['username']:<14} {login['password']:<14} {login['role']}", highlight=False)
+    console.print(f"start it:  DOUDI_CASEWORK_DB={casework} .venv/bin/doudi serve --port {port}")
+    console.print(f"then open: http://127.0.0.1:{port}/")
     raise typer.Exit(summary.exit_code)
+
+
+def _casework(db: str | None) -> None:
+    import webapp
+
+    try:
+        webapp.setup(db)
+        webapp.migrate()
+    except DoudiError as exc:
+        _fail(exc)
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[str, typer.Option(help="caseworker | county | admin")] = "caseworker",
+    township: Annotated[str | None, typer.Option(help="caseworker's township: 9-digit code or name")] = None,
+    county: Annotated[str | None, typer.Option(help="county officer's county: 6-digit code")] = None,
+    name: Annotated[str, typer.Option(help="the person's name, shown in the audit trail")] = "",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
+    casework: CaseworkOpt = None,
+) -> None:
+    """Add a user (or update their role, scope and password). The password is hashed (PBKDF2)."""
+    _casework(casework)
+    from webapp.casework.accounts import AccountError, add_user
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt(
+        "password", hide_input=True, confirmation_prompt=True
+    )
+    try:
+        user = add_user(username, password, role=role, township=township, county=county, full_name=name)
+    except AccountError as exc:
+        _fail(exc)
+    console.print(f"user {user.username}: {user.get_role_display()}"
+                  + (f", {user.township.name}" if user.township else "") + (f", county {user.county_code}" if user.county_code else ""))
+
+
+@users_app.command("list")
+def users_list(casework: CaseworkOpt = None) -> None:
+    """Every user with role and scope (no passwords)."""
+    _casework(casework)
+    from webapp.casework.models import User
+
+    table = Table()
+    for col in ["username", "name", "role", "township", "county", "active", "last login"]:
+        table.add_column(col)
+    for u in User.objects.select_related("township").order_by("username"):
+        table.add_row(u.username, u.get_full_name(), u.role, u.township.name if u.township else "", u.county_code,
+                      "yes" if u.is_active else "no", f"{u.last_login:%Y-%m-%d %H:%M}" if u.last_login else "")
+    console.print(table)
+
+
+@casework_app.command("publish")
+def casework_publish(
+    warehouse: WarehouseOpt = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="the night (default: the warehouse's last)")] = None,
+    casework: CaseworkOpt = None,
+    policy: Annotated[Path | None, typer.Option(help="policy folder [env DOUDI_POLICY]")] = None,
+) -> None:
+    """Publish the warehouse's alerts to the casework store (what a night with --casework does last)."""
+    from pipelines.night import step_casework
+    from pipelines.policy import load_policy
+    from pipelines.warehouse import open_warehouse
+
+    warehouse = warehouse or _warehouse_default()
+    _casework(casework)
+    try:
+        if as_of is None:
+            with open_warehouse(warehouse) as con:
+                last = con.execute("select max(as_of) from int.night").fetchall()[0][0]
+            if last is None:
+                raise DoudiError(f"{warehouse} has no night yet: run `doudi run` first")
+        night = _parse_date(as_of) if as_of else last
+        console.print(step_casework(warehouse, night, casework or os.environ.get("DOUDI_CASEWORK_DB", ""),
+                                    load_policy(policy)))
+    except DoudiError as exc:
+        _fail(exc)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    workers: Annotated[int, typer.Option(help="gunicorn worker processes")] = 2,
+    threads: Annotated[int, typer.Option(help="threads per worker")] = 8,
+    casework: CaseworkOpt = None,
+) -> None:
+    """Start the caseworkers' web application (gunicorn) on the casework store, migrating it first."""
+    _casework(casework)
+    if casework:
+        os.environ["DOUDI_CASEWORK_DB"] = casework
+    os.environ["DJANGO_SETTINGS_MODULE"] = "webapp.settings"
+    if host not in ("127.0.0.1", "localhost"):
+        os.environ.setdefault("DOUDI_ALLOWED_HOSTS", f"{host},localhost,127.0.0.1")
+    console.print(f"casework web application on http://{host}:{port}/ (Ctrl-C to stop)")
+    sys.stdout.flush()
+    args = [sys.executable, "-m", "gunicorn", "webapp.wsgi:application", "--bind", f"{host}:{port}",
+            "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+            "--access-logfile", "-", "--graceful-timeout", "5"]
+    os.execv(sys.executable, args)
 
 
 def main() -> None:  # pragma: no cover
     sys.exit(app())
+
+
+if __name__ == "__main__":  # python -m pipelines.cli (tests run the CLI as a separate process this way)
+    main()

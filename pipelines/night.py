@@ -33,6 +33,7 @@ __all__ = [
     "step_link",
     "step_rules",
     "step_publish",
+    "step_casework",
     "night_summary",
     "exports_dir",
 ]
@@ -57,6 +58,7 @@ class NightSummary:
     validation_failures: int = 0  # failed batch-level expectations (GX) over this night's deliveries
     data_docs: str | None = None
     exports: dict[str, str] = field(default_factory=dict)
+    casework: str | None = None  # what the publish to the casework store did (None: not asked for)
 
     @property
     def exit_code(self) -> int:
@@ -98,6 +100,18 @@ def _publish(con, out_dir: Path) -> dict[str, str]:
     export_alerts(con, Path(exports["alerts"]), "csv")
     export_links(con, Path(exports["links"]), "csv")
     return exports
+
+
+def _publish_casework(con, as_of: date, policy: Policy, casework_db: str) -> str:
+    """Upsert the night's alerts into the casework store (migrated first); its own transaction on both sides."""
+    import webapp
+
+    webapp.setup(casework_db)
+    webapp.migrate()
+    from webapp.casework.publish import publish_night
+
+    with _transaction(con):
+        return str(publish_night(con, as_of, policy))
 
 
 def step_ingest(warehouse: Path, landing: Path, as_of: date, policy: Policy | None = None) -> dict:
@@ -148,6 +162,13 @@ def step_publish(
                 "update meta.run set finished_at = ?, status = 'succeeded' where run_id = ?", [datetime.now(), run_id]
             )
     return exports
+
+
+def step_casework(warehouse: Path, as_of: date, casework_db: str, policy: Policy | None = None) -> str:
+    """The night's last step: publish alerts, households and evidence to the caseworkers' store."""
+    policy = policy or load_policy()
+    with open_warehouse(warehouse) as con:
+        return _publish_casework(con, as_of, policy, casework_db)
 
 
 def night_summary(warehouse: Path, as_of: date, run_id: int | None = None) -> list[dict]:
@@ -215,11 +236,14 @@ def run_night(
     warehouse: Path,
     policy: Policy | None = None,
     out_dir: Path | None = None,
+    casework_db: str | None = None,
 ) -> NightSummary:
     """The whole night in one process (what ``doudi run`` does); returns its summary.
 
     The night is one transaction: a night that fails halfway (an exception, a killed process, a
     full disk) leaves the warehouse as it was before it, and running it again completes it.
+    With ``casework_db`` (a URL: ``sqlite:///var/casework.sqlite3``, ``postgresql://...``) the night's
+    last step publishes its alerts to the caseworkers' store (webapp/).
     """
     policy = policy or load_policy()  # a broken policy stops the night before it touches data
     check_rule_parameters(policy)
@@ -267,6 +291,7 @@ def run_night(
 
         t = time.perf_counter()
         exports = _publish(con, out_dir)
+        casework = _publish_casework(con, as_of, policy, casework_db) if casework_db else None
         phases["publish"] = time.perf_counter() - t
 
         return NightSummary(
@@ -285,4 +310,5 @@ def run_night(
             validation_failures=sum(v.failed for v in validated),
             data_docs=str(docs_dir / "index.html") if validated else None,
             exports=exports,
+            casework=casework,
         )

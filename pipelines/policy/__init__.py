@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pipelines.errors import PolicyError
 from pipelines.policy.params import RULE_PARAMETERS
 
-__all__ = ["Rule", "RegionPolicy", "DeliveryPolicy", "RiskPolicy", "Policy", "load_policy", "DEFAULT_DIR"]
+__all__ = ["Rule", "RegionPolicy", "DeliveryPolicy", "RiskPolicy", "CaseworkPolicy", "Policy", "load_policy", "DEFAULT_DIR"]
 
 DEFAULT_DIR = Path(__file__).parent
 
@@ -147,10 +147,31 @@ class RiskPolicy(_Strict):
         return value
 
 
+class CaseworkPolicy(_Strict):
+    """Casework deadlines (casework.yaml): days from the first warning to closing the case."""
+
+    version: int = Field(ge=1)
+    deadline_days: int = Field(ge=1, le=365)
+    deadline_days_by_rule: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("deadline_days_by_rule")
+    @classmethod
+    def _known_rules(cls, value: dict[str, int]) -> dict[str, int]:
+        if unknown := sorted(set(value) - set(RULE_PARAMETERS)):
+            raise ValueError(f"unknown rule(s) {', '.join(unknown)}")
+        if bad := sorted(k for k, v in value.items() if not 1 <= v <= 365):
+            raise ValueError(f"days must be 1..365 ({', '.join(bad)})")
+        return value
+
+    def deadline_for(self, rule_id: str) -> int:
+        return self.deadline_days_by_rule.get(rule_id, self.deadline_days)
+
+
 class Policy(_Strict):
     source: str  # the policy directory, for messages
     delivery: DeliveryPolicy
     risk: RiskPolicy
+    casework: CaseworkPolicy
     rules: dict[str, Rule]
     regions: dict[str, RegionPolicy]
 
@@ -236,8 +257,11 @@ def load_policy(directory: Path | str | None = None) -> Policy:
         regions[region.county_code] = region  # type: ignore[attr-defined]
     delivery = _load_yaml(directory / "delivery.yaml", DeliveryPolicy)
     risk = _load_yaml(directory / "risk.yaml", RiskPolicy)
+    casework = _load_yaml(directory / "casework.yaml", CaseworkPolicy)
     _check_review_intervals(directory, rules, regions)
-    return Policy(source=str(directory), delivery=delivery, risk=risk, rules=rules, regions=regions)
+    return Policy(
+        source=str(directory), delivery=delivery, risk=risk, casework=casework, rules=rules, regions=regions
+    )
 
 
 def _check_review_intervals(directory: Path, rules: dict[str, Rule], regions: dict[str, RegionPolicy]) -> None:

@@ -1,0 +1,206 @@
+"""Fixtures for the casework web application.
+
+- ``county_warehouse``: one generated county (4,000 persons, seed 11) and its night, shared by the session.
+- ``postgres_url``: a PostgreSQL 15 database of our own (the cluster is started if it is not running;
+  role and database created here). Skips only when the server cannot be started and ``CI`` is unset.
+- ``casework_server``: a factory that publishes the county to a store (SQLite file or PostgreSQL), creates
+  users and starts ``doudi serve`` (gunicorn) on a free port, as a separate process: what a county runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pytest
+import requests
+
+from pipelines.night import run_night
+from pipelines.synthetic import generate_county
+
+AS_OF = date(2026, 11, 20)
+REPO = Path(__file__).resolve().parents[2]
+DOUDI = [sys.executable, "-m", "pipelines.cli"]
+PASSWORD = "casework-test-pw-1"
+ARTEFACTS = REPO / "var" / "test-artefacts"
+
+
+@pytest.fixture(scope="session")
+def county_warehouse(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("casework-county")
+    generate_county(out / "county", persons=4000, seed=11, as_of=AS_OF)
+    warehouse = out / "warehouse.duckdb"
+    run_night(out / "county" / "landing", AS_OF, warehouse)
+    return warehouse
+
+
+def _pg(sql: str, db: str = "postgres") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-v", "ON_ERROR_STOP=1", "-qAt", "-d", db, "-c", sql],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _unavailable(why: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL is required in CI: {why}")
+    pytest.skip(f"PostgreSQL cannot be started here: {why}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """host:port of a running PostgreSQL 15 (started with pg_ctlcluster when it is not running)."""
+    if shutil.which("pg_ctlcluster") is None or shutil.which("runuser") is None:
+        _unavailable("pg_ctlcluster/runuser not found")
+    if _pg("select 1").returncode != 0:
+        started = subprocess.run(["pg_ctlcluster", "15", "main", "start"], capture_output=True, text=True, timeout=120)
+        if started.returncode != 0 and "already running" not in started.stderr:
+            _unavailable(started.stderr.strip() or started.stdout.strip())
+        for _ in range(60):
+            if _pg("select 1").returncode == 0:
+                break
+            time.sleep(0.5)
+        else:
+            _unavailable("the server did not answer after start")
+    port = _pg("show port").stdout.strip() or "5432"
+    return f"127.0.0.1:{port}"
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh database and role for one test (dropped afterwards)."""
+    name = f"doudi_test_{uuid.uuid4().hex[:10]}"
+    password = uuid.uuid4().hex
+    for sql in (f"create role {name} login password '{password}' createdb", f"create database {name} owner {name}"):
+        done = _pg(sql)
+        if done.returncode != 0:
+            _unavailable(done.stderr.strip())
+    yield f"postgresql://{name}:{password}@{postgres_server}/{name}"
+    _pg(f"drop database if exists {name} with (force)")
+    _pg(f"drop role if exists {name}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    db_url: str
+    users: dict[str, dict] = field(default_factory=dict)  # username -> {role, township}
+    process: subprocess.Popen | None = None
+
+    def login(self, username: str, password: str = PASSWORD) -> requests.Session:
+        s = requests.Session()
+        s.get(f"{self.url}/accounts/login/", timeout=30)
+        r = s.post(
+            f"{self.url}/accounts/login/",
+            data={"username": username, "password": password, "csrfmiddlewaretoken": s.cookies["csrftoken"]},
+            headers={"Referer": f"{self.url}/accounts/login/"},
+            timeout=30,
+        )
+        assert r.status_code == 200 and "/accounts/login/" not in r.url, f"login of {username} failed"
+        s.headers["X-CSRFToken"] = s.cookies["csrftoken"]
+        s.headers["Referer"] = self.url + "/"
+        return s
+
+
+def doudi(*args: str, db_url: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    env = os.environ | {"DOUDI_CASEWORK_DB": db_url, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([*DOUDI, *args], input=stdin, capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    if check:
+        assert done.returncode == 0, f"doudi {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def two_townships(db_url: str) -> list[str]:
+    """The two townships with most alerts in the published store (codes), via the CLI's own listing."""
+    code = (
+        "import webapp; webapp.setup(); from django.db.models import Count; "
+        "from webapp.casework.models import Township; "
+        "print(' '.join(Township.objects.annotate(n=Count('alerts')).filter(n__gt=0)"
+        ".order_by('-n','code').values_list('code', flat=True)[:2]))"
+    )
+    env = os.environ | {"DOUDI_CASEWORK_DB": db_url, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, check=True)
+    return out.stdout.split()
+
+
+@pytest.fixture
+def casework_server(county_warehouse, tmp_path):
+    """``start(db_url=None, workers=2, threads=8)`` → a running LiveServer with users
+    ``a1``/``a2`` (caseworkers of township A), ``b1`` (township B), ``county`` and ``admin``."""
+    servers: list[LiveServer] = []
+
+    def start(db_url: str | None = None, workers: int = 2, threads: int = 8) -> LiveServer:
+        db_url = db_url or f"sqlite:///{tmp_path / 'casework.sqlite3'}"
+        doudi("casework", "publish", "--warehouse", str(county_warehouse), db_url=db_url)
+        township_a, township_b = two_townships(db_url)
+        users = {
+            "a1": {"role": "caseworker", "township": township_a},
+            "a2": {"role": "caseworker", "township": township_a},
+            "b1": {"role": "caseworker", "township": township_b},
+            "county": {"role": "county", "township": None},
+            "admin": {"role": "admin", "township": None},
+        }
+        for name, u in users.items():
+            scope = (
+                ["--township", u["township"]]
+                if u["township"]
+                else (["--county", "520302"] if u["role"] == "county" else [])
+            )
+            doudi(
+                "users",
+                "add",
+                name,
+                "--role",
+                u["role"],
+                *scope,
+                "--name",
+                f"测试{name}",
+                "--password-stdin",
+                db_url=db_url,
+                stdin=PASSWORD + "\n",
+            )
+        port = _free_port()
+        env = os.environ | {"DOUDI_CASEWORK_DB": db_url, "PYTHONPATH": str(REPO)}
+        log = open(tmp_path / f"serve-{port}.log", "w")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [*DOUDI, "serve", "--port", str(port), "--workers", str(workers), "--threads", str(threads)],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        server = LiveServer(url=f"http://127.0.0.1:{port}", db_url=db_url, users=users, process=proc)
+        servers.append(server)
+        for _ in range(120):
+            try:
+                if requests.get(f"{server.url}/accounts/login/", timeout=2).status_code == 200:
+                    return server
+            except requests.ConnectionError:
+                pass
+            if proc.poll() is not None:
+                break
+            time.sleep(0.5)
+        raise RuntimeError(f"doudi serve did not start: {(tmp_path / f'serve-{port}.log').read_text()[-2000:]}")
+
+    yield start
+    for s in servers:
+        if s.process and s.process.poll() is None:
+            os.killpg(s.process.pid, 15)
+            s.process.wait(timeout=30)

@@ -1,0 +1,218 @@
+"""What people do to a case: assign, verify, close with an outcome, comment, propose assistance.
+
+Every change is one transaction that (1) updates the case only if its ``version`` is still the one
+the user saw (optimistic locking: two people changing the same case cannot silently overwrite each
+other; the second gets :class:`Conflict` and reloads), and (2) appends its audit event. Who may do
+what is checked here, against the user's scope, not in templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from webapp.casework.models import Alert, AuditEvent, Outcome, Proposal, RegionYear, Role, Status, User
+from webapp.casework.scope import alerts_for
+
+__all__ = [
+    "CaseError",
+    "Conflict",
+    "TRANSITIONS",
+    "transition",
+    "comment",
+    "propose_assistance",
+    "decide_proposal",
+    "approval_tier",
+]
+
+
+class CaseError(Exception):
+    """A change that is not allowed (wrong state, missing outcome, out of scope); the message is for the user."""
+
+
+class Conflict(CaseError):
+    """Someone else changed the case since the user loaded it."""
+
+
+# new → assigned → verifying → closed; re-assigning keeps a case assigned
+TRANSITIONS: dict[str, set[str]] = {
+    Status.NEW: {Status.ASSIGNED},
+    Status.ASSIGNED: {Status.ASSIGNED, Status.VERIFYING},
+    Status.VERIFYING: {Status.CLOSED},
+    Status.CLOSED: set(),
+}
+
+
+def _event(user: User, action: str, alert: Alert, **kw) -> AuditEvent:
+    return AuditEvent.objects.create(
+        actor=user, actor_name=user.display(), action=action, alert=alert, household_id=alert.household_id, **kw
+    )
+
+
+def transition(
+    user: User,
+    alert_pk: int,
+    to: str,
+    version: int,
+    comment: str = "",
+    outcome: str = "",
+    assignee: User | None = None,
+) -> Alert:
+    """Move a case to ``to``; ``version`` is the case version the user's page showed."""
+    with transaction.atomic():
+        alert = alerts_for(user).filter(pk=alert_pk).first()
+        if alert is None:
+            raise CaseError("没有此预警或无权访问")
+        if to not in TRANSITIONS.get(alert.status, set()):
+            raise CaseError(f"不能从「{Status(alert.status).label}」变为「{Status(to).label}」")
+        changes: dict = {"status": to}
+        if to == Status.ASSIGNED:
+            assignee = assignee or user
+            if assignee.role == Role.CASEWORKER and assignee.township_id != alert.township_id:
+                raise CaseError("只能分派给本乡镇（街道）的经办人")
+            if user.role == Role.CASEWORKER and assignee.pk != user.pk:
+                raise CaseError("经办人只能分派给自己；请县级工作人员分派给他人")
+            changes["assignee"] = assignee
+        if to == Status.VERIFYING and alert.assignee_id is None:
+            raise CaseError("请先分派经办人")
+        if to == Status.CLOSED:
+            if outcome not in Outcome.values:
+                raise CaseError("办结须选择结果：已救助、已转介、不符合条件或误报")
+            if not comment.strip():
+                raise CaseError("办结须填写核查情况说明")
+            changes |= {"outcome": outcome, "closed_at": timezone.now()}
+        updated = alerts_for(user).filter(pk=alert_pk, version=version).update(version=F("version") + 1, **changes)
+        if updated != 1:
+            raise Conflict("该预警已被他人修改，请刷新后重试")
+        _event(
+            user,
+            AuditEvent.Action.CLOSED
+            if to == Status.CLOSED
+            else (AuditEvent.Action.ASSIGNED if to == Status.ASSIGNED else AuditEvent.Action.STATUS),
+            alert,
+            from_status=alert.status,
+            to_status=to,
+            comment=comment.strip(),
+            details={"version": version + 1}
+            | ({"outcome": outcome} if outcome else {})
+            | ({"assignee": changes["assignee"].display()} if "assignee" in changes else {}),
+        )
+        alert.refresh_from_db()
+        return alert
+
+
+def comment(user: User, alert_pk: int, text: str) -> AuditEvent:
+    if not text.strip():
+        raise CaseError("备注不能为空")
+    with transaction.atomic():
+        alert = alerts_for(user).filter(pk=alert_pk).first()
+        if alert is None:
+            raise CaseError("没有此预警或无权访问")
+        return _event(user, AuditEvent.Action.COMMENT, alert, comment=text.strip())
+
+
+@dataclass(frozen=True)
+class Tier:
+    tier: str
+    basis: str
+
+
+def approval_tier(amount: Decimal, county_code: str, on: date) -> Tier:
+    """The approval tier of a temporary-assistance amount (seed 004 (十四), both limits inclusive).
+
+    Up to ``township_multiple_of_urban_dibao`` × the monthly urban 低保 standard of the year: the
+    township; up to ``county_bureau_max``: the county civil-affairs bureau; above: the county's
+    leadership group, case by case (一事一议).
+    """
+    region = (
+        RegionYear.objects.filter(county_code=county_code, year__lte=on.year).order_by("-year").first()
+        or RegionYear.objects.filter(county_code=county_code).order_by("year").first()
+    )
+    if region is None:
+        raise CaseError(f"县（区）{county_code} 没有区域政策（低保标准），无法确定审批层级")
+    township_max = region.township_multiple_of_urban_dibao * region.dibao_standard_urban_monthly
+    if amount <= township_max:
+        return Tier(
+            Proposal.Tier.TOWNSHIP,
+            f"≤ 城市低保标准 {region.dibao_standard_urban_monthly} × "
+            f"{region.township_multiple_of_urban_dibao:g} = {township_max:.2f} 元（{region.year}年）",
+        )
+    if amount <= region.county_bureau_max:
+        return Tier(Proposal.Tier.COUNTY, f"{township_max:.2f} 元 < 金额 ≤ {region.county_bureau_max:.2f} 元")
+    return Tier(Proposal.Tier.LEADERSHIP, f"> {region.county_bureau_max:.2f} 元，一事一议")
+
+
+def propose_assistance(user: User, alert_pk: int, amount: str | Decimal, reason: str) -> Proposal:
+    try:
+        value = Decimal(str(amount).strip().replace(",", ""))
+    except InvalidOperation:
+        raise CaseError("金额须为数字（元）") from None
+    if not value.is_finite() or value <= 0 or value >= Decimal("1e9"):
+        raise CaseError("金额须大于 0")
+    if not reason.strip():
+        raise CaseError("请填写申请理由")
+    with transaction.atomic():
+        alert = alerts_for(user).select_related("township").filter(pk=alert_pk).first()
+        if alert is None:
+            raise CaseError("没有此预警或无权访问")
+        if alert.status == Status.CLOSED:
+            raise CaseError("已办结的预警不能再提出申请")
+        tier = approval_tier(value, alert.township.county_code, timezone.localdate())
+        proposal = Proposal.objects.create(
+            alert=alert,
+            amount=value.quantize(Decimal("0.01")),
+            tier=tier.tier,
+            basis=tier.basis,
+            reason=reason.strip(),
+            proposed_by=user,
+        )
+        _event(
+            user,
+            AuditEvent.Action.PROPOSED,
+            alert,
+            comment=reason.strip(),
+            details={"proposal": proposal.pk, "amount": str(proposal.amount), "tier": tier.tier},
+        )
+        return proposal
+
+
+def may_decide(user: User, proposal: Proposal) -> bool:
+    """Township tier: a caseworker of that township other than the proposer, or the county; the county
+    tier and the leadership group's decision (recorded by the county office): county officers."""
+    if user.pk == proposal.proposed_by_id or user.role == Role.ADMIN:
+        return False
+    if proposal.tier == Proposal.Tier.TOWNSHIP:
+        return user.role == Role.COUNTY or (
+            user.role == Role.CASEWORKER and user.township_id == proposal.alert.township_id
+        )
+    return user.role == Role.COUNTY
+
+
+def decide_proposal(user: User, proposal_pk: int, approve: bool, note: str) -> Proposal:
+    with transaction.atomic():
+        proposal = Proposal.objects.select_related("alert").filter(pk=proposal_pk, alert__in=alerts_for(user)).first()
+        if proposal is None:
+            raise CaseError("没有此申请或无权访问")
+        if not may_decide(user, proposal):
+            raise CaseError(f"此申请须由「{Proposal.Tier(proposal.tier).label}」审批，且不能由申请人本人审批")
+        done = Proposal.objects.filter(pk=proposal_pk, decision=Proposal.Decision.PENDING).update(
+            decision=Proposal.Decision.APPROVED if approve else Proposal.Decision.REJECTED,
+            decided_by=user,
+            decided_at=timezone.now(),
+        )
+        if done != 1:
+            raise Conflict("该申请已被审批")
+        _event(
+            user,
+            AuditEvent.Action.DECIDED,
+            proposal.alert,
+            comment=note.strip(),
+            details={"proposal": proposal.pk, "approved": approve},
+        )
+        proposal.refresh_from_db()
+        return proposal
