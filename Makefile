@@ -7,7 +7,7 @@ export UV_COMPILE_BYTECODE := 1
 PERSONS ?= 20000
 AS_OF ?= 2026-11-20
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean serve system-deps
 
 $(UV):
 	python3 -m pip install --quiet --user "uv==$(UV_VERSION)"
@@ -23,6 +23,18 @@ demo: install
 
 test: install
 	.venv/bin/pytest -q
+
+# Debian packages for the casework tests (browser tests in Chromium, PostgreSQL); needs root or sudo.
+system-deps:
+	@missing=""; for p in chromium fonts-noto-cjk postgresql-15; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# the caseworkers' web application on the demo's store (after `make demo`)
+serve: install
+	DOUDI_CASEWORK_DB=sqlite:///$(CURDIR)/var/casework.sqlite3 .venv/bin/doudi serve
 
 lint: install
 	.venv/bin/ruff check .
