@@ -48,7 +48,7 @@ CaseworkOpt = Annotated[
     typer.Option(
         "--casework",
         envvar="DOUDI_CASEWORK_DB",
-        help="casework store URL (sqlite:///var/casework.sqlite3 or postgresql://user:pw@host/db) [env DOUDI_CASEWORK_DB]",
+        help="casework store URL: sqlite:///var/casework.sqlite3 or postgresql://user:pw@host/db [env DOUDI_CASEWORK_DB]",
     ),
 ]
 
@@ -549,8 +549,10 @@ def users_add(
         user = add_user(username, password, role=role, township=township, county=county, full_name=name)
     except AccountError as exc:
         _fail(exc)
-    console.print(f"user {user.username}: {user.get_role_display()}"
-                  + (f", {user.township.name}" if user.township else "") + (f", county {user.county_code}" if user.county_code else ""))
+    scope = (f", {user.township.name}" if user.township else "") + (
+        f", county {user.county_code}" if user.county_code else ""
+    )
+    console.print(f"user {user.username}: {user.role}{scope}")
 
 
 @users_app.command("list")

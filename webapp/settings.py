@@ -107,6 +107,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("DOUDI_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},  # SQL parameters (IDs) only ever at DEBUG: never on
+    "loggers": {
+        # the web application's own loggers; the root logger is left to whoever runs us (doudi's CLI, gunicorn)
+        "webapp": {"handlers": ["console"], "level": os.environ.get("DOUDI_LOG_LEVEL", "INFO"), "propagate": False},
+        "django.db.backends": {"level": "INFO"},  # SQL with its parameters (ID numbers) is DEBUG: never shown
+    },
 }

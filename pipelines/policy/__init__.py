@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pipelines.errors import PolicyError
 from pipelines.policy.params import RULE_PARAMETERS
 
-__all__ = ["Rule", "RegionPolicy", "DeliveryPolicy", "RiskPolicy", "CaseworkPolicy", "Policy", "load_policy", "DEFAULT_DIR"]
+__all__ = [
+    "Rule", "RegionPolicy", "DeliveryPolicy", "RiskPolicy", "CaseworkPolicy", "Policy", "load_policy", "DEFAULT_DIR",
+]  # fmt: skip
 
 DEFAULT_DIR = Path(__file__).parent
 

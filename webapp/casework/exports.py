@@ -21,8 +21,8 @@ from webapp.casework.scope import mask_id, mask_name
 __all__ = ["QUEUE_HEADERS", "queue_workbook", "household_workbook", "xlsx_response"]
 
 QUEUE_HEADERS = [
-    "序号", "预警编号", "规则", "规则名称", "乡镇（街道）", "村（社区）", "家庭编号", "户号", "对象姓名", "对象身份证号",
-    "期间", "数值", "警戒线", "风险分", "办理状态", "预警情况", "经办人", "首次预警", "办结期限", "是否逾期",
+    "序号", "预警编号", "规则", "规则名称", "乡镇（街道）", "村（社区）", "家庭编号", "户号", "对象姓名",
+    "对象身份证号", "期间", "数值", "警戒线", "风险分", "办理状态", "预警情况", "经办人", "首次预警", "办结期限", "是否逾期",
     "升级县级日期", "办结结果",
 ]  # fmt: skip
 
@@ -82,7 +82,7 @@ def queue_workbook(alerts) -> tuple[bytes, int]:
     return buf.getvalue(), n
 
 
-def household_workbook(household, people, alerts, events) -> bytes:
+def household_workbook(household, members, alerts, events) -> bytes:
     wb = Workbook()
     wb.remove(wb.active)
     _sheet(wb, "家庭", ["项目", "内容"], [
@@ -92,7 +92,8 @@ def household_workbook(household, people, alerts, events) -> bytes:
         ["数据日期", household.last_night], ["导出时间", timezone.localtime().strftime("%Y-%m-%d %H:%M")],
     ])  # fmt: skip
     _sheet(wb, "家庭成员", ["姓名", "身份证号", "与户主关系", "性别", "出生日期", "救助类别"], (
-        [mask_name(p.name), mask_id(p.id_number), p.relation, p.sex, p.birth_date, p.category] for p in people
+        [mask_name(m.person.name), mask_id(m.person.id_number), m.relation, m.person.sex, m.person.birth_date,
+         m.category] for m in members
     ))  # fmt: skip
     alerts = list(alerts)
     _sheet(wb, "预警信号", ["预警编号", "规则", "规则名称", "对象", "期间", "数值", "警戒线", "办理状态", "预警情况",

@@ -102,6 +102,18 @@ class Person(models.Model):
     last_night = models.DateField()
 
 
+class Member(models.Model):
+    """Who belongs to a household tonight (a person can be in a roster household and a registry household)."""
+
+    household = models.ForeignKey(Household, on_delete=models.CASCADE, related_name="memberships")
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="memberships")
+    relation = models.CharField("与户主关系", max_length=16, blank=True)
+    category = models.CharField("救助类别", max_length=16, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["household", "person"], name="member_unique")]
+
+
 class Alert(models.Model):
     # ---- from the night -------------------------------------------------------------------------
     alert_id = models.CharField(max_length=32, unique=True)

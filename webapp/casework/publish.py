@@ -25,6 +25,7 @@ from webapp.casework.models import (
     AuditEvent,
     Condition,
     Household,
+    Member,
     Person,
     RegionYear,
     Status,
@@ -109,6 +110,14 @@ _ALERTS = """
     where a.region_code is not null
 """
 
+_MEMBERS = """
+    select household_key, person_id, coalesce(any_value(relation), '') as relation,
+           coalesce(any_value(category), '') as category
+    from int.household_member
+    where valid_to is null and household_key in (select key from published_household)
+    group by all
+"""
+
 # the link behind each evidence row, for the explanation on the case page (weights, never the compared values);
 # evidence itself is stored masked: the only full ID numbers in the store are Person.id_number
 _EXPLAIN = """
@@ -178,6 +187,7 @@ def publish_night(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -
     households = _frame(con, _HOUSEHOLDS)
     con.execute(f"create or replace temp table published_household as {_HOUSEHOLDS}")
     people = _frame(con, _PEOPLE)
+    members = _frame(con, _MEMBERS)
     alerts = _frame(con, _ALERTS)
     explain = {
         (f, int(r)): {"method": m, "score": s, "compared": json.loads(c) if c else None}
@@ -280,6 +290,23 @@ def publish_night(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -
         )
         result.people = len(people)
         person_pk = dict(Person.objects.values_list("person_id", "pk"))
+
+        # membership is the night's to say: replaced for every household published tonight
+        Member.objects.filter(
+            household_id__in=[household_pk[k] for k in households["key"] if k in household_pk]
+        ).delete()
+        Member.objects.bulk_create(
+            [
+                Member(
+                    household_id=household_pk[r.household_key],
+                    person_id=person_pk[int(r.person_id)],
+                    relation=r.relation,
+                    category=r.category,
+                )
+                for r in members.itertuples()
+                if r.household_key in household_pk and int(r.person_id) in person_pk
+            ]
+        )
 
         before = dict(Alert.objects.values_list("alert_id", "condition"))
         rows = []

@@ -7,7 +7,7 @@ answers 404 whatever the template does.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from webapp.casework.models import Alert, Household, Person, Role, Township, User
 
@@ -35,7 +35,11 @@ def households_for(user: User) -> QuerySet[Household]:
 
 
 def people_for(user: User) -> QuerySet[Person]:
-    return Person.objects.filter(township__in=townships_for(user))
+    """People of the user's townships, and members of households the user can see."""
+    townships = townships_for(user)
+    return Person.objects.filter(
+        Q(township__in=townships) | Q(memberships__household__township__in=townships)
+    ).distinct()
 
 
 def mask_id(value: str | None) -> str:

@@ -273,8 +273,14 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "household": household,
             "members": [
-                {"person": p, "id_masked": mask_id(p.id_number), "name_masked": mask_name(p.name)}
-                for p in people_for(request.user).filter(household=household).order_by("-relation", "birth_date")
+                {
+                    "person": m.person,
+                    "relation": m.relation,
+                    "category": m.category,
+                    "id_masked": mask_id(m.person.id_number),
+                    "name_masked": mask_name(m.person.name),
+                }
+                for m in _members(household)
             ],
             "open_alerts": [
                 _row(a, today) | {"evidence": _evidence(a)}
@@ -286,6 +292,14 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
             .order_by("-at", "-pk")[:200],
             "may_reveal": request.user.role in (Role.CASEWORKER, Role.COUNTY),
         },
+    )
+
+
+def _members(household) -> list:
+    # the head (户主) first, then by age
+    return sorted(
+        household.memberships.select_related("person"),
+        key=lambda m: (m.relation != "户主", m.person.birth_date or timezone.localdate(), m.person.pk),
     )
 
 
@@ -334,7 +348,7 @@ def household_export(request: HttpRequest, pk: int) -> HttpResponse:
     household = get_object_or_404(households_for(request.user).select_related("township"), pk=pk)
     data = household_workbook(
         household,
-        people_for(request.user).filter(household=household).order_by("-relation", "birth_date"),
+        _members(household),
         alerts_for(request.user).filter(household=household).select_related("person", "assignee").order_by("rule_id"),
         AuditEvent.objects.filter(household=household).select_related("alert").order_by("at", "pk"),
     )
