@@ -48,7 +48,7 @@ CaseworkOpt = Annotated[
     typer.Option(
         "--casework",
         envvar="DOUDI_CASEWORK_DB",
-        help="casework store URL: sqlite:///var/casework.sqlite3 or postgresql://user:pw@host/db [env DOUDI_CASEWORK_DB]",
+        help="casework store: sqlite:///var/casework.sqlite3 or postgresql://user:pw@host/db [env DOUDI_CASEWORK_DB]",
     ),
 ]
 
