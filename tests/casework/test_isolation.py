@@ -118,7 +118,7 @@ def test_a_caseworker_of_township_b_gets_404_on_every_route_of_township_a(store)
 def test_the_same_routes_answer_for_the_own_caseworker(store):
     alert = Alert.objects.filter(township=store["A"]).order_by("-score", "pk").first()
     c = client(store["users"]["a"])
-    for method, url, data in routes_of(alert):
+    for method, url, _data in routes_of(alert):
         if method == "get":
             assert c.get(url).status_code == 200, url
 

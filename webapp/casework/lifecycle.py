@@ -68,6 +68,8 @@ def transition(
         alert = alerts_for(user).filter(pk=alert_pk).first()
         if alert is None:
             raise CaseError("没有此预警或无权访问")
+        if alert.version != version:  # judge the change against the case the user saw, not a newer one
+            raise Conflict("该预警已被他人修改，请刷新后重试")
         if to not in TRANSITIONS.get(alert.status, set()):
             raise CaseError(f"不能从「{Status(alert.status).label}」变为「{Status(to).label}」")
         changes: dict = {"status": to}
