@@ -1,4 +1,4 @@
-"""The nightly comparison for one county: ingest → standardize → link → rules → publish.
+"""The nightly comparison for one county: ingest → standardize → link → rules → publish → casework.
 
 Wiring only: every task calls a step of ``pipelines.night`` (the same functions ``doudi run``
 calls), imported inside the task so that parsing this file imports nothing heavy. Each step is a
@@ -27,7 +27,12 @@ def _night() -> dict:
     if not as_of:
         logical = ctx.get("logical_date")
         as_of = (logical.in_timezone(TZ) if logical else pendulum.now(TZ)).date().isoformat()
-    return {"landing": params["landing"], "warehouse": params["warehouse"], "as_of": as_of}
+    return {
+        "landing": params["landing"],
+        "warehouse": params["warehouse"],
+        "as_of": as_of,
+        "casework": params.get("casework") or "",
+    }
 
 
 @dag(
@@ -43,6 +48,9 @@ def _night() -> dict:
         "landing": Param("var/county/landing", type="string", description="landing area of the county"),
         "warehouse": Param("var/warehouse.duckdb", type="string", description="DuckDB warehouse file"),
         "as_of": Param(None, type=["null", "string"], description="night (YYYY-MM-DD); default: logical date"),
+        # a URL (sqlite:///..., postgresql://...); in production put it in the DOUDI_CASEWORK_DB environment of the
+        # workers (from an Airflow connection or secret), not in a file of this repository. Empty: no casework step.
+        "casework": Param("", type="string", description="casework store URL; empty: env DOUDI_CASEWORK_DB or skip"),
     },
 )
 def doudi_nightly():
@@ -96,8 +104,22 @@ def doudi_nightly():
             "feeds": night_summary(n["warehouse"], date.fromisoformat(n["as_of"]), ingested["run_id"]),
         }
 
+    @task
+    def casework(published: dict) -> str:
+        """The night's last step: alerts, households and evidence into the caseworkers' store (webapp/)."""
+        import os
+        from datetime import date
+
+        from pipelines.night import step_casework
+
+        n = _night()
+        url = n["casework"] or os.environ.get("DOUDI_CASEWORK_DB", "")
+        if not url:
+            return "no casework store configured (param casework or env DOUDI_CASEWORK_DB): not published"
+        return step_casework(n["warehouse"], date.fromisoformat(n["as_of"]), url)
+
     ingested = ingest()
-    publish(rules(link(standardize(ingested))), ingested)
+    casework(publish(rules(link(standardize(ingested))), ingested))
 
 
 doudi_nightly()

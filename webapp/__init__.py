@@ -16,10 +16,10 @@ def setup(db_url: str | None = None) -> None:
     from django.conf import settings
 
     if settings.configured:
-        if db_url and os.environ.get("DOUDI_CASEWORK_DB") not in (None, db_url):
+        if db_url and getattr(settings, "DB_URL", None) != db_url:
             from pipelines.errors import DoudiError
 
-            raise DoudiError(f"this process already uses another casework store; cannot switch to {db_url}")
+            raise DoudiError("this process already uses another casework store; run the publish in its own process")
         import django
 
         django.setup()
