@@ -65,7 +65,14 @@ def test_dagbag_integrity(airflow_home):
     assert bag.import_errors == {}
     dag = bag.get_dag("doudi_nightly")
     assert dag is not None
-    assert [t.task_id for t in dag.topological_sort()] == ["ingest", "standardize", "link", "rules", "publish", "casework"]
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "ingest",
+        "standardize",
+        "link",
+        "rules",
+        "publish",
+        "casework",
+    ]
     assert "doudi" in dag.tags
     for task in dag.tasks:
         assert task.retries >= 1
