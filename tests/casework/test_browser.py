@@ -130,7 +130,7 @@ def move(tab: Tab, to: str, label: str, comment: str, outcome: str | None = None
     rows = history_rows(page)
     expect(rows).to_have_count(before + 1)
     expect(rows.last).to_contain_text(f"测试{tab.user}")
-    expect(rows.last).to_contain_text(f"→ {to}")
+    expect(rows.last).to_contain_text(f"→ {label}")  # the history names states in Chinese
     expect(rows.last).to_contain_text(comment)
     tab.shot(to)
 

@@ -200,6 +200,19 @@ class AuditEvent(models.Model):
     comment = models.TextField(blank=True)
     details = models.JSONField(default=dict)
 
+    @staticmethod
+    def _label(value: str) -> str:
+        for choices in (Status, Condition):
+            if value in choices.values:
+                return str(choices(value).label)
+        return value
+
+    def from_label(self) -> str:
+        return self._label(self.from_status)
+
+    def to_label(self) -> str:
+        return self._label(self.to_status)
+
     def save(self, *args, **kwargs):
         if self.pk is not None:
             raise PermissionError("the audit trail is append-only")
