@@ -99,6 +99,8 @@ def test_assignment_rules(case):
         lifecycle.transition(u["a"], alert.pk, Status.ASSIGNED, 0, assignee=u["a2"])
     with pytest.raises(lifecycle.CaseError, match="本乡镇"):
         lifecycle.transition(u["county"], alert.pk, Status.ASSIGNED, 0, assignee=u["b"])
+    with pytest.raises(lifecycle.CaseError, match="请选择"):
+        lifecycle.transition(u["county"], alert.pk, Status.ASSIGNED, 0)  # not to the county officer themselves
     assert lifecycle.transition(u["county"], alert.pk, Status.ASSIGNED, 0, assignee=u["a2"]).assignee == u["a2"]
     # re-assigning keeps it assigned and is audited
     assert lifecycle.transition(u["a"], alert.pk, Status.ASSIGNED, 1).assignee == u["a"]

@@ -74,6 +74,8 @@ def transition(
             raise CaseError(f"不能从「{Status(alert.status).label}」变为「{Status(to).label}」")
         changes: dict = {"status": to}
         if to == Status.ASSIGNED:
+            if assignee is None and user.role != Role.CASEWORKER:
+                raise CaseError("请选择本乡镇（街道）的经办人")  # a county officer does not take township cases
             assignee = assignee or user
             if assignee.role == Role.CASEWORKER and assignee.township_id != alert.township_id:
                 raise CaseError("只能分派给本乡镇（街道）的经办人")
