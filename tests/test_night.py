@@ -283,9 +283,23 @@ def test_run_exit_status_and_problem_lines(tmp_path):
 
 def test_demo_in_a_relative_folder(tmp_path, monkeypatch):
     """`make demo` runs `doudi demo --out var` from the checkout: relative paths everywhere."""
-    monkeypatch.chdir(tmp_path)
-    r = CliRunner().invoke(app, ["demo", "--out", "var", "--persons", "1000"])
-    assert r.exit_code == 0, r.output
-    assert "alerts:" in r.output and "exports:" in r.output
+    # its own process, as `make demo` runs it (the demo publishes to a casework store: Django in a fresh process)
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DOUDI_CASEWORK_DB")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    r = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "demo", "--out", "var", "--persons", "1000"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "alerts:" in r.stdout and "exports:" in r.stdout
     assert (tmp_path / "var" / "exports" / "2026-11-20" / "alerts.csv").exists()
     assert (tmp_path / "var" / "datadocs" / "2026-11-20" / "index.html").exists()
+    # the casework store, demo logins for two townships, the URL
+    assert (tmp_path / "var" / "casework.sqlite3").exists()
+    assert "casework:" in r.stdout and "http://127.0.0.1:8000/" in r.stdout
+    for login in ("town1-1", "town1-2", "town2-1", "town2-2", "county", "admin"):
+        assert login in r.stdout
