@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from webapp.casework.models import Alert, AuditEvent, Outcome, Proposal, RegionYear, Role, Status, User
@@ -27,6 +27,7 @@ __all__ = [
     "comment",
     "propose_assistance",
     "decide_proposal",
+    "proposals_to_decide",
     "approval_tier",
 ]
 
@@ -185,16 +186,18 @@ def propose_assistance(user: User, alert_pk: int, amount: str | Decimal, reason:
         return proposal
 
 
-def may_decide(user: User, proposal: Proposal) -> bool:
-    """Township tier: a caseworker of that township other than the proposer, or the county; the county
-    tier and the leadership group's decision (recorded by the county office): county officers."""
-    if user.pk == proposal.proposed_by_id or user.role == Role.ADMIN:
-        return False
-    if proposal.tier == Proposal.Tier.TOWNSHIP:
-        return user.role == Role.COUNTY or (
-            user.role == Role.CASEWORKER and user.township_id == proposal.alert.township_id
-        )
-    return user.role == Role.COUNTY
+def proposals_to_decide(user: User) -> QuerySet[Proposal]:
+    """Pending proposals this user may decide. Township tier: a caseworker of that township other than the
+    proposer, or the county; the county tier and the leadership group's decision (recorded by the county
+    office): county officers. Never the proposer, never the administrator."""
+    qs = Proposal.objects.filter(alert__in=alerts_for(user), decision=Proposal.Decision.PENDING).exclude(
+        proposed_by=user
+    )
+    if user.role == Role.CASEWORKER:
+        return qs.filter(tier=Proposal.Tier.TOWNSHIP)
+    if user.role == Role.COUNTY:
+        return qs
+    return qs.none()
 
 
 def decide_proposal(user: User, proposal_pk: int, approve: bool, note: str) -> Proposal:
@@ -202,7 +205,9 @@ def decide_proposal(user: User, proposal_pk: int, approve: bool, note: str) -> P
         proposal = Proposal.objects.select_related("alert").filter(pk=proposal_pk, alert__in=alerts_for(user)).first()
         if proposal is None:
             raise CaseError("没有此申请或无权访问")
-        if not may_decide(user, proposal):
+        if proposal.decision != Proposal.Decision.PENDING:
+            raise Conflict("该申请已被审批")
+        if not proposals_to_decide(user).filter(pk=proposal_pk).exists():
             raise CaseError(f"此申请须由「{Proposal.Tier(proposal.tier).label}」审批，且不能由申请人本人审批")
         done = Proposal.objects.filter(pk=proposal_pk, decision=Proposal.Decision.PENDING).update(
             decision=Proposal.Decision.APPROVED if approve else Proposal.Decision.REJECTED,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from pipelines.idcard import mask_id, mask_name  # noqa: F401  (re-exported: one masking for CLI and web)
 from webapp.casework.models import Alert, Household, Person, Role, Township, User
 
 __all__ = ["townships_for", "alerts_for", "households_for", "people_for", "mask_id", "mask_name"]
@@ -40,14 +41,3 @@ def people_for(user: User) -> QuerySet[Person]:
     return Person.objects.filter(
         Q(township__in=townships) | Q(memberships__household__township__in=townships)
     ).distinct()
-
-
-def mask_id(value: str | None) -> str:
-    """First 6 and last 4 characters shown (DOMAIN.md, privacy)."""
-    if not value:
-        return ""
-    return value[:6] + "*" * max(len(value) - 10, 0) + value[-4:] if len(value) > 10 else "*" * len(value)
-
-
-def mask_name(value: str | None) -> str:
-    return (value[0] + "*" * (len(value) - 1)) if value else ""

@@ -97,7 +97,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "params": {k: request.GET.get(k, "") for k in FILTERS} | {"status": request.GET.get("status", "open")},
             "query": query.urlencode(),
             "choices": _filter_choices(request.user),
-            "pending_proposals": _proposals_to_decide(request.user).count(),
+            "pending_proposals": lifecycle.proposals_to_decide(request.user).count(),
         },
     )
 
@@ -224,17 +224,6 @@ def alert_propose(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("casework:alert", pk=pk)
 
 
-def _proposals_to_decide(user: User) -> QuerySet[Proposal]:
-    qs = Proposal.objects.filter(alert__in=alerts_for(user), decision=Proposal.Decision.PENDING).exclude(
-        proposed_by=user
-    )
-    if user.role == Role.CASEWORKER:
-        return qs.filter(tier=Proposal.Tier.TOWNSHIP)
-    if user.role == Role.COUNTY:
-        return qs
-    return qs.none()
-
-
 @require_GET
 def proposals(request: HttpRequest) -> HttpResponse:
     scoped = Proposal.objects.filter(alert__in=alerts_for(request.user)).select_related(
@@ -244,7 +233,9 @@ def proposals(request: HttpRequest) -> HttpResponse:
         request,
         "casework/proposals.html",
         {
-            "to_decide": _proposals_to_decide(request.user).select_related("alert", "alert__township", "proposed_by"),
+            "to_decide": lifecycle.proposals_to_decide(request.user).select_related(
+                "alert", "alert__township", "proposed_by"
+            ),
             "all": scoped.order_by("-proposed_at")[:200],
         },
     )
@@ -436,4 +427,3 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "casework/error.html", {"message": "无权访问"}, status=403)
-
