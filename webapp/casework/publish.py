@@ -184,8 +184,8 @@ def publish_night(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -
         where region_code is not null and left(region_code, 9) not in (select code9 from meta.township)
         """,
     )
-    households = _frame(con, _HOUSEHOLDS)
     con.execute(f"create or replace temp table published_household as {_HOUSEHOLDS}")
+    households = _frame(con, "select * from published_household")
     people = _frame(con, _PEOPLE)
     members = _frame(con, _MEMBERS)
     alerts = _frame(con, _ALERTS)
