@@ -29,6 +29,7 @@ __all__ = [
     "NightSummary",
     "run_night",
     "step_ingest",
+    "step_validate",
     "step_standardize",
     "step_link",
     "step_rules",
@@ -114,13 +115,16 @@ def _publish_casework(con, as_of: date, policy: Policy, casework_db: str) -> str
         return str(publish_night(con, as_of, policy))
 
 
-def step_ingest(warehouse: Path, landing: Path, as_of: date, policy: Policy | None = None) -> dict:
-    """Record, load and validate (GX, Data Docs) the deliveries up to ``as_of``."""
+def step_ingest(
+    warehouse: Path, landing: Path, as_of: date, policy: Policy | None = None, *, validate: bool = True
+) -> dict:
+    """Record and load (and, unless ``validate=False``, validate: GX, Data Docs) the deliveries up to ``as_of``."""
     policy = policy or load_policy()
     with open_warehouse(warehouse) as con, _transaction(con):
         run_id = _start_run(con, as_of, landing)
         result = ingest(con, Path(landing), as_of, run_id, policy.delivery)
-        _validate(con, result.loaded, policy, warehouse, as_of)
+        if validate:
+            _validate(con, result.loaded, policy, warehouse, as_of)
         problems = _problems(con, run_id)
     return {
         "run_id": run_id,
@@ -130,6 +134,18 @@ def step_ingest(warehouse: Path, landing: Path, as_of: date, policy: Policy | No
         "held": result.held,
         "problems": problems,
         "ignored": result.ignored,
+    }
+
+
+def step_validate(warehouse: Path, as_of: date, delivery_ids: list[int], policy: Policy | None = None) -> dict:
+    """The feed contracts (GX) on the deliveries a night loaded; rerunning replaces their results."""
+    policy = policy or load_policy()
+    with open_warehouse(warehouse) as con, _transaction(con):
+        validated = _validate(con, list(delivery_ids), policy, warehouse, as_of)
+    return {
+        "deliveries": len(validated),
+        "failed_expectations": sum(v.failed for v in validated),
+        "data_docs": str(data_docs_dir(Path(warehouse), as_of) / "index.html") if validated else None,
     }
 
 
