@@ -1,12 +1,28 @@
-"""The nightly comparison for one county: ingest → standardize → link → rules → publish → casework.
+"""The nightly comparison for every county of a deployment: pull → ingest → validate → standardize →
+link → rules → publish → casework → report.
 
-Wiring only: every task calls a step of ``pipelines.night`` (the same functions ``doudi run``
-calls), imported inside the task so that parsing this file imports nothing heavy. Each step is a
-transaction keyed by the night's as-of date, so retries and backfills rerun it safely.
+Wiring only: every task calls a function of ``pipelines`` (the same ones ``doudi run`` and
+``doudi pull`` call), imported inside the task so that parsing this file imports nothing heavy.
 
-Params (Trigger DAG w/ config, or ``dag.test(run_conf=...)``): ``landing`` (the county's landing
-area), ``warehouse`` (DuckDB file), ``as_of`` (YYYY-MM-DD; default: the run's logical date, else
-today in China Standard Time).
+Shape of a run:
+
+- ``counties`` reads the counties file (param ``counties``, env ``DOUDI_COUNTIES``; or the params
+  ``landing`` + ``warehouse`` for one county read from a landing folder) and ``pull_jobs`` lists
+  one job per county and configured feed source.
+- ``pull`` is mapped over those jobs (one task instance per county and feed, retried with
+  exponential backoff). A source that is still late after its retries fails its own instance
+  (red in the grid, ``failure`` sent to the county's channel); the nights go on without it.
+- ``county_night`` is a task group mapped over the counties: each county's night runs on its
+  own warehouse partition, in its own task instances, so Celery or Kubernetes workers spread
+  the counties without code changes. A county whose source was late runs on the last good
+  snapshot of that feed (whatever its landing area holds).
+- ``report`` gathers the counties' summaries; ``check_sources`` then fails the run when a source
+  was late, so that a night with missing data never looks green.
+
+Every step is a transaction keyed by the night's as-of date: the night's first step rewinds the
+partition when the night (or a later one) has already run there (``pipelines/partition.py``),
+so clearing tasks or backfilling a week gives the warehouse that running those nights in order
+gives.
 """
 
 from __future__ import annotations
@@ -14,112 +30,246 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task, task_group
+from airflow.sdk.definitions.callback import SyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 TZ = "Asia/Shanghai"
+WAREHOUSES = Asset("doudi_county_warehouses")  # updated by every county's publish (extra: county, as_of)
 
 
-def _night() -> dict:
-    """The night's parameters from the run context (params, else the logical date)."""
+def _on_failure(context):
+    from pipelines.notify import task_failed
+
+    task_failed(context)
+
+
+def _on_retry(context):
+    from pipelines.notify import task_retry
+
+    task_retry(context)
+
+
+def _as_of() -> str:
+    """The night: param ``as_of``, else the run's logical date in China Standard Time."""
     ctx = get_current_context()
-    params = ctx["params"]
-    as_of = params.get("as_of")
-    if not as_of:
-        logical = ctx.get("logical_date")
-        as_of = (logical.in_timezone(TZ) if logical else pendulum.now(TZ)).date().isoformat()
-    return {
-        "landing": params["landing"],
-        "warehouse": params["warehouse"],
-        "as_of": as_of,
-        "casework": params.get("casework") or "",
-    }
+    as_of = ctx["params"].get("as_of")
+    if as_of:
+        return as_of
+    logical = ctx.get("logical_date")
+    return (logical.in_timezone(TZ) if logical else pendulum.now(TZ)).date().isoformat()
 
 
 @dag(
     dag_id="doudi_nightly",
-    description="Household data matching and early warning for one county, one night",
+    description="Household data matching and early warning, every county of the deployment, one night",
     schedule="0 2 * * *",
     start_date=pendulum.datetime(2026, 1, 1, tz=TZ),
     catchup=False,
-    max_active_runs=1,  # one writer per DuckDB warehouse
+    max_active_runs=1,  # nights of one partition run in order (a backfill too)
     tags=["doudi", "county", "nightly"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "owner": "county-data-office"},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "owner": "county-data-office",
+        "on_failure_callback": _on_failure,
+        "on_retry_callback": _on_retry,
+    },
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(hours=5),  # 02:00 + 5 h: caseworkers open the queue at 08:00
+        callback=SyncCallback("pipelines.notify.deadline_missed", kwargs={"dag_id": "doudi_nightly"}),
+    ),
     params={
-        "landing": Param("var/county/landing", type="string", description="landing area of the county"),
-        "warehouse": Param("var/warehouse.duckdb", type="string", description="DuckDB warehouse file"),
+        "counties": Param("", type="string", description="counties file; empty: env DOUDI_COUNTIES, var/counties.yaml"),
+        "only": Param([], type="array", description="county codes to run (empty: all in the file)"),
         "as_of": Param(None, type=["null", "string"], description="night (YYYY-MM-DD); default: logical date"),
-        # a URL (sqlite:///..., postgresql://...); in production put it in the DOUDI_CASEWORK_DB environment of the
-        # workers (from an Airflow connection or secret), not in a file of this repository. Empty: no casework step.
-        "casework": Param("", type="string", description="casework store URL; empty: env DOUDI_CASEWORK_DB or skip"),
+        # one county without a counties file (what this DAG took before counties files existed)
+        "landing": Param("", type="string", description="one county's landing area (instead of a counties file)"),
+        "warehouse": Param("", type="string", description="its DuckDB warehouse file"),
+        # a store URL without credentials; with credentials: casework_conn in the counties file, or the env
+        # DOUDI_CASEWORK_DB of the workers (from a secret). Empty and none of those: no casework step.
+        "casework": Param("", type="string", description="casework store URL for the one-county form"),
     },
 )
 def doudi_nightly():
-    @task
-    def ingest() -> dict:
+    @task(retries=0)
+    def counties() -> list[dict]:
+        from pipelines.counties import load_counties, single_county
+
+        params = get_current_context()["params"]
+        if params.get("landing") and params.get("warehouse"):
+            cfg = single_county(params["landing"], params["warehouse"], params.get("casework") or None)
+        else:
+            cfg = load_counties(params.get("counties") or None)
+        only = set(params.get("only") or [])
+        unknown = only - set(cfg.codes)
+        if unknown:
+            raise ValueError(f"param only names counties not in the file: {', '.join(sorted(unknown))}")
+        plans = [cfg.plan(c) for c in cfg.counties if not only or c.code in only]
+        for p in plans:
+            p["counties_file"] = params.get("counties") or ""
+        return plans
+
+    @task(retries=0)
+    def pull_jobs(plans: list[dict]) -> list[dict]:
+        return [
+            {"county": p["code"], "feed": f, "counties_file": p["counties_file"]} for p in plans for f in p["feeds"]
+        ]
+
+    @task(
+        retries=3,
+        retry_delay=timedelta(minutes=2),
+        retry_exponential_backoff=2.0,
+        max_retry_delay=timedelta(minutes=30),
+        execution_timeout=timedelta(minutes=45),
+        map_index_template="{{ task.op_kwargs['job']['county'] }}/{{ task.op_kwargs['job']['feed'] }}",
+    )
+    def pull(job: dict) -> dict:
+        """Land one feed of one county for the night (immutable raw file under landing/<feed>/<as_of>/)."""
         from datetime import date
 
-        from pipelines.night import step_ingest
+        from pipelines.counties import load_counties
+        from pipelines.sources import airflow_connection
+        from pipelines.sources import pull as pull_feed
 
-        n = _night()
-        return step_ingest(n["warehouse"], n["landing"], date.fromisoformat(n["as_of"]))
+        cfg = load_counties(job["counties_file"] or None)
+        county = cfg.county(job["county"])
+        return pull_feed(
+            job["feed"], county.sources[job["feed"]], cfg.landing(county), date.fromisoformat(_as_of()),
+            airflow_connection,
+        )  # fmt: skip
 
-    @task
-    def standardize(ingested: dict) -> dict:
-        from datetime import date
+    @task(retries=0, trigger_rule="all_done")
+    def pulls_done() -> str:
+        """The nights start when every pull has landed or given up (a late source fails only its own pull)."""
+        return "pulled"
 
-        from pipelines.night import step_standardize
+    plans = counties()
+    gate = pulls_done()
+    pull.expand(job=pull_jobs(plans)) >> gate
 
-        n = _night()
-        return step_standardize(n["warehouse"], date.fromisoformat(n["as_of"]))
+    @task_group
+    def county_night(county: dict):
+        @task
+        def ingest(county: dict) -> dict:
+            from datetime import date
 
-    @task
-    def link(standardized: dict) -> dict:
-        from datetime import date
+            from pipelines.night import step_ingest
+            from pipelines.night_report import late_feeds
+            from pipelines.partition import prepare_night
+            from pipelines.policy import load_policy
 
-        from pipelines.night import step_link
+            as_of = date.fromisoformat(_as_of())
+            rewound = prepare_night(county["warehouse"], as_of)
+            result = step_ingest(
+                county["warehouse"], county["landing"], as_of, load_policy(county["policy"]), validate=False
+            )
+            return {
+                **result, "as_of": as_of.isoformat(), "rewound": rewound,
+                "late": late_feeds(county["warehouse"], county["landing"], county["feeds"], as_of),
+            }  # fmt: skip
 
-        n = _night()
-        return step_link(n["warehouse"], date.fromisoformat(n["as_of"]))
+        @task
+        def validate(county: dict, ingested: dict) -> dict:
+            from datetime import date
 
-    @task
-    def rules(linked: dict) -> dict:
-        from datetime import date
+            from pipelines.night import step_validate
+            from pipelines.policy import load_policy
 
-        from pipelines.night import step_rules
+            as_of = date.fromisoformat(ingested["as_of"])
+            return step_validate(county["warehouse"], as_of, ingested["loaded"], load_policy(county["policy"]))
 
-        n = _night()
-        return step_rules(n["warehouse"], date.fromisoformat(n["as_of"]))
+        @task
+        def standardize(county: dict, ingested: dict, validated: dict) -> dict:
+            from datetime import date
 
-    @task
-    def publish(alerts: dict, ingested: dict) -> dict:
-        from datetime import date
+            from pipelines.night import step_standardize
+            from pipelines.policy import load_policy
 
-        from pipelines.night import night_summary, step_publish
+            as_of = date.fromisoformat(ingested["as_of"])
+            return step_standardize(county["warehouse"], as_of, load_policy(county["policy"]))
 
-        n = _night()
-        exports = step_publish(n["warehouse"], date.fromisoformat(n["as_of"]), run_id=ingested["run_id"])
-        return {
-            "alerts": alerts,
-            "exports": exports,
-            "feeds": night_summary(n["warehouse"], date.fromisoformat(n["as_of"]), ingested["run_id"]),
-        }
+        @task
+        def link(county: dict, ingested: dict, standardized: dict) -> dict:
+            from datetime import date
 
-    @task
-    def casework(published: dict) -> str:
-        """The night's last step: alerts, households and evidence into the caseworkers' store (webapp/)."""
-        import os
-        from datetime import date
+            from pipelines.night import step_link
 
-        from pipelines.night import step_casework
+            return step_link(county["warehouse"], date.fromisoformat(ingested["as_of"]))
 
-        n = _night()
-        url = n["casework"] or os.environ.get("DOUDI_CASEWORK_DB", "")
-        if not url:
-            return "no casework store configured (param casework or env DOUDI_CASEWORK_DB): not published"
-        return step_casework(n["warehouse"], date.fromisoformat(n["as_of"]), url)
+        @task
+        def rules(county: dict, ingested: dict, linked: dict) -> dict:
+            from datetime import date
 
-    ingested = ingest()
-    casework(publish(rules(link(standardize(ingested))), ingested))
+            from pipelines.night import step_rules
+            from pipelines.policy import load_policy
+
+            return step_rules(county["warehouse"], date.fromisoformat(ingested["as_of"]), load_policy(county["policy"]))
+
+        @task(outlets=[WAREHOUSES])
+        def publish(county: dict, ingested: dict, alerts: dict) -> dict:
+            from datetime import date
+
+            from pipelines.night import night_summary, step_publish
+            from pipelines.partition import finish_night
+
+            as_of = date.fromisoformat(ingested["as_of"])
+            exports = step_publish(county["warehouse"], as_of, run_id=ingested["run_id"])
+            snapshot = finish_night(county["warehouse"], as_of, county["keep_nights"])
+            get_current_context()["outlet_events"][WAREHOUSES].extra = {"county": county["code"], "as_of": str(as_of)}
+            return {
+                "county": county["code"], "name": county["name"], "as_of": str(as_of), "alerts": alerts,
+                "exports": exports, "snapshot": str(snapshot), "rewound": ingested["rewound"],
+                "late": ingested["late"], "problems": ingested["problems"],
+                "feeds": night_summary(county["warehouse"], as_of, ingested["run_id"]),
+            }  # fmt: skip
+
+        @task
+        def casework(county: dict, published: dict) -> dict:
+            """Alerts, households and evidence into the caseworkers' store (webapp/), when the county has one."""
+            import os
+            from datetime import date
+
+            from pipelines.night import step_casework
+            from pipelines.policy import load_policy
+
+            url = county["casework_url"] or os.environ.get("DOUDI_CASEWORK_DB", "")
+            if county["casework_conn"]:
+                from pipelines.counties import connection_url
+                from pipelines.sources import airflow_connection
+
+                url = connection_url(airflow_connection(county["casework_conn"]))
+            if not url:
+                return {**published, "casework": "no casework store configured: not published"}
+            as_of = date.fromisoformat(published["as_of"])
+            done = step_casework(county["warehouse"], as_of, url, load_policy(county["policy"]))
+            return {**published, "casework": done}
+
+        ingested = ingest(county)
+        gate >> ingested  # every pull has landed or given up
+        validated = validate(county, ingested)
+        linked = link(county, ingested, standardize(county, ingested, validated))
+        return casework(county, publish(county, ingested, rules(county, ingested, linked)))
+
+    @task(retries=0)
+    def report(nights: list[dict]) -> dict:
+        """The night across counties: one JSON file, and ``night_done``/``late_source`` to the channels."""
+        from pipelines.night_report import write_night_report
+
+        params = get_current_context()["params"]
+        # a task group mapped over one county hands its one result over unwrapped (Airflow 3.3)
+        nights = [nights] if isinstance(nights, dict) else list(nights)
+        return write_night_report(nights, params.get("counties") or None)
+
+    @task(retries=0)
+    def check_sources(summary: dict) -> None:
+        """Fail the run (visibly) when a source was late: its county ran on the feed's last good snapshot."""
+        late = summary["late"]
+        if late:
+            raise RuntimeError("late sources tonight (nights ran on their last good snapshot): " + "; ".join(late))
+
+    check_sources(report(county_night.expand(county=plans)))
 
 
 doudi_nightly()
