@@ -7,7 +7,7 @@ export UV_COMPILE_BYTECODE := 1
 PERSONS ?= 20000
 AS_OF ?= 2026-11-20
 
-.PHONY: install demo test lint bench clean serve system-deps
+.PHONY: install demo test lint bench clean serve system-deps airflow
 
 $(UV):
 	python3 -m pip install --quiet --user "uv==$(UV_VERSION)"
@@ -35,6 +35,10 @@ system-deps:
 # the caseworkers' web application on the demo's store (after `make demo`)
 serve: install
 	DOUDI_CASEWORK_DB=sqlite:///$(CURDIR)/var/casework.sqlite3 .venv/bin/doudi serve
+
+# a local Airflow (standalone, SQLite, LocalExecutor) with the nightly DAG and two generated counties
+airflow: install
+	.venv/bin/python -m pipelines.airflow_local --home var/airflow --port 8080
 
 lint: install
 	.venv/bin/ruff check .

@@ -159,6 +159,57 @@ def run(
     raise typer.Exit(summary.exit_code)
 
 
+EXIT_SOURCE_LATE = 4
+
+
+@app.command()
+def pull(
+    as_of: Annotated[str, typer.Option("--as-of", help="the night to pull for (YYYY-MM-DD)")],
+    counties: Annotated[
+        Path | None, typer.Option(help="counties file (sources per feed) [env DOUDI_COUNTIES, var/counties.yaml]")
+    ] = None,
+    county: Annotated[list[str] | None, typer.Option(help="county code (repeat; default: every county)")] = None,
+    feed: Annotated[list[str] | None, typer.Option(help="feed (repeat; default: every configured source)")] = None,
+) -> None:
+    """Pull the configured sources of a night into the landing areas, as the nightly DAG's pull tasks do.
+
+    Credentials come from AIRFLOW_CONN_<ID> environment variables (Airflow's own convention). A pull
+    lands an immutable raw file under landing/<feed>/<as-of>/ and is a no-op when it already did.
+    Exit status 0 when every source landed; 4 when one was late or failed (the others still landed).
+    """
+    from pipelines.counties import load_counties
+    from pipelines.sources import SourceError, env_connection
+    from pipelines.sources import pull as pull_feed
+
+    night = _parse_date(as_of)
+    try:
+        cfg = load_counties(counties)
+        chosen = [cfg.county(c) for c in county] if county else cfg.counties
+    except DoudiError as exc:
+        _fail(exc)
+    table = Table(title=f"pulls for {night}")
+    for col in ["county", "feed", "kind", "outcome", "files", "rows", "seconds"]:
+        table.add_column(col, justify="right" if col in ("files", "rows", "seconds") else "left")
+    failed = 0
+    for c in chosen:
+        for name, spec in sorted(c.sources.items()):
+            if feed and name not in feed:
+                continue
+            try:
+                got = pull_feed(name, spec, cfg.landing(c), night, env_connection)
+            except SourceError as exc:
+                failed += 1
+                table.add_row(c.code, name, spec.kind, f"[red]{type(exc).__name__}[/]: {exc}", "", "", "")
+                continue
+            rows = got.get("rows")
+            table.add_row(
+                c.code, name, spec.kind, "already landed" if got.get("already_landed") else "landed",
+                str(len(got.get("files", []))), "" if rows is None else f"{rows:,}", f"{got.get('seconds', 0):.1f}",
+            )  # fmt: skip
+    console.print(table)
+    raise typer.Exit(EXIT_SOURCE_LATE if failed else 0)
+
+
 def _print_summary(summary) -> None:
     table = Table(title=f"night {summary.as_of} (run {summary.run_id})")
     for col in ["feed", "files", "rows delivered", "loaded", "quarantined", "linked", "unlinked"]:

@@ -1,0 +1,219 @@
+"""``make airflow``: a local Airflow (standalone: SQLite, LocalExecutor) with the nightly DAG and two
+generated counties, so that a newcomer sees the night run in the Airflow UI.
+
+``python -m pipelines.airflow_local [--home var/airflow] [--port 8080] [--persons 5000]``
+generates two counties (once), writes their counties file, starts ``airflow standalone``, waits
+for it, unpauses ``doudi_nightly`` and triggers the night of 2026-11-20, then keeps Airflow in the
+foreground until Ctrl-C. County 520302 pulls its settlements from a "department share" folder
+(a folder source), the other feeds are landing folders.
+
+``--backfill FROM TO --exit`` runs ``airflow backfill create`` over those nights instead, waits
+for every run to finish and exits (tests/test_airflow_standalone.py uses it). The local set-up
+lets anyone in as admin (``SIMPLE_AUTH_MANAGER_ALL_ADMINS``): it is for a laptop, not a county.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NIGHT = "2026-11-20"
+COUNTIES = (("520302", "红花岗区", 7), ("520303", "汇川区", 8))
+
+
+def prepare(home: Path, persons: int) -> Path:
+    """Two generated counties under ``home/data`` and their counties file; returns its path."""
+    from pipelines.synthetic import generate_county
+
+    data = home / "data"
+    for code, _, seed in COUNTIES:
+        landing = data / "counties" / code / "landing"
+        if landing.is_dir():
+            continue
+        gen = data / "generated" / code
+        generate_county(gen, persons=persons, seed=seed, as_of=date.fromisoformat(NIGHT))
+        shutil.copytree(gen / "landing", landing)
+    # 520302's medical insurance delivers through a shared folder: the night's pull copies it in
+    share = data / "share" / "yb"
+    night = data / "counties" / "520302" / "landing" / "medical_settlements" / NIGHT
+    if night.is_dir() and not (night / ".pull.json").exists():
+        target = share / NIGHT.replace("-", "")
+        target.mkdir(parents=True, exist_ok=True)
+        for f in night.iterdir():
+            shutil.move(str(f), target / f.name)
+        night.rmdir()
+    cfg = {
+        "version": 1,
+        "root": "counties",
+        "keep_nights": 7,
+        "notify": [{"file": "notifications.jsonl", "events": ["failure", "late_source", "night_done", "deadline"]}],
+        "counties": [
+            {
+                "code": code,
+                "name": name,
+                "casework_url": f"sqlite:///{data / 'counties' / code / 'casework.sqlite3'}",
+                "sources": (
+                    {"medical_settlements": {"kind": "folder", "path": str(share / "{as_of_compact}")}}
+                    if code == "520302"
+                    else {}
+                ),
+            }
+            for code, name, _ in COUNTIES
+        ],
+    }
+    path = data / "counties.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def environment(home: Path, port: int, counties: Path) -> dict[str, str]:
+    """Standalone's settings: the DAG is unpaused but the scheduler starts no scheduled night by
+    itself (``use_job_schedule`` off); triggered nights and backfills run."""
+    venv_bin = str(Path(sys.executable).parent)
+    return {
+        **os.environ,
+        "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
+        "AIRFLOW_HOME": str(home / "home"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",  # 2 cores
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        "DOUDI_COUNTIES": str(counties),
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def _airflow(env: dict, *args: str, check: bool = True) -> str:
+    out = subprocess.run([sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True, timeout=300)
+    if check and out.returncode != 0:
+        raise RuntimeError(f"airflow {' '.join(args)} failed: {out.stderr[-2000:]}")
+    return out.stdout
+
+
+def _wait_until(what: str, ready, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(2)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+
+
+def _api_up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://localhost:{port}/api/v2/monitor/health", timeout=3) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def _dag_known(env: dict) -> bool:
+    out = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "list", "-o", "json"], env=env, capture_output=True, text=True
+    )
+    return out.returncode == 0 and "doudi_nightly" in out.stdout
+
+
+def runs(env: dict) -> list[dict]:
+    out = _airflow(env, "dags", "list-runs", "doudi_nightly", "-o", "json")
+    lines = [line for line in out.splitlines() if line.startswith("[")]  # the CLI may print warnings first
+    return json.loads(lines[-1]) if lines else []
+
+
+def start(home: Path, port: int, env: dict) -> subprocess.Popen:
+    log = (home / "standalone.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airflow", "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    _wait_until("Airflow API", lambda: proc.poll() is None and _api_up(port), 240)
+    _wait_until("the doudi_nightly DAG", lambda: _dag_known(env), 240)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def wait_for_runs(env: dict, expected: int, timeout: float) -> list[dict]:
+    def finished() -> bool:
+        found = runs(env)
+        return len(found) >= expected and all(r["state"] in ("success", "failed") for r in found)
+
+    _wait_until(f"{expected} finished runs", finished, timeout)
+    return runs(env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--home", type=Path, default=Path("var/airflow"))
+    ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--persons", type=int, default=5000)
+    ap.add_argument("--backfill", nargs=2, metavar=("FROM", "TO"), help="backfill these nights (YYYY-MM-DD)")
+    ap.add_argument("--rerun", action="store_true", help="backfill the same nights a second time (reprocess)")
+    ap.add_argument("--exit", action="store_true", help="stop Airflow when the runs are done")
+    args = ap.parse_args(argv)
+    home = args.home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    counties = prepare(home, args.persons)
+    env = environment(home, args.port, counties)
+    _airflow(env, "db", "migrate")
+    proc = start(home, args.port, env)
+    try:
+        if args.backfill:
+            first, last = args.backfill
+            expected = (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
+            backfill = [
+                "backfill", "create", "--dag-id", "doudi_nightly",
+                "--from-date", f"{first}T00:00:00+08:00", "--to-date", f"{last}T23:59:00+08:00",
+            ]  # fmt: skip
+            _airflow(env, *backfill)
+            if args.rerun:  # the same nights again, as an operator clearing them would: exports kept aside
+                wait_for_runs(env, expected, 1800)
+                for code, _, _ in COUNTIES:
+                    exports = counties.parent / "counties" / code / "exports"
+                    shutil.copytree(exports, home / "exports-first" / code, dirs_exist_ok=True)
+                _airflow(env, *backfill, "--reprocess-behavior", "completed")
+                time.sleep(5)
+        else:
+            _airflow(env, "dags", "trigger", "doudi_nightly", "--conf", json.dumps({"as_of": NIGHT}))
+            expected = 1
+        print(f"Airflow UI: http://localhost:{args.port}/dags/doudi_nightly  (local: everyone is admin)")
+        print(f"counties file: {counties}; partitions: {counties.parent / 'counties'}; log: {home / 'standalone.log'}")
+        if args.exit:
+            done = wait_for_runs(env, expected, 1800)
+            print(json.dumps(done, indent=1, default=str))
+            return 0 if all(r["state"] == "success" for r in done) else 1
+        proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(proc)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

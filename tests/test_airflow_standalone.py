@@ -1,0 +1,93 @@
+"""A real Airflow (standalone: scheduler, API server, DAG processor, triggerer; SQLite; LocalExecutor)
+backfills three nights of two counties, then backfills them again as an operator reprocessing them
+would: every run succeeds, the mapped tasks ran once per county (and per county and feed), and the
+alerts and links exports of every night are byte for byte those of the first backfill and those of
+``doudi run`` on the same landing area, night after night.
+
+This is what ``make airflow`` starts (``pipelines/airflow_local.py``); it takes a few minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pipelines.airflow_local import COUNTIES, environment
+
+NIGHTS = [date(2026, 11, 18), date(2026, 11, 19), date(2026, 11, 20)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def backfilled(tmp_path_factory):
+    home = tmp_path_factory.mktemp("airflow_local")
+    port = _free_port()
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "pipelines.airflow_local", "--home", str(home), "--port", str(port),
+         "--persons", "1000", "--backfill", "2026-11-18", "2026-11-20", "--rerun", "--exit"],
+        capture_output=True, text=True, timeout=2400,
+    )  # fmt: skip
+    print(f"standalone backfill x2: {time.perf_counter() - started:.0f}s")
+    log = (home / "standalone.log").read_text(encoding="utf-8", errors="replace")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:] + log[-5000:]
+    return home, port
+
+
+def test_every_backfilled_night_succeeded_with_one_task_instance_per_county(backfilled):
+    home, port = backfilled
+    env = environment(home, port, home / "data" / "counties.yaml")
+    runs = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "list-runs", "doudi_nightly", "-o", "json"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    runs = json.loads([line for line in runs.splitlines() if line.startswith("[")][-1])
+    assert sorted(r["run_id"] for r in runs) == [
+        "backfill__2026-11-17T18:00:00+00:00",  # 02:00 China Standard Time on the 18th
+        "backfill__2026-11-18T18:00:00+00:00",
+        "backfill__2026-11-19T18:00:00+00:00",
+    ]
+    assert {r["state"] for r in runs} == {"success"}
+    for run in runs:
+        command = ["tasks", "states-for-dag-run", "doudi_nightly", run["run_id"], "-o", "json"]
+        states = subprocess.run(
+            [sys.executable, "-m", "airflow", *command], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        tis = json.loads([line for line in states.splitlines() if line.startswith("[")][-1])
+        night = {(t["task_id"], t.get("map_index")) for t in tis}
+        for step in ("ingest", "validate", "standardize", "link", "rules", "publish", "casework"):
+            assert {(f"county_night.{step}", i) for i in ("0", "1")} <= {(a, str(b)) for a, b in night}, step
+        pulls = [t for t in tis if t["task_id"] == "pull"]
+        assert len(pulls) == 1 and pulls[0]["state"] == "success"  # one configured source: 520302's settlements
+        assert {t["state"] for t in tis} == {"success"}
+
+
+def test_the_backfills_give_the_nights_doudi_run_gives(backfilled, tmp_path):
+    from pipelines.night import run_night
+
+    home, _ = backfilled
+    data = home / "data" / "counties"
+    for code, _, _ in COUNTIES:
+        wh = tmp_path / code / "warehouse.duckdb"
+        for night in NIGHTS:
+            cli = run_night(data / code / "landing", night, wh)
+            for name in ("alerts", "links"):
+                final = (data / code / "exports" / night.isoformat() / f"{name}.csv").read_bytes()
+                first = (home / "exports-first" / code / night.isoformat() / f"{name}.csv").read_bytes()
+                assert final == first, (code, night, name)
+                assert final == Path(cli.exports[name]).read_bytes(), (code, night, name)
+    # the pull landed 520302's settlements of the 20th once, with its manifest
+    landed = data / "520302" / "landing" / "medical_settlements" / "2026-11-20"
+    assert (landed / ".pull.json").is_file() and len([p for p in landed.iterdir() if p.suffix == ".parquet"]) == 1
