@@ -69,7 +69,7 @@ def _as_of() -> str:
     schedule=SCHEDULE,
     start_date=pendulum.datetime(2026, 1, 1, tz=TZ),
     catchup=False,
-    max_active_runs=1,  # nights of one partition run in order (a backfill too)
+    max_active_runs=1,  # scheduled nights one at a time (backfills have their own limit: see ingest)
     tags=["doudi", "county", "nightly"],
     default_args={
         "retries": 2,

@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             backfill = [
                 "backfill", "create", "--dag-id", "doudi_nightly",
                 "--from-date", f"{first}T00:00:00+08:00", "--to-date", f"{last}T23:59:00+08:00",
+                "--reprocess-behavior", "completed",  # required with depends_on_past; reruns nights already run
             ]  # fmt: skip
             _airflow(env, *backfill)
             if args.rerun:  # the same nights again, as an operator clearing them would: exports kept aside
@@ -196,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 for code, _, _ in COUNTIES:
                     exports = counties.parent / "counties" / code / "exports"
                     shutil.copytree(exports, home / "exports-first" / code, dirs_exist_ok=True)
-                _airflow(env, *backfill, "--reprocess-behavior", "completed")
-                time.sleep(5)
+                _airflow(env, *backfill)
         else:
             _airflow(env, "dags", "trigger", "doudi_nightly", "--conf", json.dumps({"as_of": NIGHT}))
             expected = 1
