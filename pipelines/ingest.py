@@ -297,7 +297,8 @@ def ingest(
             feed = FEEDS.get(d.feed)
             if feed is None:
                 raise FeedRejected(f"unknown feed folder {d.feed!r}; known feeds: {', '.join(FEEDS)}")
-            content = read_delivery(d.path, header_score(feed))
+            # a day without settlements is a header without rows; an empty snapshot would drop everyone
+            content = read_delivery(d.path, header_score(feed), allow_empty=feed.kind == "incremental")
             select, extras, mapping = plan_columns(feed, content.headers)
         except FeedRejected as exc:
             rows = _count_rows(d.path)

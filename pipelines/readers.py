@@ -237,11 +237,12 @@ def _read_parquet(path: Path, score: HeaderScore | None) -> FileContent:
     return FileContent(_as_text_table(cols), headers, "parquet")
 
 
-def read_delivery(path: Path, header_score: HeaderScore | None = None) -> FileContent:
+def read_delivery(path: Path, header_score: HeaderScore | None = None, allow_empty: bool = False) -> FileContent:
     """Read a delivered file as text cells; raise :class:`FeedRejected` when it cannot be used.
 
     ``header_score`` (cells of a candidate header row -> number of known column names) lets the
-    reader find a header that is not on the first row.
+    reader find a header that is not on the first row. ``allow_empty``: a header without data rows
+    is a delivery of nothing (an incremental feed's quiet day), not a broken file.
     """
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -249,6 +250,6 @@ def read_delivery(path: Path, header_score: HeaderScore | None = None) -> FileCo
     if path.stat().st_size == 0:
         raise FeedRejected("the file is empty")
     content = {"csv": _read_csv, "xlsx": _read_xlsx, "parquet": _read_parquet}[fmt](path, header_score)
-    if content.rows_delivered == 0:
+    if content.rows_delivered == 0 and not allow_empty:
         raise FeedRejected("the file has a header but no data rows")
     return content

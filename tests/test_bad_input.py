@@ -373,6 +373,22 @@ def test_25_empty_header_only_and_unsupported_files(tmp_path, name, body, reason
     assert d["outcome"] == "rejected" and reason in d["reason"]
 
 
+def test_25b_a_day_without_settlements_is_a_delivery_of_nothing(tmp_path):
+    """An incremental feed's header-only file (a quiet day; a SQL pull of zero rows) loads 0 rows; a
+    snapshot's is rejected above (an empty roster would drop everyone)."""
+    header = ",".join(FEEDS["medical_settlements"].column_names).encode() + b"\n"
+    raw_csv(tmp_path, "medical_settlements", header, name="s.csv")
+    con, result = night(tmp_path)
+    (d,) = deliveries(con)
+    assert (d["outcome"], d["delivered"], d["loaded"], d["quarantined"]) == ("loaded", 0, 0, 0)
+    assert result.rejected == 0 and len(result.loaded) == 1
+    from expectations import validate_deliveries
+    from pipelines.policy import load_policy
+
+    (outcome,) = validate_deliveries(con, result.loaded, load_policy().delivery.gx_mostly.model_dump())
+    assert (outcome.success, outcome.failed) == (True, 0)  # the feed contract allows an empty increment
+
+
 def test_26_unknown_feed_folder_and_a_file_after_the_night(tmp_path):
     raw_csv(tmp_path, "vehicles", registry_text().encode())
     raw_csv(tmp_path, "household_registry", registry_text().encode(), day="2026-11-21")
