@@ -3,13 +3,13 @@ generated counties, so that a newcomer sees the night run in the Airflow UI.
 
 ``python -m pipelines.airflow_local [--home var/airflow] [--port 8080] [--persons 5000]``
 generates two counties (once), writes their counties file, starts ``airflow standalone``, waits
-for it, unpauses ``doudi_nightly`` and triggers the night of 2026-11-20, then keeps Airflow in the
-foreground until Ctrl-C. County 520302 pulls its settlements from a "department share" folder
-(a folder source), the other feeds are landing folders.
+for it, backfills the nights 2026-11-18 to 2026-11-20 (``airflow backfill create``), then keeps
+Airflow in the foreground until Ctrl-C. County 520302 pulls its settlements from a "department
+share" folder (a folder source), the other feeds are landing folders.
 
-``--backfill FROM TO --exit`` runs ``airflow backfill create`` over those nights instead, waits
-for every run to finish and exits (tests/test_airflow_standalone.py uses it). The local set-up
-lets anyone in as admin (``SIMPLE_AUTH_MANAGER_ALL_ADMINS``): it is for a laptop, not a county.
+``--exit`` waits for every run to finish and stops; ``--rerun`` backfills the same nights a second
+time first (tests/test_airflow_standalone.py uses both). The local set-up lets anyone in as admin
+(``SIMPLE_AUTH_MANAGER_ALL_ADMINS``): it is for a laptop, not a county.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-NIGHT = "2026-11-20"
+FIRST_LAST = ("2026-11-18", "2026-11-20")  # the generated settlements arrive on these three days
 COUNTIES = (("520302", "红花岗区", 7), ("520303", "汇川区", 8))
 
 
@@ -43,17 +43,17 @@ def prepare(home: Path, persons: int) -> Path:
         if landing.is_dir():
             continue
         gen = data / "generated" / code
-        generate_county(gen, persons=persons, seed=seed, as_of=date.fromisoformat(NIGHT))
+        generate_county(gen, persons=persons, seed=seed, as_of=date.fromisoformat(FIRST_LAST[1]))
         shutil.copytree(gen / "landing", landing)
-    # 520302's medical insurance delivers through a shared folder: the night's pull copies it in
+    # 520302's medical insurance delivers through a shared folder: each night's pull copies its day in
     share = data / "share" / "yb"
-    night = data / "counties" / "520302" / "landing" / "medical_settlements" / NIGHT
-    if night.is_dir() and not (night / ".pull.json").exists():
-        target = share / NIGHT.replace("-", "")
-        target.mkdir(parents=True, exist_ok=True)
-        for f in night.iterdir():
-            shutil.move(str(f), target / f.name)
-        night.rmdir()
+    for night in sorted((data / "counties" / "520302" / "landing" / "medical_settlements").glob("*")):
+        if not (night / ".pull.json").exists():
+            target = share / night.name.replace("-", "")
+            target.mkdir(parents=True, exist_ok=True)
+            for f in night.iterdir():
+                shutil.move(str(f), target / f.name)
+            night.rmdir()
     cfg = {
         "version": 1,
         "root": "counties",
@@ -158,10 +158,16 @@ def stop(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def wait_for_runs(env: dict, expected: int, timeout: float) -> list[dict]:
+def wait_for_runs(env: dict, expected: int, timeout: float, started_after: datetime | None = None) -> list[dict]:
+    """Wait until ``expected`` runs have finished (and started after ``started_after``, for a rerun)."""
+
     def finished() -> bool:
         found = runs(env)
-        return len(found) >= expected and all(r["state"] in ("success", "failed") for r in found)
+        return len(found) >= expected and all(
+            r["state"] in ("success", "failed")
+            and (started_after is None or datetime.fromisoformat(r["start_date"]) >= started_after)
+            for r in found
+        )
 
     _wait_until(f"{expected} finished runs", finished, timeout)
     return runs(env)
@@ -172,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--home", type=Path, default=Path("var/airflow"))
     ap.add_argument("--port", type=int, default=8080)
     ap.add_argument("--persons", type=int, default=5000)
-    ap.add_argument("--backfill", nargs=2, metavar=("FROM", "TO"), help="backfill these nights (YYYY-MM-DD)")
+    ap.add_argument(
+        "--nights", nargs=2, metavar=("FROM", "TO"), default=FIRST_LAST, help="the nights to run (a backfill)"
+    )
     ap.add_argument("--rerun", action="store_true", help="backfill the same nights a second time (reprocess)")
     ap.add_argument("--exit", action="store_true", help="stop Airflow when the runs are done")
     args = ap.parse_args(argv)
@@ -183,28 +191,25 @@ def main(argv: list[str] | None = None) -> int:
     _airflow(env, "db", "migrate")
     proc = start(home, args.port, env)
     try:
-        if args.backfill:
-            first, last = args.backfill
-            expected = (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
-            backfill = [
-                "backfill", "create", "--dag-id", "doudi_nightly",
-                "--from-date", f"{first}T00:00:00+08:00", "--to-date", f"{last}T23:59:00+08:00",
-                "--reprocess-behavior", "completed",  # required with depends_on_past; reruns nights already run
-            ]  # fmt: skip
+        first, last = args.nights
+        expected = (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
+        backfill = [
+            "backfill", "create", "--dag-id", "doudi_nightly",
+            "--from-date", f"{first}T00:00:00+08:00", "--to-date", f"{last}T23:59:00+08:00",
+            "--reprocess-behavior", "completed",  # required with depends_on_past; reruns nights already run
+        ]  # fmt: skip
+        _airflow(env, *backfill)
+        if args.rerun:  # the same nights again, as an operator clearing them would: exports kept aside
+            wait_for_runs(env, expected, 1800)
+            for code, _, _ in COUNTIES:
+                exports = counties.parent / "counties" / code / "exports"
+                shutil.copytree(exports, home / "exports-first" / code, dirs_exist_ok=True)
+            rerun_at = datetime.now(UTC)
             _airflow(env, *backfill)
-            if args.rerun:  # the same nights again, as an operator clearing them would: exports kept aside
-                wait_for_runs(env, expected, 1800)
-                for code, _, _ in COUNTIES:
-                    exports = counties.parent / "counties" / code / "exports"
-                    shutil.copytree(exports, home / "exports-first" / code, dirs_exist_ok=True)
-                _airflow(env, *backfill)
-        else:
-            _airflow(env, "dags", "trigger", "doudi_nightly", "--conf", json.dumps({"as_of": NIGHT}))
-            expected = 1
         print(f"Airflow UI: http://localhost:{args.port}/dags/doudi_nightly  (local: everyone is admin)")
         print(f"counties file: {counties}; partitions: {counties.parent / 'counties'}; log: {home / 'standalone.log'}")
         if args.exit:
-            done = wait_for_runs(env, expected, 1800)
+            done = wait_for_runs(env, expected, 1800, rerun_at if args.rerun else None)
             print(json.dumps(done, indent=1, default=str))
             return 0 if all(r["state"] == "success" for r in done) else 1
         proc.wait()

@@ -37,7 +37,7 @@ def backfilled(tmp_path_factory):
     started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "pipelines.airflow_local", "--home", str(home), "--port", str(port),
-         "--persons", "1000", "--backfill", "2026-11-18", "2026-11-20", "--rerun", "--exit"],
+         "--persons", "1000", "--rerun", "--exit"],
         capture_output=True, text=True, timeout=2400,
     )  # fmt: skip
     print(f"standalone backfill x2: {time.perf_counter() - started:.0f}s")
@@ -60,6 +60,11 @@ def test_every_backfilled_night_succeeded_with_one_task_instance_per_county(back
         "backfill__2026-11-19T18:00:00+00:00",
     ]
     assert {r["state"] for r in runs} == {"success"}
+    # they are the second backfill's runs: started after the first backfill's exports were put aside
+    from datetime import UTC, datetime
+
+    first_done = datetime.fromtimestamp((home / "exports-first").stat().st_mtime, UTC)
+    assert all(datetime.fromisoformat(r["start_date"]) > first_done for r in runs), runs
     for run in runs:
         command = ["tasks", "states-for-dag-run", "doudi_nightly", run["run_id"], "-o", "json"]
         states = subprocess.run(
