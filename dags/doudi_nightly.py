@@ -27,11 +27,12 @@ gives.
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, get_current_context, task, task_group
+from airflow.sdk import Asset, Param, PokeReturnValue, dag, get_current_context, task, task_group
 from airflow.sdk.definitions.callback import SyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
@@ -154,27 +155,34 @@ def doudi_nightly():
 
     @task_group
     def county_night(county: dict):
-        # Nights of a partition run in order even when runs overlap (a backfill runs up to 10 at once):
-        # a night starts when the night before has finished every task of its county (each takes
-        # `ingested`, so each is immediately downstream of ingest).
-        @task(depends_on_past=True, wait_for_downstream=True)
-        def ingest(county: dict) -> dict:
+        # Nights of a partition run in order even when runs overlap (a backfill starts up to 10 at once):
+        # ingest waits (rescheduled, freeing its worker slot) until this county's night before has
+        # finished every task; other counties never wait for it.
+        @task.sensor(mode="reschedule", poke_interval=20, timeout=12 * 3600, retries=2)
+        def ingest(county: dict) -> PokeReturnValue:
             from datetime import date
 
             from pipelines.night import step_ingest
             from pipelines.night_report import late_feeds
-            from pipelines.partition import prepare_night
+            from pipelines.partition import prepare_night, previous_night_pending
             from pipelines.policy import load_policy
 
+            waiting = previous_night_pending(get_current_context()["ti"], county["code"])
+            if waiting:
+                logging.getLogger("doudi.night").info("waiting: %s", waiting)
+                return PokeReturnValue(is_done=False)
             as_of = date.fromisoformat(_as_of())
             rewound = prepare_night(county["warehouse"], as_of)
             result = step_ingest(
                 county["warehouse"], county["landing"], as_of, load_policy(county["policy"]), validate=False
             )
-            return {
-                **result, "as_of": as_of.isoformat(), "rewound": rewound,
-                "late": late_feeds(county["warehouse"], county["landing"], county["feeds"], as_of),
-            }  # fmt: skip
+            return PokeReturnValue(
+                is_done=True,
+                xcom_value={
+                    **result, "as_of": as_of.isoformat(), "rewound": rewound,
+                    "late": late_feeds(county["warehouse"], county["landing"], county["feeds"], as_of),
+                },
+            )  # fmt: skip
 
         @task
         def validate(county: dict, ingested: dict) -> dict:

@@ -108,6 +108,13 @@ def _airflow(env: dict, *args: str, check: bool = True) -> str:
     return out.stdout
 
 
+def _try_airflow(env: dict, *args: str) -> bool:
+    out = subprocess.run([sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0 and "AlreadyRunningBackfill" not in out.stderr + out.stdout:
+        raise RuntimeError(f"airflow {' '.join(args)} failed: {out.stderr[-2000:]}")
+    return out.returncode == 0
+
+
 def _wait_until(what: str, ready, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -196,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         backfill = [
             "backfill", "create", "--dag-id", "doudi_nightly",
             "--from-date", f"{first}T00:00:00+08:00", "--to-date", f"{last}T23:59:00+08:00",
-            "--reprocess-behavior", "completed",  # required with depends_on_past; reruns nights already run
+            "--reprocess-behavior", "completed",  # reruns nights that already ran (--rerun, a second make airflow)
         ]  # fmt: skip
         _airflow(env, *backfill)
         if args.rerun:  # the same nights again, as an operator clearing them would: exports kept aside
@@ -205,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
                 exports = counties.parent / "counties" / code / "exports"
                 shutil.copytree(exports, home / "exports-first" / code, dirs_exist_ok=True)
             rerun_at = datetime.now(UTC)
-            _airflow(env, *backfill)
+            # the scheduler marks the first backfill complete a little after its last run: until then
+            # Airflow refuses a second one (AlreadyRunningBackfill)
+            _wait_until("the first backfill to complete", lambda: _try_airflow(env, *backfill), 300)
         print(f"Airflow UI: http://localhost:{args.port}/dags/doudi_nightly  (local: everyone is admin)")
         print(f"counties file: {counties}; partitions: {counties.parent / 'counties'}; log: {home / 'standalone.log'}")
         if args.exit:

@@ -26,7 +26,7 @@ import duckdb
 
 from pipelines.errors import DoudiError
 
-__all__ = ["prepare_night", "finish_night", "nights_dir", "snapshots"]
+__all__ = ["prepare_night", "finish_night", "nights_dir", "snapshots", "previous_night_pending"]
 
 log = logging.getLogger(__name__)
 
@@ -150,3 +150,31 @@ def finish_night(warehouse: Path, as_of: date, keep: int = 14) -> Path:
         kept[old].unlink()
         Path(f"{kept[old]}.wal").unlink(missing_ok=True)
     return target
+
+
+def previous_night_pending(ti, county: str) -> str | None:
+    """Why county ``county``'s night must wait for its night before, or None when it may start.
+
+    Nights of a partition run in order even when Airflow runs nights side by side (a backfill starts
+    up to ten): the previous DAG run (by logical date) must have finished every task of this county's
+    night. Other counties do not wait for this one (``depends_on_past`` would make every county wait
+    for the slowest or a failed one). ``ti`` is the running task instance (Airflow's Task SDK).
+    """
+    prev = ti.get_previous_dagrun()
+    if prev is None:
+        return None
+    plans = ti.xcom_pull(task_ids="counties", run_id=prev.run_id)
+    if not plans:
+        if str(prev.state) in ("success", "failed"):
+            return None  # that night ended before it listed its counties
+        return f"night {prev.run_id} has not listed its counties yet"
+    index = next((i for i, p in enumerate(plans) if p["code"] == county), None)
+    if index is None:
+        return None  # the county was not in that night
+    states = ti.get_task_states(
+        dag_id=ti.dag_id, map_index=index, task_group_id="county_night", run_ids=[prev.run_id]
+    ).get(prev.run_id, {})
+    pending = sorted(k for k, s in states.items() if str(s) != "success")
+    if pending or not states:
+        return f"county {county}: night {prev.run_id} has not finished ({', '.join(pending) or 'not started'})"
+    return None
