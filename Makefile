@@ -24,9 +24,10 @@ demo: install
 test: install
 	.venv/bin/pytest -q
 
-# Debian packages for the casework tests (browser tests in Chromium, PostgreSQL); needs root or sudo.
+# Debian packages for the casework and report tests (Chromium for browser tests and the report PDF, CJK fonts,
+# PostgreSQL, poppler-utils: pdftoppm turns report PDFs into pages); needs root or sudo.
 system-deps:
-	@missing=""; for p in chromium fonts-noto-cjk postgresql-15; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in chromium fonts-noto-cjk postgresql-15 poppler-utils; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \

@@ -1,5 +1,5 @@
 """The nightly comparison for every county of a deployment: pull → ingest → validate → standardize →
-link → rules → publish → casework → report.
+link → rules → publish → casework → monthly report (on the month's last night) → report.
 
 Wiring only: every task calls a function of ``pipelines`` (the same ones ``doudi run`` and
 ``doudi pull`` call), imported inside the task so that parsing this file imports nothing heavy.
@@ -260,11 +260,23 @@ def doudi_nightly():
             done = step_casework(county["warehouse"], as_of, url, load_policy(county["policy"]))
             return {**published, "casework": done}
 
+        @task
+        def monthly_report(county: dict, done: dict) -> dict:
+            """On the month's last night, the monthly report (低收入人口动态监测): HTML, XLSX, PDF."""
+            from datetime import date
+
+            from pipelines.night import step_report
+            from pipelines.policy import load_policy
+
+            as_of = date.fromisoformat(done["as_of"])
+            return {**done, "monthly_report": step_report(county["warehouse"], as_of, load_policy(county["policy"]))}
+
         ingested = ingest(county)
         gate >> ingested  # every pull has landed or given up
         validated = validate(county, ingested)
         linked = link(county, ingested, standardize(county, ingested, validated))
-        return casework(county, ingested, publish(county, ingested, rules(county, ingested, linked)))
+        done = casework(county, ingested, publish(county, ingested, rules(county, ingested, linked)))
+        return monthly_report(county, done)
 
     @task(retries=0)
     def report(nights: list[dict]) -> dict:

@@ -38,6 +38,10 @@ rules_app = typer.Typer(help="The warning rules: what they are, what a change wo
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(households_app, name="households")
 app.add_typer(rules_app, name="rules")
+compare_app = typer.Typer(
+    help="Cross-department comparison results (比对结果): what each department should correct.", no_args_is_help=True
+)
+app.add_typer(compare_app, name="compare")
 users_app = typer.Typer(help="Casework users: caseworkers, county officers, administrators.", no_args_is_help=True)
 casework_app = typer.Typer(help="The caseworkers' store (the web application's database).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -71,6 +75,12 @@ class LinkFormat(StrEnum):
 class QuarantineFormat(StrEnum):
     csv = "csv"
     xlsx = "xlsx"
+
+
+class CompareFormat(StrEnum):
+    xlsx = "xlsx"
+    csv = "csv"
+    json = "json"
 
 
 def _warehouse_default() -> Path:
@@ -410,6 +420,67 @@ def quarantine_export(
 
     n = _with_warehouse(warehouse, lambda con: export_quarantine(con, out, format.value, reveal_ids))
     console.print(f"{n:,} quarantined rows written to {out}" + ("" if reveal_ids else " (IDs and names masked)"))
+
+
+@app.command()
+def report(
+    month: Annotated[str, typer.Option("--month", help="the month (YYYY-MM)")],
+    county: Annotated[str | None, typer.Option("--county", help="one county's code (6 digits); default: all")] = None,
+    out: Annotated[Path, typer.Option("--out", help="folder to write the report into")] = Path("var/reports"),
+    format: Annotated[
+        list[str] | None, typer.Option("--format", help="html, xlsx, pdf (repeat the option; default: all three)")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    policy: Annotated[Path | None, typer.Option(help="policy folder (casework deadlines) [env DOUDI_POLICY]")] = None,
+) -> None:
+    """The monthly low-income population monitoring report (低收入人口动态监测月报): HTML, XLSX and PDF.
+
+    Per county and township: the monitored population by category at the month's end, entries and
+    exits, alerts raised / cleared / closed by rule and outcome, overdue alerts, the households with
+    the highest risk score (masked), each department's comparison results with their trend, and the
+    quarantine reasons. The PDF is printed by headless Chromium (Debian's chromium: make system-deps).
+    """
+    from pipelines.policy import load_policy
+    from pipelines.report import REPORT_FORMATS, build_report, write_report
+
+    formats = tuple(format or REPORT_FORMATS)
+
+    def make(con):
+        return write_report(build_report(con, month, county, load_policy(policy)), out, formats)
+
+    written = _with_warehouse(warehouse, make)
+    for kind, path in written.items():
+        console.print(f"{kind}: {path} ({path.stat().st_size / 1024:,.0f} KiB)", soft_wrap=True)
+
+
+@compare_app.command("export")
+def compare_export(
+    feed: Annotated[str, typer.Option("--feed", help="the department's feed, e.g. medical_settlements")],
+    format: Annotated[CompareFormat, typer.Option("--format", help="xlsx, csv or json")] = CompareFormat.xlsx,
+    out: Annotated[
+        Path | None, typer.Option(help="file to write; default 比对结果_<feed>_<month>.<format> here")
+    ] = None,
+    month: Annotated[
+        str | None, typer.Option("--month", help="deliveries of this month (YYYY-MM); default: the feed's latest")
+    ] = None,
+    reveal_ids: Annotated[bool, typer.Option("--reveal-ids", help="full ID numbers and names")] = False,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """A department's rows that matched nobody, conflict with another department, or were quarantined.
+
+    Columns: feed, delivered_on, source_file, row_number, record_key, raw_id_number, problem
+    (unmatched | identity_conflict | quarantined | file_not_used), reason_code, reason, raw (JSON);
+    the XLSX has Chinese headers.
+    """
+    from pipelines.exports import compare_month, export_compare
+
+    def write(con):
+        chosen = month or compare_month(con, feed)
+        path = out or Path(f"比对结果_{feed}_{chosen}.{format.value}")
+        return path, export_compare(con, feed, path, format.value, chosen, reveal_ids)
+
+    path, n = _with_warehouse(warehouse, write)
+    console.print(f"{n:,} rows written to {path}" + ("" if reveal_ids else " (IDs and names masked)"))
 
 
 @households_app.command("show")

@@ -21,6 +21,7 @@ from pipelines.exports import export_alerts, export_links
 from pipelines.ingest import ingest
 from pipelines.link import link
 from pipelines.policy import Policy, load_policy
+from pipelines.report import is_month_end
 from pipelines.rules import check_rule_parameters, evaluate_rules
 from pipelines.standardize import standardize
 from pipelines.warehouse import open_warehouse
@@ -35,6 +36,7 @@ __all__ = [
     "step_rules",
     "step_publish",
     "step_casework",
+    "step_report",
     "night_summary",
     "exports_dir",
 ]
@@ -187,6 +189,35 @@ def step_casework(warehouse: Path, as_of: date, casework_db: str, policy: Policy
         return _publish_casework(con, as_of, policy, casework_db)
 
 
+def _monthly_report(con, as_of: date, policy: Policy, out_dir: Path) -> dict:
+    from pipelines.report import build_report, find_chromium, write_report
+
+    formats = ("html", "xlsx", "pdf") if find_chromium() else ("html", "xlsx")
+    report = build_report(con, as_of.strftime("%Y-%m"), None, policy)
+    written = write_report(report, out_dir, formats)
+    result = {"report": {k: str(v) for k, v in written.items()}, "seconds": round(report.seconds, 2)}
+    if "pdf" not in formats:
+        result["reason"] = "no PDF: Chromium is not installed on this machine (make system-deps)"
+        log.warning("monthly report without PDF: Chromium is not installed (make system-deps)")
+    return result
+
+
+def step_report(
+    warehouse: Path, as_of: date, policy: Policy | None = None, out_dir: Path | None = None, *, force: bool = False
+) -> dict:
+    """The monthly report (低收入人口动态监测) of ``as_of``'s month, on the month's last night (or ``force``).
+
+    Written beside the night's exports (``exports/<as_of>/report/``): HTML, XLSX and, where Chromium
+    is installed, the PDF (a machine without it gets the other two and the reason in the result).
+    """
+    if not (force or is_month_end(as_of)):
+        return {"report": None, "reason": f"{as_of} is not the month's last night"}
+    with open_warehouse(warehouse) as con:
+        return _monthly_report(
+            con, as_of, policy or load_policy(), Path(out_dir or exports_dir(warehouse, as_of) / "report")
+        )
+
+
 def night_summary(warehouse: Path, as_of: date, run_id: int | None = None) -> list[dict]:
     """Rows per feed: delivered, loaded and quarantined tonight (this run), linked and unlinked overall."""
     with open_warehouse(warehouse, read_only=False) as con:
@@ -309,6 +340,11 @@ def run_night(
         exports = _publish(con, out_dir)
         casework = _publish_casework(con, as_of, policy, casework_db) if casework_db else None
         phases["publish"] = time.perf_counter() - t
+        if is_month_end(as_of):  # the month's last night ends with the monthly report, as in the DAG
+            t = time.perf_counter()
+            monthly = _monthly_report(con, as_of, policy, out_dir / "report")
+            exports.update({f"report_{k}": v for k, v in monthly["report"].items()})
+            phases["report"] = time.perf_counter() - t
 
         return NightSummary(
             run_id=run_id,

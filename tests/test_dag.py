@@ -58,7 +58,7 @@ def test_dag_file_imports_nothing_heavy():
 
 
 PULL_TASKS_NO_RETRY = {"counties", "pull_jobs", "pulls_done", "report", "check_sources"}  # plumbing, not I/O
-NIGHT_TASKS = ["ingest", "validate", "standardize", "link", "rules", "publish", "casework"]
+NIGHT_TASKS = ["ingest", "validate", "standardize", "link", "rules", "publish", "casework", "monthly_report"]
 
 
 def _bag():
@@ -86,8 +86,8 @@ def test_dagbag_integrity(airflow_home):
     assert dag is not None
     order = [t.task_id for t in dag.topological_sort()]
     assert order[:4] == ["counties", "pull_jobs", "pull", "pulls_done"]
-    assert order[4:11] == [f"county_night.{t}" for t in NIGHT_TASKS]
-    assert order[11:] == ["report", "check_sources"]
+    assert order[4:12] == [f"county_night.{t}" for t in NIGHT_TASKS]
+    assert order[12:] == ["report", "check_sources"]
     assert {"doudi", "nightly"} <= set(dag.tags)
     assert dag.max_active_runs == 1
     assert dag.deadline and dag.deadline[0].callback.path == "pipelines.notify.deadline_missed"
@@ -132,7 +132,27 @@ def test_dag_test_runs_a_night(airflow_home, tmp_path):
     con.close()
     assert (tmp_path / "exports" / "2026-11-02" / "alerts.csv").exists()
     assert (tmp_path / "nights" / "2026-11-02.duckdb").exists()
+    assert not (tmp_path / "exports" / "2026-11-02" / "report").exists()  # not the month's last night
     print(f"dag.test took {time.perf_counter() - t:.1f}s")
+
+
+@pytest.mark.slow
+def test_the_months_last_night_ends_with_the_monthly_report(airflow_home, tmp_path):
+    import openpyxl
+    from test_night import _county
+
+    landing = tmp_path / "landing"
+    _county(landing)
+    wh = tmp_path / "w.duckdb"
+    run = _for_test().test(run_conf={"landing": str(landing), "warehouse": str(wh), "as_of": "2026-11-30"})
+    assert str(run.state) in ("success", "DagRunState.SUCCESS"), _states(run)
+    folder = tmp_path / "exports" / "2026-11-30" / "report"
+    written = sorted(p.suffix for p in folder.iterdir())
+    assert written == [".html", ".pdf", ".xlsx"], written  # Chromium is a system dependency (make system-deps)
+    book = openpyxl.load_workbook(next(folder.glob("*.xlsx")), read_only=True)
+    about = dict(book["说明"].iter_rows(min_row=2, values_only=True))
+    assert (about["月份"], about["统计日"]) == ("2026-11", "2026-11-30")
+    assert "低收入人口动态监测月报" in next(folder.glob("*.html")).read_text(encoding="utf-8")
 
 
 # --- many counties, a late source, callbacks ------------------------------------------------------

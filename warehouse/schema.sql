@@ -95,6 +95,10 @@ create table if not exists marts.alert (
     township         varchar,
     evidence         json not null
 );
+-- added after the first release (a warehouse made before gains them on its next connection):
+-- when and how casework closed the alert (published back from the casework store, webapp/)
+alter table marts.alert add column if not exists closed_on date;
+alter table marts.alert add column if not exists outcome varchar;  -- assisted | referred | not_eligible | false_alarm
 
 -- Great Expectations results per delivery (batch level: counts, never sample values).
 create table if not exists meta.validation (

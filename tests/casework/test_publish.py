@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import AS_OF
@@ -153,9 +154,11 @@ def test_closed_cases_go_back_to_the_warehouse_as_closed(warehouse):
     )
     result = publish(warehouse)
     assert result.closed_back == 1
-    assert warehouse_rows(warehouse, f"select status from marts.alert where alert_id = '{alert.alert_id}'") == [
-        ("closed",)
-    ]
+    closed_at = Alert.objects.get(pk=alert.pk).closed_at
+    closed_day = closed_at.astimezone(ZoneInfo("Asia/Shanghai")).date()  # the county office's day
+    assert warehouse_rows(
+        warehouse, f"select status, outcome, closed_on from marts.alert where alert_id = '{alert.alert_id}'"
+    ) == [("closed", "assisted", closed_day)]  # outcome and day for the monthly report
     assert Alert.objects.get(pk=alert.pk).condition == "closed"
     assert publish(warehouse).closed_back == 0  # already closed there
 

@@ -32,7 +32,9 @@ from marts.rule_hit h
 join alert_change c using (alert_id)
 where a.alert_id = h.alert_id and c.change = 'updated';
 
-insert into marts.alert
+insert into marts.alert (alert_id, rule_id, rule_version, subject_type, person_id, household_key, period,
+                         figure, threshold, status, first_raised_on, last_seen_on, cleared_on,
+                         region_code, township, evidence)
 select h.alert_id, h.rule_id, h.rule_version, h.subject_type, h.person_id, h.household_key, h.period,
        h.figure, h.threshold, 'open', getvariable('as_of'), getvariable('as_of'), null,
        h.region_code, h.township, h.evidence

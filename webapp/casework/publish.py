@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import duckdb
+import pandas as pd
 from django.db import transaction
 
 from pipelines.policy import Policy
@@ -37,6 +38,7 @@ __all__ = ["PublishResult", "publish_night", "NIGHT_ACTOR"]
 log = logging.getLogger(__name__)
 
 NIGHT_ACTOR = "夜间作业"  # the actor of every audit event the night writes
+REPORT_TZ = "Asia/Shanghai"  # the day a case was closed, as the county office counts it
 
 # the households and people the casework store needs: those with an alert, and their current members
 _HOUSEHOLDS = """
@@ -165,15 +167,24 @@ def publish_night(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -
     up (:func:`webapp.setup`) on the casework store.
     """
     result = PublishResult()
-    closed = set(Alert.objects.filter(status=Status.CLOSED).values_list("alert_id", flat=True))
-    if closed:
-        # casework first: a case closed today is closed in the warehouse before anything else is read
-        con.execute("create or replace temp table casework_closed (alert_id varchar)")
-        con.executemany("insert into casework_closed values (?)", [[a] for a in sorted(closed)])
-        result.closed_back = con.execute(
-            "update marts.alert set status = 'closed' "
-            "where status <> 'closed' and alert_id in (select alert_id from casework_closed)"
-        ).fetchall()[0][0]
+    closed = pd.DataFrame(
+        Alert.objects.filter(status=Status.CLOSED).values_list("alert_id", "outcome", "closed_at"),
+        columns=["alert_id", "outcome", "closed_at"],
+    )
+    if len(closed):
+        # casework first: a case closed today is closed in the warehouse before anything else is read;
+        # the outcome and the day (China Standard Time) go with it, for the monthly report
+        closed["closed_on"] = pd.to_datetime(closed["closed_at"], utc=True).dt.tz_convert(REPORT_TZ).dt.date
+        con.register("casework_closed_frame", closed[["alert_id", "outcome", "closed_on"]])
+        try:
+            result.closed_back = con.execute(
+                "update marts.alert a set status = 'closed', outcome = nullif(c.outcome, ''), "
+                "closed_on = coalesce(c.closed_on::date, a.last_seen_on) "
+                "from casework_closed_frame c "
+                "where a.alert_id = c.alert_id and (a.status <> 'closed' or a.closed_on is null)"
+            ).fetchall()[0][0]
+        finally:
+            con.unregister("casework_closed_frame")
 
     townships = _frame(
         con,

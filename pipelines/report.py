@@ -1,0 +1,364 @@
+"""The monthly low-income population monitoring report (低收入人口动态监测月报) and the departments'
+comparison results (数据比对结果), made from the warehouse.
+
+``build_report`` runs the SQL of ``warehouse/report/`` (one file per section) for a month and an
+optional county and returns the sections as frames; ``write_report`` renders them as one
+self-contained HTML file (charts inline as SVG with their Chinese text as text), the same tables as
+a multi-sheet XLSX with Chinese headers, and a PDF printed from the HTML by headless Chromium.
+
+The report's day is the month's last day, or the warehouse's last night when the month is still
+running. Population figures are the civil-affairs roster as its snapshots stood on a day (the
+spells of ``int.household_member``, valid_from/valid_to, counted from the snapshots themselves so
+that a row with a mistyped ID counts too); entries and exits compare the previous month's end with
+the report's day.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipelines.errors import DoudiError
+from pipelines.feeds import FEED_NAMES
+from pipelines.labels import CATEGORY_ORDER, FEED_NAMES_ZH, RULE_NAMES
+from pipelines.policy import Policy, load_policy
+from pipelines.warehouse import SQL_DIR, set_variables
+
+__all__ = [
+    "MonthlyReport",
+    "REPORT_FORMATS",
+    "SECTIONS",
+    "build_report",
+    "write_report",
+    "parse_month",
+    "is_month_end",
+    "find_chromium",
+]
+
+log = logging.getLogger(__name__)
+
+REPORT_FORMATS = ("html", "xlsx", "pdf")
+TREND_MONTHS = 6  # months of population and comparison trend, the report's month included
+TOP_HOUSEHOLDS = 20
+
+# section -> (SQL file under warehouse/report/, XLSX sheet, Chinese header of every column)
+_COMMON = {"county_code": "县区代码", "township_code": "乡镇代码", "township": "乡镇(街道)"}
+SECTIONS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "population": (
+        "rpt_population.sql",
+        "监测人口",
+        {**_COMMON, "category": "类别", "persons": "人数", "households": "户数"},
+    ),
+    "population_trend": (
+        "rpt_population_trend.sql",
+        "人口趋势",
+        {"month": "月份", "day": "统计日", "county_code": "县区代码", "category": "类别", "persons": "人数"},
+    ),
+    "movement": (
+        "rpt_movement.sql",
+        "人口变动",
+        {
+            **_COMMON,
+            "category": "类别",
+            "at_start": "月初人数",
+            "at_end": "月末人数",
+            "entered": "纳入",
+            "exited": "退出",
+            "new_to_roster": "其中新纳入名册",
+            "left_roster": "其中退出名册",
+        },
+    ),
+    "alerts": (
+        "rpt_alerts.sql",
+        "预警",
+        {
+            **_COMMON,
+            "rule_id": "规则",
+            "rule_name": "规则名称",
+            "raised": "新发预警",
+            "cleared": "条件消除",
+            "closed": "办结",
+            "closed_assisted": "办结:已救助",
+            "closed_referred": "办结:已转介",
+            "closed_not_eligible": "办结:不符合条件",
+            "closed_false_alarm": "办结:误报",
+            "open_at_end": "月末未办结",
+            "overdue": "其中逾期",
+        },
+    ),
+    "overdue": (
+        "rpt_overdue.sql",
+        "逾期预警",
+        {
+            **_COMMON,
+            "rule_id": "规则",
+            "rule_name": "规则名称",
+            "alert_id": "预警编号",
+            "household_code": "家庭编号",
+            "id_number": "身份证号",
+            "name": "姓名",
+            "first_raised_on": "首次预警日期",
+            "deadline": "办结期限",
+            "days_overdue": "逾期天数",
+            "status": "预警状态",
+        },
+    ),
+    "top_households": (
+        "rpt_top_households.sql",
+        "高风险家庭",
+        {
+            **_COMMON,
+            "household_code": "家庭编号",
+            "category": "类别",
+            "head_id_number": "户主身份证号",
+            "head_name": "户主姓名",
+            "members": "家庭人口",
+            "live_alerts": "在办预警",
+            "rules": "预警规则",
+            "oldest_raised_on": "最早预警日期",
+            "score": "风险分",
+        },
+    ),
+    "comparison": (
+        "rpt_comparison.sql",
+        "数据比对",
+        {
+            "feed": "数据代码",
+            "feed_name": "部门数据",
+            "month": "交付月份",
+            "files": "文件数",
+            "files_not_used": "未采用文件",
+            "rows_delivered": "交付行数",
+            "rows_loaded": "入库行数",
+            "rows_quarantined": "隔离行数",
+            "linked_exact": "精确匹配",
+            "linked_fuzzy": "模糊匹配",
+            "unmatched": "未匹配",
+            "conflicting": "身份冲突",
+        },
+    ),
+    "quality": (
+        "rpt_quality.sql",
+        "数据质量",
+        {
+            "feed": "数据代码",
+            "feed_name": "部门数据",
+            "kind": "类型",
+            "severity": "级别",
+            "reason_code": "原因代码",
+            "reason": "原因",
+            "source_file": "文件",
+            "rows": "行数",
+        },
+    ),
+}
+
+
+@dataclass
+class MonthlyReport:
+    """The sections of one month's report, as frames with the English column names of ``SECTIONS``."""
+
+    month: str
+    county: str | None
+    start: date
+    day: date  # the report's day: the month's end, or the last night when the month is still running
+    prev_end: date
+    last_night: date
+    baseline: bool  # a roster snapshot exists on or before the previous month's end (else no entries/exits)
+    sections: dict[str, pd.DataFrame]
+    generated_at: datetime = field(default_factory=datetime.now)
+    seconds: float = 0.0
+
+    @property
+    def counties(self) -> list[str]:
+        """Every county with a figure this month (population or alerts), in code order."""
+        codes = set(self.sections["population"]["county_code"]) | set(self.sections["alerts"]["county_code"])
+        return sorted(c for c in codes if isinstance(c, str) and c)
+
+    def totals(self, county: str) -> dict[str, int]:
+        """The headline figures of one county."""
+        pop = self.sections["population"].query("county_code == @county")
+        mov = self.sections["movement"].query("county_code == @county")
+        alerts = self.sections["alerts"].query("county_code == @county")
+        return {
+            "persons": int(pop["persons"].sum()),
+            "households": int(self.sections["_households"].query("county_code == @county")["households"].sum()),
+            "entered": int(mov["new_to_roster"].sum()),
+            "exited": int(mov["left_roster"].sum()),
+            "raised": int(alerts["raised"].sum()),
+            "closed": int(alerts["closed"].sum()),
+            "open_at_end": int(alerts["open_at_end"].sum()),
+            "overdue": int(alerts["overdue"].sum()),
+        }
+
+
+def parse_month(value: str) -> tuple[date, date]:
+    """``YYYY-MM`` → (first day, last day)."""
+    try:
+        year, month = (int(p) for p in value.split("-"))
+        first = date(year, month, 1)
+    except ValueError:
+        raise DoudiError(f"month {value!r}: write YYYY-MM, e.g. 2026-11") from None
+    return first, date(year, month, calendar.monthrange(year, month)[1])
+
+
+def is_month_end(day: date) -> bool:
+    """The month's last night: the night the nightly DAG makes the monthly report."""
+    return (day + timedelta(days=1)).day == 1
+
+
+def _month_ends(first: date, months: int) -> list[date]:
+    """The last days of the ``months`` months ending with the month of ``first``, oldest first."""
+    ends, d = [], first - timedelta(days=1)
+    for _ in range(months - 1):
+        ends.append(d)
+        d = d.replace(day=1) - timedelta(days=1)
+    return sorted(ends)
+
+
+def _frame(con: duckdb.DuckDBPyConnection, relpath: str) -> pd.DataFrame:
+    return con.sql((SQL_DIR / relpath).read_text(encoding="utf-8")).to_arrow_table().to_pandas()
+
+
+def build_report(
+    con: duckdb.DuckDBPyConnection, month: str, county: str | None = None, policy: Policy | None = None
+) -> MonthlyReport:
+    """Every section of the month's report from the warehouse ``con`` (read only: temp tables only).
+
+    Args:
+        month: ``YYYY-MM``.
+        county: a county code (6 digits) to report on alone; ``None``: every county in the warehouse.
+        policy: for the casework deadlines (overdue alerts); the default policy when ``None``.
+    """
+    t0 = time.perf_counter()
+    policy = policy or load_policy()
+    start, end = parse_month(month)
+    if county is not None and not (len(county) == 6 and county.isdigit()):
+        raise DoudiError(f"county {county!r}: give the 6-digit county code, e.g. 520302")
+    nights = con.execute("select max(as_of) from meta.run where status = 'succeeded'").fetchall()[0][0]
+    if nights is None:
+        raise DoudiError("the warehouse has no completed night yet: run `doudi run` first")
+    if start > nights:
+        raise DoudiError(f"month {month} is after the warehouse's last night ({nights}): nothing to report")
+    day = min(end, nights)
+    prev_end = start - timedelta(days=1)
+    trend_days = _month_ends(start, TREND_MONTHS)
+    set_variables(
+        con,
+        rpt_start=start,
+        rpt_end=day,
+        rpt_prev_end=prev_end,
+        rpt_trend_start=trend_days[0].replace(day=1) if trend_days else start,
+        rpt_days=[*trend_days, day],
+        rpt_county=county or "",
+        rpt_feeds=list(FEED_NAMES),
+        rpt_top_households=TOP_HOUSEHOLDS,
+        rpt_deadline_default=policy.casework.deadline_days,
+    )
+    deadlines = pd.DataFrame(list(policy.casework.deadline_days_by_rule.items()), columns=["rule_id", "days"]).astype(
+        {"rule_id": "string", "days": "int64"}
+    )
+    con.register("rpt_deadline_frame", deadlines)
+    try:
+        con.execute("create or replace temp table rpt_deadline as select * from rpt_deadline_frame")
+    finally:
+        con.unregister("rpt_deadline_frame")
+    con.execute((SQL_DIR / "report" / "rpt__roster.sql").read_text(encoding="utf-8"))
+    con.execute((SQL_DIR / "report" / "rpt__alert.sql").read_text(encoding="utf-8"))
+    sections = {name: _frame(con, f"report/{sql}") for name, (sql, _, _) in SECTIONS.items()}
+    # households of a county: a household spanning townships counts once
+    sections["_households"] = (
+        con.sql(
+            "select county_code, count(distinct household_key) as households from rpt_roster "
+            "where day = getvariable('rpt_end') group by all"
+        )
+        .to_arrow_table()
+        .to_pandas()
+    )
+    baseline = con.execute("select count(*) > 0 from stg.civil_affairs where delivered_on <= ?", [prev_end]).fetchall()[
+        0
+    ][0]
+    for name in ("alerts", "overdue"):
+        sections[name].insert(sections[name].columns.get_loc("rule_id") + 1, "rule_name",
+                              sections[name]["rule_id"].map(RULE_NAMES))  # fmt: skip
+    for name in ("comparison", "quality"):
+        sections[name].insert(1, "feed_name", sections[name]["feed"].map(FEED_NAMES_ZH))
+    for name in ("population", "movement", "population_trend"):
+        frame = sections[name]
+        frame["category"] = pd.Categorical(frame["category"], categories=CATEGORY_ORDER, ordered=True)
+        sort = [c for c in ("month", "county_code", "township_code", "category") if c in frame.columns]
+        sections[name] = frame.sort_values(sort, kind="stable").reset_index(drop=True)
+    report = MonthlyReport(
+        month=month, county=county, start=start, day=day, prev_end=prev_end, last_night=nights,
+        baseline=bool(baseline), sections=sections,
+    )  # fmt: skip
+    report.seconds = time.perf_counter() - t0
+    log.info("monthly report %s%s: %.1f s", month, f" county {county}" if county else "", report.seconds)
+    return report
+
+
+def find_chromium() -> str | None:
+    """Headless Chromium for the PDF: ``DOUDI_CHROMIUM``, else chromium / chromium-browser / google-chrome."""
+    if path := os.environ.get("DOUDI_CHROMIUM"):
+        return path
+    return next((p for n in ("chromium", "chromium-browser", "google-chrome") if (p := shutil.which(n))), None)
+
+
+def _print_pdf(html: Path, pdf: Path) -> None:
+    chromium = find_chromium()
+    if chromium is None:
+        raise DoudiError(
+            "no Chromium for the PDF: install Debian's chromium (make system-deps) or set DOUDI_CHROMIUM; "
+            "the HTML and XLSX are written"
+        )
+    with tempfile.TemporaryDirectory(prefix="doudi-chromium-") as profile:
+        cmd = [
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--no-first-run", f"--user-data-dir={profile}", "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf}", html.resolve().as_uri(),
+        ]  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    if out.returncode != 0 or not pdf.exists() or pdf.stat().st_size == 0:
+        raise DoudiError(f"Chromium could not print the PDF (exit {out.returncode}): {out.stderr[-500:]}")
+
+
+def report_basename(report: MonthlyReport) -> str:
+    return f"低收入人口动态监测月报_{report.county or '全部'}_{report.month}"
+
+
+def write_report(report: MonthlyReport, out_dir: Path, formats: tuple[str, ...] = REPORT_FORMATS) -> dict[str, Path]:
+    """Write the report as HTML (one self-contained file), XLSX and PDF into ``out_dir``."""
+    from pipelines.report_render import render_html, write_xlsx
+
+    unknown = set(formats) - set(REPORT_FORMATS)
+    if unknown:
+        raise DoudiError(f"unknown report format(s) {', '.join(sorted(unknown))}: choose from html, xlsx, pdf")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = out_dir / report_basename(report)
+    written: dict[str, Path] = {}
+    html = base.with_suffix(".html")
+    if "html" in formats or "pdf" in formats:
+        html.write_text(render_html(report), encoding="utf-8")
+        if "html" in formats:
+            written["html"] = html
+    if "xlsx" in formats:
+        written["xlsx"] = write_xlsx(report, base.with_suffix(".xlsx"))
+    if "pdf" in formats:
+        _print_pdf(html, base.with_suffix(".pdf"))
+        written["pdf"] = base.with_suffix(".pdf")
+        if "html" not in formats:
+            html.unlink()
+    return written
