@@ -71,7 +71,8 @@ def county(tmp_path_factory) -> dict:
         outcomes = [o for o, n in CLOSED.items() for _ in range(n)]
         for alert_id, outcome in zip(ids, outcomes, strict=False):
             con.execute(
-                "update marts.alert set status = 'closed', outcome = ?, closed_on = date '2026-11-25' where alert_id = ?",
+                "update marts.alert set status = 'closed', outcome = ?, closed_on = date '2026-11-25' "
+                "where alert_id = ?",
                 [outcome, alert_id],
             )
     summary = run_night(landing, NIGHTS[2], wh, policy)  # the month's last night: it writes the report
@@ -88,8 +89,9 @@ def county(tmp_path_factory) -> dict:
             "alert": con.sql("select * from marts.alert").df(),
             "delivery": con.sql("select * from meta.delivery").df(),
             "row_link": con.sql("select * from int.row_link").df(),
-            "row_issue": con.sql("select i.*, d.delivered_on, d.outcome from meta.row_issue i join meta.delivery d "
-                                 "using (delivery_id)").df(),  # fmt: skip
+            "row_issue": con.sql(
+                "select i.*, d.delivered_on, d.outcome from meta.row_issue i join meta.delivery d using (delivery_id)"
+            ).df(),  # fmt: skip
             "profile": con.sql("select * from marts.household_profile").df(),
         }
     return {"root": root, "wh": wh, "summary": summary, "report": report, "october": october, "t": tables}
@@ -111,7 +113,9 @@ def _roster_on(t: dict, day: date) -> pd.DataFrame:
     stg = t["stg"]
     snapshot = stg.loc[stg.delivered_on.dt.date <= day, "delivered_on"].max()
     rows = stg[(stg.delivered_on == snapshot) & ~stg.quarantined].copy()
-    rows["person"] = [f"p:{p}" if pd.notna(p) else f"rk:{k}" for p, k in zip(rows.person_id, rows.record_key)]
+    rows["person"] = [
+        f"p:{p}" if pd.notna(p) else f"rk:{k}" for p, k in zip(rows.person_id, rows.record_key, strict=True)
+    ]
     rows["label"] = [_label(r) for r in rows.itertuples()]
     rows["township"] = rows.township.fillna("(未知乡镇)")
     return rows.sort_values("row_number").drop_duplicates("person")
@@ -213,7 +217,9 @@ def test_comparison_per_feed_and_month(county):
     d["month"] = pd.to_datetime(d.delivered_on).dt.strftime("%Y-%m")
     links = t["row_link"].copy()
     links["month"] = pd.to_datetime(links.delivered_on).dt.strftime("%Y-%m")
-    evidence = [e for ev in t["alert"].loc[t["alert"].rule_id == "IDENTITY_CONFLICT", "evidence"] for e in json.loads(ev)]
+    evidence = [
+        e for ev in t["alert"].loc[t["alert"].rule_id == "IDENTITY_CONFLICT", "evidence"] for e in json.loads(ev)
+    ]
     conflicts = {(e["feed"], e["source_file"], e["row_number"]) for e in evidence}
     got = report.sections["comparison"].set_index(["feed", "month"])
     for (feed, month), row in got.iterrows():
@@ -225,8 +231,12 @@ def test_comparison_per_feed_and_month(county):
         assert row.files_not_used == dm.outcome.isin(["rejected", "held"]).sum()
         assert row.linked_exact == (lm.person_id.notna() & (lm.method != "probabilistic")).sum()
         assert row.linked_fuzzy == (lm.method == "probabilistic").sum()
-        assert row.unmatched == (lm.person_id.isna() & ~lm.unlinked_reason.fillna("").str.startswith("quarantined")).sum()
-        assert row.conflicting == sum((feed, f, int(n)) in conflicts for f, n in zip(lm.source_file, lm.row_number))
+        assert (
+            row.unmatched == (lm.person_id.isna() & ~lm.unlinked_reason.fillna("").str.startswith("quarantined")).sum()
+        )
+        assert row.conflicting == sum(
+            (feed, f, int(n)) in conflicts for f, n in zip(lm.source_file, lm.row_number, strict=True)
+        )
     nov = got.xs("2026-11", level="month")
     assert nov.loc["medical_settlements", "unmatched"] >= 1 and nov.loc["medical_settlements", "rows_quarantined"] >= 1
     assert nov.loc["housing", "files_not_used"] == 1
@@ -236,14 +246,19 @@ def test_comparison_per_feed_and_month(county):
 def test_quality_lists_the_quarantine_reasons_and_the_unused_file(county):
     report, t = county["report"], county["t"]
     i = t["row_issue"]
-    i = i[(pd.to_datetime(i.delivered_on).dt.strftime("%Y-%m") == "2026-11") & i.outcome.isin(["loaded", "loaded_with_quarantine"])]
-    want = i.drop_duplicates(["feed", "reason_code", "delivery_id", "row_number"]).groupby(["feed", "reason_code"]).size()
+    i = i[
+        (pd.to_datetime(i.delivered_on).dt.strftime("%Y-%m") == "2026-11")
+        & i.outcome.isin(["loaded", "loaded_with_quarantine"])
+    ]
+    want = (
+        i.drop_duplicates(["feed", "reason_code", "delivery_id", "row_number"]).groupby(["feed", "reason_code"]).size()
+    )
     q = report.sections["quality"]
     rows = q[q.kind == "row"].groupby(["feed", "reason_code"]).rows.sum()
     assert rows.sort_index().to_dict() == want.sort_index().to_dict()
     assert ("medical_settlements", "unparseable_date") in rows.index
     files = q[q.kind == "file"]
-    assert list(zip(files.feed, files.severity)) == [("housing", "rejected")] and files.rows.iloc[0] == 2
+    assert list(zip(files.feed, files.severity, strict=True)) == [("housing", "rejected")] and files.rows.iloc[0] == 2
 
 
 def test_a_month_without_a_previous_snapshot_has_no_baseline(county):
@@ -417,7 +432,7 @@ def test_compare_export_lists_unmatched_quarantined_and_conflicting_rows(county,
     yb = pd.read_csv(tmp_path / "yb.csv", dtype=str, encoding="utf-8-sig")
     assert list(yb.columns) == COMPARE_COLUMNS and len(yb) == n
     extra = yb[yb.source_file.str.endswith("extra_settlements.csv")]
-    assert sorted(zip(extra.row_number.astype(int), extra.problem, extra.reason_code)) == [
+    assert sorted(zip(extra.row_number.astype(int), extra.problem, extra.reason_code, strict=True)) == [
         (1, "quarantined", "unparseable_date"),
         (2, "unmatched", "id_malformed"),
     ]
@@ -430,14 +445,16 @@ def test_compare_export_lists_unmatched_quarantined_and_conflicting_rows(county,
     book = openpyxl.load_workbook(tmp_path / "yb.xlsx", read_only=True)
     assert next(book.active.iter_rows(values_only=True))[:3] == ("数据代码", "交付日期", "文件")
     housing = pd.read_csv(tmp_path / "housing.csv", dtype=str, encoding="utf-8-sig")
-    assert list(zip(housing.problem, housing.reason_code)) == [("file_not_used", "rejected")]
+    assert list(zip(housing.problem, housing.reason_code, strict=True)) == [("file_not_used", "rejected")]
     ca = pd.read_csv(tmp_path / "ca.csv", dtype=str, encoding="utf-8-sig")
     last = max(NIGHTS)
-    live = t["alert"][(t["alert"].rule_id == "IDENTITY_CONFLICT") & (pd.to_datetime(t["alert"].last_seen_on).dt.date == last)]
+    live = t["alert"][
+        (t["alert"].rule_id == "IDENTITY_CONFLICT") & (pd.to_datetime(t["alert"].last_seen_on).dt.date == last)
+    ]
     cited = {(e["source_file"], int(e["row_number"])) for ev in live.evidence for e in json.loads(ev)
              if e["feed"] == "civil_affairs" and "2026-11" in e["source_file"]}  # fmt: skip
     conflicts = ca[ca.problem == "identity_conflict"]
-    assert set(zip(conflicts.source_file, conflicts.row_number.astype(int))) == cited and cited
+    assert set(zip(conflicts.source_file, conflicts.row_number.astype(int), strict=True)) == cited and cited
 
 
 def test_cli_report_and_compare_export(county, tmp_path):
