@@ -265,10 +265,14 @@ def doudi_nightly():
             """On the month's last night, the monthly report (低收入人口动态监测): HTML, XLSX, PDF."""
             from datetime import date
 
+            from pipelines.dates import is_month_end
+
+            as_of = date.fromisoformat(done["as_of"])
+            if not is_month_end(as_of):  # decided before the heavy imports: most nights end here
+                return {**done, "monthly_report": None}
             from pipelines.night import step_report
             from pipelines.policy import load_policy
 
-            as_of = date.fromisoformat(done["as_of"])
             return {**done, "monthly_report": step_report(county["warehouse"], as_of, load_policy(county["policy"]))}
 
         ingested = ingest(county)

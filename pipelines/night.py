@@ -16,12 +16,12 @@ from datetime import date, datetime
 from pathlib import Path
 
 from expectations import validate_deliveries
+from pipelines.dates import is_month_end
 from pipelines.errors import DoudiError
 from pipelines.exports import export_alerts, export_links
 from pipelines.ingest import ingest
 from pipelines.link import link
 from pipelines.policy import Policy, load_policy
-from pipelines.report import is_month_end
 from pipelines.rules import check_rule_parameters, evaluate_rules
 from pipelines.standardize import standardize
 from pipelines.warehouse import open_warehouse

@@ -15,7 +15,6 @@ the report's day.
 
 from __future__ import annotations
 
-import calendar
 import logging
 import os
 import shutil
@@ -29,6 +28,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from pipelines.dates import is_month_end, parse_month
 from pipelines.errors import DoudiError
 from pipelines.feeds import FEED_NAMES
 from pipelines.labels import CATEGORY_ORDER, FEED_NAMES_ZH, RULE_NAMES
@@ -201,21 +201,6 @@ class MonthlyReport:
             "open_at_end": int(alerts["open_at_end"].sum()),
             "overdue": int(alerts["overdue"].sum()),
         }
-
-
-def parse_month(value: str) -> tuple[date, date]:
-    """``YYYY-MM`` → (first day, last day)."""
-    try:
-        year, month = (int(p) for p in value.split("-"))
-        first = date(year, month, 1)
-    except ValueError:
-        raise DoudiError(f"month {value!r}: write YYYY-MM, e.g. 2026-11") from None
-    return first, date(year, month, calendar.monthrange(year, month)[1])
-
-
-def is_month_end(day: date) -> bool:
-    """The month's last night: the night the nightly DAG makes the monthly report."""
-    return (day + timedelta(days=1)).day == 1
 
 
 def _month_ends(first: date, months: int) -> list[date]:
