@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CJK_FONTS = ["Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", "SimHei"]
+OVERDUE_LISTED = 100  # overdue alerts listed in the HTML and PDF per county (the XLSX lists them all)
 _COLORS = ["#1f5fa8", "#d9822b", "#3a9b5c", "#b03a48", "#7b5ea7", "#8c6d31", "#5b8fa8", "#999999"]
 
 
@@ -161,7 +162,7 @@ def _pivot_population(population: pd.DataFrame) -> pd.DataFrame:
     """Township × category (persons), with the township's total."""
     table = (
         population.pivot_table(
-            index=["township_code", "township"], columns="category", values="persons", aggfunc="sum", observed=False
+            index=["township_code", "township"], columns="category", values="persons", aggfunc="sum", observed=True
         )
         .fillna(0)
         .astype("int64")
@@ -192,7 +193,8 @@ def _county_view(report: MonthlyReport, county: str) -> dict:
         "movement_by_township": _by(mov, ["township_code", "township"], movement_cols),
         "alerts_by_rule": _by(alerts, ["rule_id", "rule_name"], alert_cols),
         "alerts_by_township": _by(alerts, ["township_code", "township"], alert_cols),
-        "overdue": s["overdue"].query("county_code == @county"),
+        "overdue": s["overdue"].query("county_code == @county").head(OVERDUE_LISTED),
+        "overdue_count": int(alerts["overdue"].sum()),
         "top_households": s["top_households"].query("county_code == @county"),
     }
 

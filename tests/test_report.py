@@ -358,6 +358,9 @@ def test_html_shows_the_same_figures(county, files):
     assert [_num(v) for v in cmp_html.rows_delivered] == list(cmp.rows_delivered)
     township = parsed.frame("population-by-township-520302")
     assert sum(_num(v) for v in township["合计"]) == totals["persons"]
+    assert sorted(township.township_code) == sorted(set(pop.township_code))  # one row per township
+    overdue = parsed.frame("overdue-520302")
+    assert len(overdue) == min(100, totals["overdue"])  # the oldest 100 listed, all in the XLSX
 
 
 def test_xlsx_reads_back_the_same_figures(county, files):

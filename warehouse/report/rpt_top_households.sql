@@ -10,7 +10,7 @@ final as (
     select left(hp.region_code, 6) as county_code, left(hp.region_code, 9) as township_code,
            coalesce(hp.township, '(未知乡镇)') as township,
            coalesce(hp.household_code, substr(hp.household_key, 4)) as household_code,
-           hp.category, mask_id(p.id_number) as head_id_number, mask_name(p.name) as head_name,
+           nullif(hp.category, 'none') as category, mask_id(p.id_number) as head_id_number, mask_name(p.name) as head_name,
            hp.members, hp.live_alerts,
            array_to_string(list_sort(list_distinct(
                list_transform(hp.signals, lambda s: s.rule_id))), ', ') as rules,
