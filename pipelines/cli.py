@@ -292,6 +292,8 @@ def links_export(
 
 
 def _with_warehouse(warehouse: Path | None, fn):
+    import duckdb
+
     from pipelines.warehouse import open_warehouse
 
     path = warehouse or _warehouse_default()
@@ -302,6 +304,10 @@ def _with_warehouse(warehouse: Path | None, fn):
             return fn(con)
     except DoudiError as exc:
         _fail(exc)
+    except duckdb.IOException as exc:  # another process holds the file (DuckDB: one writer at a time)
+        if "lock" not in str(exc).lower():
+            raise
+        _fail(DoudiError(f"the warehouse {path} is in use by another process (a night running?): try again later"))
 
 
 @links_app.command("explain")

@@ -504,3 +504,25 @@ def test_parse_month():
 def test_write_report_refuses_an_unknown_format(county, tmp_path):
     with pytest.raises(Exception, match="unknown report format"):
         write_report(county["october"], tmp_path, ("docx",))
+
+
+def test_cli_says_so_when_a_night_holds_the_warehouse(county, tmp_path):
+    import sys
+
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    wh = tmp_path / "held.duckdb"
+    shutil.copy(county["wh"], wh)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys, time; c = duckdb.connect({str(wh)!r}); print('held', flush=True); "
+         "sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        out = CliRunner().invoke(app, ["report", "--month", "2026-11", "--warehouse", str(wh), "--out", str(tmp_path)])
+    finally:
+        holder.communicate("", timeout=30)
+    assert out.exit_code == 2 and "in use by another process" in out.output, out.output
