@@ -438,6 +438,8 @@ def report(
     ] = None,
     warehouse: WarehouseOpt = None,
     policy: Annotated[Path | None, typer.Option(help="policy folder (casework deadlines) [env DOUDI_POLICY]")] = None,
+    trend_months: Annotated[int, typer.Option("--trend-months", min=1, help="months of trend, this one included")] = 6,
+    top: Annotated[int, typer.Option("--top", min=0, help="highest-scoring households listed")] = 20,
 ) -> None:
     """The monthly low-income population monitoring report (低收入人口动态监测月报): HTML, XLSX and PDF.
 
@@ -450,9 +452,12 @@ def report(
     from pipelines.report import REPORT_FORMATS, build_report, write_report
 
     formats = tuple(format or REPORT_FORMATS)
+    if unknown := sorted(set(formats) - set(REPORT_FORMATS)):
+        _fail(DoudiError(f"unknown report format(s) {', '.join(unknown)}: choose from html, xlsx, pdf"))
 
     def make(con):
-        return write_report(build_report(con, month, county, load_policy(policy)), out, formats)
+        report = build_report(con, month, county, load_policy(policy), trend_months=trend_months, top_households=top)
+        return write_report(report, out, formats)
 
     written = _with_warehouse(warehouse, make)
     for kind, path in written.items():

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 REPORT_FORMATS = ("html", "xlsx", "pdf")
 TREND_MONTHS = 6  # months of population and comparison trend, the report's month included
-TOP_HOUSEHOLDS = 20
+TOP_HOUSEHOLDS = 20  # the highest-scoring households listed
 
 # section -> (SQL file under warehouse/report/, XLSX sheet, Chinese header of every column)
 _COMMON = {"county_code": "县区代码", "township_code": "乡镇代码", "township": "乡镇(街道)"}
@@ -217,7 +217,13 @@ def _frame(con: duckdb.DuckDBPyConnection, relpath: str) -> pd.DataFrame:
 
 
 def build_report(
-    con: duckdb.DuckDBPyConnection, month: str, county: str | None = None, policy: Policy | None = None
+    con: duckdb.DuckDBPyConnection,
+    month: str,
+    county: str | None = None,
+    policy: Policy | None = None,
+    *,
+    trend_months: int = TREND_MONTHS,
+    top_households: int = TOP_HOUSEHOLDS,
 ) -> MonthlyReport:
     """Every section of the month's report from the warehouse ``con`` (read only: temp tables only).
 
@@ -225,6 +231,8 @@ def build_report(
         month: ``YYYY-MM``.
         county: a county code (6 digits) to report on alone; ``None``: every county in the warehouse.
         policy: for the casework deadlines (overdue alerts); the default policy when ``None``.
+        trend_months: months of the population and comparison trends, the report's month included.
+        top_households: how many of the highest-scoring households to list.
     """
     t0 = time.perf_counter()
     policy = policy or load_policy()
@@ -238,7 +246,9 @@ def build_report(
         raise DoudiError(f"month {month} is after the warehouse's last night ({nights}): nothing to report")
     day = min(end, nights)
     prev_end = start - timedelta(days=1)
-    trend_days = _month_ends(start, TREND_MONTHS)
+    if trend_months < 1 or top_households < 0:
+        raise DoudiError("trend months must be at least 1 and the number of households listed not negative")
+    trend_days = _month_ends(start, trend_months)
     set_variables(
         con,
         rpt_start=start,
@@ -248,7 +258,7 @@ def build_report(
         rpt_days=[*trend_days, day],
         rpt_county=county or "",
         rpt_feeds=list(FEED_NAMES),
-        rpt_top_households=TOP_HOUSEHOLDS,
+        rpt_top_households=top_households,
         rpt_deadline_default=policy.casework.deadline_days,
     )
     deadlines = pd.DataFrame(list(policy.casework.deadline_days_by_rule.items()), columns=["rule_id", "days"]).astype(

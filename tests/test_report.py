@@ -472,6 +472,14 @@ def test_cli_report_and_compare_export(county, tmp_path):
     )  # fmt: skip
     assert out.exit_code == 0, out.output
     assert [p.name for p in tmp_path.iterdir()] == ["低收入人口动态监测月报_520302_2026-11.xlsx"]
+    top = runner.invoke(
+        app, ["report", "--month", "2026-11", "--out", str(tmp_path / "top"), "--format", "xlsx", "--top", "3",
+              "--trend-months", "1", "--warehouse", str(county["wh"])],
+    )  # fmt: skip
+    assert top.exit_code == 0, top.output
+    book = openpyxl.load_workbook(next((tmp_path / "top").glob("*.xlsx")), read_only=True)
+    assert len(list(book["高风险家庭"].iter_rows(values_only=True))) == 1 + 3
+    assert {r[0] for r in book["人口趋势"].iter_rows(min_row=2, values_only=True)} == {"2026-11"}
     bad = runner.invoke(app, ["report", "--month", "2026-13", "--warehouse", str(county["wh"])])
     assert bad.exit_code == 2 and "YYYY-MM" in bad.output
     later = runner.invoke(app, ["report", "--month", "2027-01", "--warehouse", str(county["wh"])])
