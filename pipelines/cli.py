@@ -640,6 +640,12 @@ def demo(
         _fail(exc)
     _print_summary(summary)
     console.print(f"ground truth of the county: {county / 'truth'}")
+    from pipelines.night import step_report
+
+    monthly = step_report(out / "warehouse.duckdb", night, out_dir=out / "reports", force=True)
+    console.print(f"monthly report {night:%Y-%m}: " + "  ".join(monthly["report"].values()), soft_wrap=True)
+    if monthly.get("reason"):
+        console.print(f"  {monthly['reason']}")
     from webapp.casework.accounts import seed_demo_users
 
     logins = seed_demo_users()

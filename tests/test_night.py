@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -298,6 +299,9 @@ def test_demo_in_a_relative_folder(tmp_path, monkeypatch):
     assert "alerts:" in r.stdout and "exports:" in r.stdout
     assert (tmp_path / "var" / "exports" / "2026-11-20" / "alerts.csv").exists()
     assert (tmp_path / "var" / "datadocs" / "2026-11-20" / "index.html").exists()
+    reports = sorted(p.suffix for p in (tmp_path / "var" / "reports").iterdir())  # the month's report
+    assert reports == ([".html", ".pdf", ".xlsx"] if shutil.which("chromium") else [".html", ".xlsx"])
+    assert "monthly report 2026-11:" in r.stdout
     # the casework store, demo logins for two townships, the URL
     assert (tmp_path / "var" / "casework.sqlite3").exists()
     assert "casework:" in r.stdout and "http://127.0.0.1:8000/" in r.stdout
