@@ -38,14 +38,26 @@ __all__ = ["staging_sql", "standardize", "record_key_sql", "REASON_MESSAGES"]
 
 log = logging.getLogger(__name__)
 
+# How a column is typed, from its text ``t`` (``txt()`` of the delivered value, computed once per
+# column in the ``src`` step) or, for IDs, from the delivered value ``c`` itself.
 _CAST = {
-    "text": "txt({c})",
-    "enum": "txt({c})",
+    "text": "{t}",
+    "enum": "{t}",
     "id": "id_norm({c})",
-    "date": "parse_date({c})",
-    "amount": "parse_amount({c})",
-    "int": "try_cast(txt({c}) as integer)",
+    "date": "date_of_text({t})",
+    "amount": "amount_of_text({t})",
+    "int": "try_cast({t} as integer)",
 }
+
+
+def _t(col: str, alias: str = "r") -> str:
+    """The column holding ``txt(<col>)`` in the staging steps."""
+    return f"{alias}.t_{col}"
+
+
+def _cast(col: Column, alias: str = "r") -> str:
+    return _CAST[col.kind].format(t=_t(col.name, alias), c=f"{alias}.{col.name}")
+
 
 # What a data officer reads (and sends back to the department) for each reason code.
 REASON_MESSAGES = {
@@ -65,17 +77,18 @@ REASON_MESSAGES = {
 _SUMMARY_WORDS = ("合计", "总计", "小计", "合 计", "总 计")
 
 
-def record_key_sql(feed: Feed, alias: str = "r", id_number: str | None = None) -> str:
+def record_key_sql(feed: Feed, alias: str = "r", id_number: str | None = None, texts: bool = False) -> str:
     """The natural key as text; ID-bearing parts cleaned (whitespace, full width, x) so that exports
     can mask them. ``id_number`` names an already normalised ID column to use instead (staging
-    passes its widened ID: the full normalisation macro is costly to evaluate twice)."""
+    passes its widened ID: the full normalisation macro is costly to evaluate twice); ``texts``:
+    the other parts are read from the ``t_<col>`` columns staging has already computed."""
 
     def part(name: str) -> str:
         if name == "id_number" and id_number:
             return id_number
         if name == "certificate_no" or feed.column(name).kind == "id":
             return f"id_clean({alias}.{name})"
-        return f"txt({alias}.{name})"
+        return _t(name, alias) if texts else f"txt({alias}.{name})"
 
     return "concat_ws('|', " + ", ".join(part(k) for k in feed.key) + ")"
 
@@ -86,39 +99,34 @@ def _sql_list(values) -> str:
 
 def _issues(col: Column, max_len: int) -> list[str]:
     """SQL expressions giving a reason code for this column, else null."""
-    c = f"r.{col.name}"
+    c, t = f"r.{col.name}", _t(col.name)
     out = [f"case when length({c}) > {max_len} then 'value_too_long:{col.name}' end"]
     if col.required:
-        checks = [f"when txt({c}) is null then 'required_missing:{col.name}'"]
+        checks = [f"when {t} is null then 'required_missing:{col.name}'"]
         if col.kind in ("date", "amount", "int"):
-            checks.append(f"when {_CAST[col.kind].format(c=c)} is null then 'unparseable_{col.kind}:{col.name}'")
+            checks.append(f"when {_cast(col)} is null then 'unparseable_{col.kind}:{col.name}'")
         if col.allowed:
-            checks.append(
-                f"when not list_contains({_sql_list(col.allowed)}, txt({c})) then 'value_not_allowed:{col.name}'"
-            )
+            checks.append(f"when not list_contains({_sql_list(col.allowed)}, {t}) then 'value_not_allowed:{col.name}'")
         out.append("case " + " ".join(checks) + " end")
     return out
 
 
 def _warnings(col: Column) -> list[str]:
-    c = f"r.{col.name}"
+    t = _t(col.name)
     if col.allowed and not col.required:
         return [
-            f"case when txt({c}) is not null and not list_contains({_sql_list(col.allowed)}, txt({c})) "
+            f"case when {t} is not null and not list_contains({_sql_list(col.allowed)}, {t}) "
             f"then 'value_not_allowed:{col.name}' end"
         ]
     if col.kind in ("date", "amount", "int") and not col.required:
-        return [
-            f"case when txt({c}) is not null and {_CAST[col.kind].format(c=c)} is null "
-            f"then 'unparseable_{col.kind}:{col.name}' end"
-        ]
+        return [f"case when {t} is not null and {_cast(col)} is null then 'unparseable_{col.kind}:{col.name}' end"]
     return []
 
 
 def _feed_checks(feed: Feed) -> list[str]:
     """Checks that look at more than one column or one row."""
     checks = []
-    cols = [f"txt(r.{c})" for c in feed.column_names]
+    cols = [_t(c) for c in feed.column_names]
     checks.append("case when coalesce(" + ", ".join(cols) + ") is null then 'empty_row' end")
     words = _sql_list(_SUMMARY_WORDS)
     checks.append("case when list_has_any(" + words + ", [" + ", ".join(cols[:4]) + "]) then 'summary_row' end")
@@ -127,65 +135,75 @@ def _feed_checks(feed: Feed) -> list[str]:
         for c in feed.columns:
             if c.kind == "amount":
                 checks.append(
-                    f"case when txt(r.reverses) is null and parse_amount(r.{c.name}) < 0 "
-                    f"then 'negative_amount:{c.name}' end"
+                    f"case when r.t_reverses is null and {_cast(c)} < 0 then 'negative_amount:{c.name}' end"
                 )
-        checks.append("case when txt(r.reverses) is not null and not known_reversed then 'unknown_reversal' end")
+        checks.append("case when r.t_reverses is not null and not known_reversed then 'unknown_reversal' end")
     return checks
 
 
 def staging_sql(feed: Feed, max_value_length: int = 1000) -> str:
-    """The ``create or replace table stg.<feed>`` statement for one feed."""
-    typed = [
-        f"{_CAST[col.kind].format(c=f'r.{col.name}')} as {col.name}" for col in feed.columns if col.name != "id_number"
-    ]
-    # IDs in three steps over columns, not nested macros: the check-character macro reads its
-    # argument 17 times, and nesting would expand the expression tree exponentially
+    """The ``create or replace table stg.<feed>`` statement for one feed (every loaded delivery)."""
+    return f"create or replace table stg.{feed.name} as\n{staging_select(feed, max_value_length)}"
+
+
+def staging_select(feed: Feed, max_value_length: int = 1000, deliveries: str | None = None) -> str:
+    """The staged rows of one feed: of every loaded delivery, or of those ``deliveries`` (a SQL
+    query of ``delivery_id``) names. Each delivered value is read as text (``txt``) once, in
+    ``src``; the typing and every check work on that text."""
+    typed = [f"{_cast(col)} as {col.name}" for col in feed.columns if col.name != "id_number"]
+    # IDs in steps over columns, not nested macros: the check-character macro reads its argument
+    # 17 times, and nesting would expand the expression tree exponentially; each ID is checked once
     if feed.name == "disability":
         # 残疾人证号 = the 18-character ID + type digit + grade digit: the ID may be derived from it
         clean = "id_clean(r.id_number) as id_c, id_clean(left(id_clean(r.certificate_no), 18)) as cert_c"
         widen = "id_widen(id_c) as id_w, id_widen(cert_c) as cert_w"
+        check = "id_issue(id_w) as id_w_issue, id_issue(cert_w) as cert_w_issue"
         pick = (
-            "case when id_issue(id_w) is null then id_w when id_issue(cert_w) is null then cert_w "
+            "case when id_w_issue is null then id_w when cert_w_issue is null then cert_w "
             "else coalesce(id_w, cert_w) end as id_number, "
-            "case when id_issue(id_w) is null then 'id_number' "
-            "when id_issue(cert_w) is null then 'certificate' end as id_source"
+            "case when id_w_issue is null then 'id_number' "
+            "when cert_w_issue is null then 'certificate' end as id_source, "
+            "case when id_w_issue is null or cert_w_issue is null then null "
+            "when id_w is not null then id_w_issue else cert_w_issue end as id_issue"
         )
     else:
         clean = "id_clean(r.id_number) as id_c"
         widen = "id_widen(id_c) as id_w"
-        pick = "id_w as id_number, case when id_issue(id_w) is null then 'id_number' end as id_source"
+        check = "id_issue(id_w) as id_w_issue"
+        pick = (
+            "id_w as id_number, case when id_w_issue is null then 'id_number' end as id_source, "
+            "id_w_issue as id_issue"
+        )
+    texts = ", ".join(f"txt(r.{c}) as t_{c}" for c in feed.column_names)
     issues = [i for col in feed.columns for i in _issues(col, max_value_length)] + _feed_checks(feed)
     warnings = [w for col in feed.columns for w in _warnings(col)]
     issue_list = "list_filter([" + ", ".join(issues) + "], lambda x: x is not null)"
     warning_list = ("list_filter([" + ", ".join(warnings) + "], lambda x: x is not null)") if warnings else "[]"
     known = ""
+    known_col = ""
     if feed.name == "medical_settlements":
-        known = """,
+        known = f""",
 known_settlements as (
-    select distinct txt(s.settlement_id) as settlement_id
-    from raw.medical_settlements s join meta.delivery d using (delivery_id)
-    where d.outcome in ('loaded', 'loaded_with_quarantine') and txt(s.reverses) is null
+    {KNOWN_SETTLEMENTS_SQL}
 )"""
-    known_col = (
-        ", txt(r.reverses) in (select settlement_id from known_settlements) as known_reversed"
-        if feed.name == "medical_settlements"
-        else ""
-    )
+        known_col = ", r.t_reverses in (select settlement_id from known_settlements) as known_reversed"
+    only = f" and d.delivery_id in ({deliveries})" if deliveries else ""
     return f"""
-create or replace table stg.{feed.name} as
 with src as (
-    select r.*, d.delivered_on, {clean}
+    select r.*, d.delivered_on, {texts}, {clean}
     from raw.{feed.name} r
     join meta.delivery d using (delivery_id)
-    where d.outcome in ('loaded', 'loaded_with_quarantine')
+    where d.outcome in ('loaded', 'loaded_with_quarantine'){only}
 ){known},
 widened_ids as (
     select *, {widen}{known_col} from src r
 ),
+checked_ids as (
+    select *, {check} from widened_ids r
+),
 widened as (
     select *, row_number() over (partition by delivery_id, record_key order by row_number) as key_seq
-    from (select *, {record_key_sql(feed, "r", "r.id_w")} as record_key from widened_ids r)
+    from (select *, {record_key_sql(feed, "r", "r.id_w", texts=True)} as record_key from checked_ids r)
 ),
 typed as (
     select
@@ -202,17 +220,23 @@ typed as (
     from widened r
 ),
 final as (
-    select * exclude (all_issues),
+    select * exclude (all_issues, id_issue),
            -- an empty or totals line is that and nothing else
            case when list_contains(all_issues, 'empty_row') then ['empty_row']
                 when list_contains(all_issues, 'summary_row') then ['summary_row']
                 else all_issues end as issues,
-           id_issue(id_number) as id_issue,
+           id_issue,
            len(all_issues) > 0 as quarantined
     from typed
 )
 select * from final
 """
+
+
+# Settlement IDs a reversal (冲销) may point at: every original settlement of a loaded delivery.
+KNOWN_SETTLEMENTS_SQL = """select distinct txt(s.settlement_id) as settlement_id
+    from raw.medical_settlements s join meta.delivery d using (delivery_id)
+    where d.outcome in ('loaded', 'loaded_with_quarantine') and txt(s.reverses) is null"""
 
 
 def standardize(con: duckdb.DuckDBPyConnection, max_value_length: int = 1000) -> dict[str, int]:
