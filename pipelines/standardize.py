@@ -134,9 +134,7 @@ def _feed_checks(feed: Feed) -> list[str]:
     if feed.name == "medical_settlements":
         for c in feed.columns:
             if c.kind == "amount":
-                checks.append(
-                    f"case when r.t_reverses is null and {_cast(c)} < 0 then 'negative_amount:{c.name}' end"
-                )
+                checks.append(f"case when r.t_reverses is null and {_cast(c)} < 0 then 'negative_amount:{c.name}' end")
         checks.append("case when r.t_reverses is not null and not known_reversed then 'unknown_reversal' end")
     return checks
 
@@ -171,8 +169,7 @@ def staging_select(feed: Feed, max_value_length: int = 1000, deliveries: str | N
         widen = "id_widen(id_c) as id_w"
         check = "id_issue(id_w) as id_w_issue"
         pick = (
-            "id_w as id_number, case when id_w_issue is null then 'id_number' end as id_source, "
-            "id_w_issue as id_issue"
+            "id_w as id_number, case when id_w_issue is null then 'id_number' end as id_source, id_w_issue as id_issue"
         )
     texts = ", ".join(f"txt(r.{c}) as t_{c}" for c in feed.column_names)
     issues = [i for col in feed.columns for i in _issues(col, max_value_length)] + _feed_checks(feed)
