@@ -171,11 +171,16 @@ def staging_select(feed: Feed, max_value_length: int = 1000, deliveries: str | N
         pick = (
             "id_w as id_number, case when id_w_issue is null then 'id_number' end as id_source, id_w_issue as id_issue"
         )
-    texts = ", ".join(f"txt(r.{c}) as t_{c}" for c in feed.column_names)
+    # txt() is two regular-expression replacements; nearly every delivered row needs neither, and one
+    # search over the whole row (values joined by a private-use character) says which rows do
+    row_text = "concat_ws('\ue000', " + ", ".join(f"r.{c}" for c in feed.column_names) + ")"
+    texts = ", ".join(
+        f"case when {_DIRTY} then txt(r.{c}) else nullif(r.{c}, '') end as t_{c}" for c in feed.column_names
+    )
     issues = [i for col in feed.columns for i in _issues(col, max_value_length)] + _feed_checks(feed)
     warnings = [w for col in feed.columns for w in _warnings(col)]
-    issue_list = "list_filter([" + ", ".join(issues) + "], lambda x: x is not null)"
-    warning_list = ("list_filter([" + ", ".join(warnings) + "], lambda x: x is not null)") if warnings else "[]"
+    issue_text = _joined(issues)
+    warning_text = _joined(warnings) if warnings else "''"
     known = ""
     known_col = ""
     if feed.name == "medical_settlements":
@@ -186,11 +191,14 @@ known_settlements as (
         known_col = ", r.t_reverses in (select settlement_id from known_settlements) as known_reversed"
     only = f" and d.delivery_id in ({deliveries})" if deliveries else ""
     return f"""
-with src as (
-    select r.*, d.delivered_on, {texts}, {clean}
+with delivered as (
+    select r.*, d.delivered_on, regexp_matches({row_text}, '{_DIRTY_PATTERN}') as {_DIRTY}
     from raw.{feed.name} r
     join meta.delivery d using (delivery_id)
     where d.outcome in ('loaded', 'loaded_with_quarantine'){only}
+),
+src as (
+    select r.* exclude ({_DIRTY}), {texts}, {clean} from delivered r
 ){known},
 widened_ids as (
     select *, {widen}{known_col} from src r
@@ -198,9 +206,17 @@ widened_ids as (
 checked_ids as (
     select *, {check} from widened_ids r
 ),
+keyed as materialized (
+    select *, {record_key_sql(feed, "r", "r.id_w", texts=True)} as record_key from checked_ids r
+),
+-- a key delivered twice: every row after its first is a duplicate (a grouping, not a sort of every row)
+repeated_keys as (
+    select delivery_id, record_key, min(row_number) as first_row
+    from keyed group by delivery_id, record_key having count(*) > 1
+),
 widened as (
-    select *, row_number() over (partition by delivery_id, record_key order by row_number) as key_seq
-    from (select *, {record_key_sql(feed, "r", "r.id_w", texts=True)} as record_key from checked_ids r)
+    select k.*, case when k.row_number > q.first_row then 2 else 1 end as key_seq
+    from keyed k left join repeated_keys q using (delivery_id, record_key)
 ),
 typed as (
     select
@@ -212,9 +228,14 @@ typed as (
         {pick},
         name_norm(r.name) as name_norm,
         {("," + chr(10) + "        ").join(typed)},
-        {issue_list} as all_issues,
-        {warning_list} as warnings
+        {issue_text} as issue_text,
+        {warning_text} as warning_text
     from widened r
+),
+listed as (
+    select * exclude (issue_text, warning_text),
+           {_listed("issue_text")} as all_issues, {_listed("warning_text")} as warnings
+    from typed
 ),
 final as (
     select * exclude (all_issues, id_issue),
@@ -224,16 +245,34 @@ final as (
                 else all_issues end as issues,
            id_issue,
            len(all_issues) > 0 as quarantined
-    from typed
+    from listed
 )
 select * from final
 """
 
 
-# Settlement IDs a reversal (冲销) may point at: every original settlement of a loaded delivery.
+# A value txt() would change: a control character anywhere, whitespace at either end (U+E000
+# separates the values of a row; a value that holds one only takes the careful path).
+_DIRTY = "needs_txt"
+_DIRTY_PATTERN = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]|(^|\x{E000})[\s\x{3000}\x{FEFF}]|[\s\x{3000}](\x{E000}|$)"
+
+
+def _joined(exprs: list[str]) -> str:
+    """The non-null values of ``exprs`` (reason codes, never containing a comma), in order, as text;
+    ``_listed`` makes it the list (cheaper than filtering a list of mostly nulls with a lambda)."""
+    return "concat_ws(',', " + ", ".join(exprs) + ")"
+
+
+def _listed(text: str) -> str:
+    return f"case when {text} = '' then []::varchar[] else string_split({text}, ',') end"
+
+
+# Settlement IDs a reversal (冲销) may point at: every original settlement of a loaded delivery (a
+# row without an ID is none: a null in the list would make every unknown reversal's test null).
 KNOWN_SETTLEMENTS_SQL = """select distinct txt(s.settlement_id) as settlement_id
     from raw.medical_settlements s join meta.delivery d using (delivery_id)
-    where d.outcome in ('loaded', 'loaded_with_quarantine') and txt(s.reverses) is null"""
+    where d.outcome in ('loaded', 'loaded_with_quarantine') and txt(s.reverses) is null
+      and txt(s.settlement_id) is not null"""
 
 
 def standardize(con: duckdb.DuckDBPyConnection, max_value_length: int = 1000) -> dict[str, int]:
