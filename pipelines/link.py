@@ -18,6 +18,11 @@ log = logging.getLogger(__name__)
 def link(con: duckdb.DuckDBPyConnection, as_of: date, matchers: list[Matcher] | None = None) -> dict[str, int]:
     """Persons, households and links for the night ``as_of``; returns links added per matcher."""
     set_variables(con, as_of=as_of)
+    # int.feed_row was a table before it became a view (warehouses and night snapshots keep it)
+    if con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'int' and table_name = 'feed_row' and not temporary"
+    ).fetchall()[0][0]:
+        con.execute("drop table int.feed_row")
     run_sql_file(con, "intermediate/int_feed_row.sql")
     run_sql_file(con, "intermediate/int_person_key.sql")
     run_sql_file(con, "intermediate/int_household_member.sql")
