@@ -27,12 +27,15 @@ delivered = rows loaded + rows quarantined, always.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import duckdb
+import pyarrow as pa
 
 from pipelines.feeds import FEEDS, Column, Feed
 from pipelines.ingest import LOADED
+from pipelines.warehouse import SQL_DIR, full_rebuild
 
 __all__ = ["staging_sql", "standardize", "record_key_sql", "REASON_MESSAGES"]
 
@@ -275,35 +278,23 @@ KNOWN_SETTLEMENTS_SQL = """select distinct txt(s.settlement_id) as settlement_id
       and txt(s.settlement_id) is not null"""
 
 
-def standardize(con: duckdb.DuckDBPyConnection, max_value_length: int = 1000) -> dict[str, int]:
-    """Rebuild every staging table and the row issues; returns rows quarantined per feed."""
+def standardize(
+    con: duckdb.DuckDBPyConnection, max_value_length: int = 1000, *, full: bool | None = None
+) -> dict[str, int]:
+    """Bring every staging table and the row issues up to date; returns rows quarantined per feed.
+
+    A staging table is rebuilt whole when it is new, when its SQL changed (code, macros or
+    ``max_value_length``: its fingerprint in ``meta.staging``) or when ``full`` (default:
+    ``DOUDI_FULL_REBUILD``). Otherwise only the deliveries that came (loaded, accepted) or went
+    (superseded) since are staged or removed, and the reversal rows whose settlement came or went
+    are checked again: the rows a rebuild gives, at the cost of the changed deliveries.
+    """
+    full = full_rebuild() if full is None else full
+    _lookup_tables(con)
     for feed in FEEDS.values():
-        con.execute(staging_sql(feed, max_value_length))
-    con.execute("delete from meta.row_issue where reason_code <> 'malformed_row'")
-    labels = [(f.name, c.name, c.label) for f in FEEDS.values() for c in f.columns]
-    con.execute("create or replace temp table column_label (feed varchar, col varchar, label varchar)")
-    con.executemany("insert into column_label values (?, ?, ?)", labels)
-    con.execute("create or replace temp table reason_message (code varchar, message varchar)")
-    con.executemany("insert into reason_message values (?, ?)", list(REASON_MESSAGES.items()))
-    for feed in FEEDS.values():
-        con.execute(
-            f"""
-            insert into meta.row_issue
-            with found as (
-                select delivery_id, row_number, unnest(issues) as reason, 'quarantine' as severity
-                from stg.{feed.name}
-                union all
-                select delivery_id, row_number, unnest(warnings), 'warning' from stg.{feed.name}
-            )
-            select f.delivery_id, '{feed.name}', f.row_number, split_part(f.reason, ':', 1),
-                   m.message || coalesce(': ' || nullif(split_part(f.reason, ':', 2), '') || ' ('
-                                         || l.label || ')', ''),
-                   null, f.severity
-            from found f
-            left join reason_message m on m.code = split_part(f.reason, ':', 1)
-            left join column_label l on l.feed = '{feed.name}' and l.col = split_part(f.reason, ':', 2)
-            """
-        )
+        refresh = _stage(con, feed, max_value_length, full)
+        if refresh != "false":
+            _row_issues(con, feed, refresh)
     # conservation: every delivered row is loaded or quarantined, and the delivery says which
     con.execute(
         f"""
@@ -325,3 +316,130 @@ def standardize(con: duckdb.DuckDBPyConnection, max_value_length: int = 1000) ->
         feed.name: con.execute(f"select count(*) from stg.{feed.name} where quarantined").fetchall()[0][0]
         for feed in FEEDS.values()
     }
+
+
+def _fingerprint(select_sql: str) -> str:
+    macros = (SQL_DIR / "macros.sql").read_text(encoding="utf-8")
+    return hashlib.sha256((select_sql + macros).encode("utf-8")).hexdigest()[:16]
+
+
+def _stage(con: duckdb.DuckDBPyConnection, feed: Feed, max_value_length: int, full: bool) -> str:
+    """Stage one feed; returns a SQL condition on ``x.delivery_id``/``x.row_number`` naming the rows
+    whose issues changed (``true``: all, ``false``: none)."""
+    select_sql = staging_select(feed, max_value_length)
+    fingerprint = _fingerprint(select_sql)
+    stored = con.execute("select fingerprint from meta.staging where feed = ?", [feed.name]).fetchall()
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'stg' and table_name = ? and not temporary",
+        [feed.name],
+    ).fetchall()[0][0]
+    if full or not exists or not stored or stored[0][0] != fingerprint:
+        con.execute(f"create or replace table stg.{feed.name} as\n{select_sql}")
+        con.execute("insert or replace into meta.staging values (?, ?)", [feed.name, fingerprint])
+        log.info("stg.%s rebuilt", feed.name)
+        return "true"
+    con.execute(
+        f"""
+        create or replace temp table stage_plan as
+        with wanted as (
+            select delivery_id from meta.delivery where feed = '{feed.name}' and outcome in {LOADED}
+        ),
+        staged as (select distinct delivery_id from stg.{feed.name})
+        select delivery_id, true as add from wanted anti join staged using (delivery_id)
+        union all
+        select delivery_id, false from staged anti join wanted using (delivery_id)
+        """
+    )
+    added, removed = con.execute(
+        "select count(*) filter (where add), count(*) filter (where not add) from stage_plan"
+    ).fetchall()[0]
+    log.info("stg.%s: %d deliveries staged, %d removed", feed.name, added, removed)
+    if not added + removed:
+        return "false"
+    con.execute(f"delete from stg.{feed.name} where delivery_id in (select delivery_id from stage_plan)")
+    con.execute(
+        f"insert into stg.{feed.name}\n"
+        + staging_select(feed, max_value_length, deliveries="select delivery_id from stage_plan where add")
+    )
+    refresh = "x.delivery_id in (select delivery_id from stage_plan)"
+    if feed.name == "medical_settlements":
+        refresh += f" or {_recheck_reversals(con)}"
+    return refresh
+
+
+def _recheck_reversals(con: duckdb.DuckDBPyConnection) -> str:
+    """Reversal rows staged on earlier nights whose settlement came or went since: their
+    ``unknown_reversal`` is set or lifted as staging them again would (it is the last check of a
+    row's list, so it is appended or removed at the end). Returns the condition naming them."""
+    con.execute(
+        """
+        create or replace temp table reversal_flip as
+        with known as (
+            select distinct settlement_id from stg.medical_settlements
+            where reverses is null and settlement_id is not null
+        )
+        select s.delivery_id, s.row_number, k.settlement_id is not null as known
+        from stg.medical_settlements s
+        left join known k on k.settlement_id = s.reverses
+        where s.reverses is not null
+          and s.delivery_id not in (select delivery_id from stage_plan)
+          -- an empty or totals line keeps its one reason whatever else holds
+          and s.issues <> ['summary_row'] and s.issues <> ['empty_row']
+          and list_contains(s.issues, 'unknown_reversal') = (k.settlement_id is not null)
+        """
+    )
+    con.execute(
+        """
+        update stg.medical_settlements s set
+            issues = case when f.known then list_filter(s.issues, lambda x: x <> 'unknown_reversal')
+                          else list_append(s.issues, 'unknown_reversal') end,
+            quarantined = not f.known or len(list_filter(s.issues, lambda x: x <> 'unknown_reversal')) > 0
+        from reversal_flip f
+        where s.delivery_id = f.delivery_id and s.row_number = f.row_number
+        """
+    )
+    return "exists (select 1 from reversal_flip f where f.delivery_id = x.delivery_id and f.row_number = x.row_number)"
+
+
+def _lookup_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Column labels and reason messages as tables, for the row issues' messages."""
+    labels = pa.table(
+        {
+            "feed": [f.name for f in FEEDS.values() for _ in f.columns],
+            "col": [c.name for f in FEEDS.values() for c in f.columns],
+            "label": [c.label for f in FEEDS.values() for c in f.columns],
+        }
+    )
+    messages = pa.table({"code": list(REASON_MESSAGES), "message": list(REASON_MESSAGES.values())})
+    for name, table in (("column_label", labels), ("reason_message", messages)):
+        con.register(f"_{name}", table)
+        try:
+            con.execute(f"create or replace temp table {name} as select * from _{name}")
+        finally:
+            con.unregister(f"_{name}")
+
+
+def _row_issues(con: duckdb.DuckDBPyConnection, feed: Feed, refresh: str) -> None:
+    """Replace the row issues of the rows ``refresh`` names (malformed lines are ingest's)."""
+    con.execute(
+        f"delete from meta.row_issue x where x.feed = '{feed.name}' and x.reason_code <> 'malformed_row' "
+        f"and ({refresh})"
+    )
+    con.execute(
+        f"""
+        insert into meta.row_issue
+        with rows as (select * from stg.{feed.name} x where {refresh}),
+        found as (
+            select delivery_id, row_number, unnest(issues) as reason, 'quarantine' as severity from rows
+            union all
+            select delivery_id, row_number, unnest(warnings), 'warning' from rows
+        )
+        select f.delivery_id, '{feed.name}', f.row_number, split_part(f.reason, ':', 1),
+               m.message || coalesce(': ' || nullif(split_part(f.reason, ':', 2), '') || ' ('
+                                     || l.label || ')', ''),
+               null, f.severity
+        from found f
+        left join reason_message m on m.code = split_part(f.reason, ':', 1)
+        left join column_label l on l.feed = '{feed.name}' and l.col = split_part(f.reason, ':', 2)
+        """
+    )

@@ -55,6 +55,13 @@ create table if not exists meta.row_issue (
     severity     varchar not null default 'quarantine'
 );
 
+-- The SQL each staging table was built with (a fingerprint of it and of the macros): while it
+-- holds, a night stages only the deliveries that came or went instead of rebuilding the table.
+create table if not exists meta.staging (
+    feed        varchar primary key,
+    fingerprint varchar not null
+);
+
 -- Stable persons: a person_id is given once to a canonical ID number and never changes.
 create table if not exists int.person_key (
     id_number     varchar primary key,
