@@ -183,14 +183,23 @@ def train(con: duckdb.DuckDBPyConnection, settings: LinkSettings) -> Model:
     con.execute(
         f"""
         create or replace temp table link_probe as
-        with sample as (
-            select r.feed, r.delivery_id, r.row_number, r.id_number, l.person_id as true_person_id,
-                   hash(r.feed, r.delivery_id, r.row_number) as h
+        with picked as (
+            -- the sample is taken from the links alone, then joined to its rows (a link's row is in
+            -- int.feed_row when its delivery is: loaded and not after the night)
+            select l.feed, l.delivery_id, l.row_number, l.person_id as true_person_id,
+                   hash(l.feed, l.delivery_id, l.row_number) as h
             from int.link l
-            join int.feed_row r using (feed, delivery_id, row_number)
-            where l.method in ('exact', 'normalised') and r.feed <> 'household_registry'
+            where l.method in ('exact', 'normalised') and l.feed <> 'household_registry'
+              and l.delivery_id in (
+                  select delivery_id from meta.delivery
+                  where outcome in ('loaded', 'loaded_with_quarantine') and delivered_on <= getvariable('as_of'))
             order by h
             limit {int(settings.training_sample)}
+        ),
+        sample as (
+            select p.feed, p.delivery_id, p.row_number, r.id_number, p.true_person_id, p.h
+            from picked p
+            join int.feed_row r using (feed, delivery_id, row_number)
         ),
         corrupted as (
             select *, 1 + (h % 17)::integer as pos, (h // 17) % 3 as kind from sample

@@ -75,11 +75,16 @@ def _issues_of(wh: Path, settlement_id: str) -> list[str]:
         ).fetchall()[0][0]
 
 
-def _night(landing: Path, night: date, incremental: Path, rebuilt: Path, monkeypatch, caplog) -> None:
+def _night(
+    landing: Path, night: date, incremental: Path, rebuilt: Path, monkeypatch, caplog, *, link_all: bool = False
+) -> None:
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="pipelines"):
         a = run_night(landing, night, incremental)
-    assert not [r for r in caplog.records if r.getMessage().endswith(" rebuilt")]  # it did go incremental
+    said = [r.getMessage() for r in caplog.records]
+    # it did go incremental: no staging table rebuilt, linkage on the new rows only
+    assert not [m for m in said if m.startswith("stg.") and m.endswith(" rebuilt")]
+    assert ("link: every row" in said) == link_all
     with monkeypatch.context() as m:
         m.setenv("DOUDI_FULL_REBUILD", "1")
         b = run_night(landing, night, rebuilt)
@@ -122,7 +127,8 @@ def test_incremental_nights_equal_rebuilt_nights(tmp_path, monkeypatch, caplog):
     )
     corrected = _read(settlements2)
     _write(corrected.slice(1), settlements2)
-    _night(landing, night3, incremental, rebuilt, monkeypatch, caplog)
+    # a delivery left (superseded): linkage looks at every row again
+    _night(landing, night3, incremental, rebuilt, monkeypatch, caplog, link_all=True)
     assert _issues_of(incremental, "R-EARLY-1") == []  # lifted on a row staged the night before
 
     # night 4: nothing new arrives (every file already loaded)

@@ -62,6 +62,17 @@ create table if not exists meta.staging (
     fingerprint varchar not null
 );
 
+-- What the derived layers were last built from: the deliveries the link step has taken in
+-- (meta.link_source), and a fingerprint of each layer's inputs (meta.build). A night looks at
+-- what changed since and rebuilds only that (pipelines/link.py).
+create table if not exists meta.link_source (
+    delivery_id integer primary key
+);
+create table if not exists meta.build (
+    target      varchar primary key,
+    fingerprint varchar not null
+);
+
 -- Stable persons: a person_id is given once to a canonical ID number and never changes.
 create table if not exists int.person_key (
     id_number     varchar primary key,
