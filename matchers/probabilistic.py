@@ -83,13 +83,14 @@ def _pairs_with_fields(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def compare(pairs: pd.DataFrame, settings: LinkSettings) -> pd.DataFrame:
-    """Add the comparison levels ``name``, ``birth``, ``sex`` to candidate pairs (vectorised)."""
+def compare(pairs: pd.DataFrame, settings: LinkSettings, con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
+    """Add the comparison levels ``name``, ``birth``, ``sex`` to candidate pairs (vectorised); with
+    ``con``, names already read on an earlier night are looked up (``matchers.names.name_table``)."""
     from rapidfuzz.distance import JaroWinkler
     from rapidfuzz.process import cpdist
 
     out = pairs.copy()
-    names = name_table(pd.concat([out["row_name"], out["person_name"]], ignore_index=True))
+    names = name_table(pd.concat([out["row_name"], out["person_name"]], ignore_index=True), con)
     folded = dict(zip(names["name"], names["folded"], strict=True))
     py = dict(zip(names["name"], names["pinyin"], strict=True))
     rf, pf = out["row_name"].map(folded), out["person_name"].map(folded)
@@ -225,7 +226,7 @@ def train(con: duckdb.DuckDBPyConnection, settings: LinkSettings) -> Model:
     if pairs.empty:
         log.info("no labelled pairs tonight: the priors of settings.yaml decide")
         return _fit(pd.DataFrame(columns=["block", "is_match", *COMPARISONS]), settings)
-    compared = compare(_pairs_with_fields(con), settings)
+    compared = compare(_pairs_with_fields(con), settings, con)
     compared = compared.merge(
         pairs[["feed", "delivery_id", "row_number", "person_id", "true_person_id"]],
         on=["feed", "delivery_id", "row_number", "person_id"],
@@ -318,7 +319,7 @@ class ProbabilisticMatcher:
               and c.row_number = d.row_number and c.person_id = d.person_id
             """
         )
-        pairs = compare(_pairs_with_fields(con), s)
+        pairs = compare(_pairs_with_fields(con), s, con)
         if pairs.empty:
             return 0
         pairs["probability"] = score(pairs, model)
@@ -366,7 +367,7 @@ class ProbabilisticMatcher:
         )
         if not con.execute("select count(*) from link_candidate").fetchall()[0][0]:
             return 0
-        pairs = compare(_pairs_with_fields(con), self.settings)
+        pairs = compare(_pairs_with_fields(con), self.settings, con)
         pairs = pairs[pairs["name"].isin(["exact", "homophone"])]
         if pairs.empty:
             return 0

@@ -73,6 +73,15 @@ create table if not exists meta.build (
     fingerprint varchar not null
 );
 
+-- How each delivered name reads (folded, pinyin): read once in Python, on the night the name first
+-- appears (matchers/names.py; cleared when that code or its dictionaries change).
+create table if not exists int.name_reading (
+    name           varchar primary key,
+    folded         varchar,
+    pinyin         varchar,
+    surname_pinyin varchar
+);
+
 -- Stable persons: a person_id is given once to a canonical ID number and never changes.
 create table if not exists int.person_key (
     id_number     varchar primary key,
