@@ -1,97 +1,226 @@
-"""Benchmark: generate counties and run one night on each; print seconds per phase and peak RSS.
+"""Benchmark: whole nights per county size; seconds per phase and peak RSS, first and incremental.
 
 Not a test (no pass/fail): figures for the README and the issue notes.
 
-    .venv/bin/python bench/night.py                    # 20k, 200k, 1M persons
-    .venv/bin/python bench/night.py --sizes 20000      # one size
-    .venv/bin/python bench/night.py --keep bench/out   # keep the counties and warehouses
+    .venv/bin/python bench/night.py                          # 200k and 1M persons
+    .venv/bin/python bench/night.py --sizes 20000            # one size
+    .venv/bin/python bench/night.py --sizes 5000000 --dir var/bench
 
-Each size runs the generator and the night in separate child processes so that each peak RSS
-is that process's own.
+For each size: the generated county is kept under ``DIR/<persons>/county`` and reused while its
+manifest matches (generation at 1M takes minutes); then
+
+1. a **first night** on a fresh warehouse (every delivery new): ingest, validate (the feed
+   contracts, GX), standardize, link, rules, publish, and the report when ``pipelines.report``
+   exists in the checkout;
+2. an **incremental night**, the next day on the same warehouse, after the next night's
+   deliveries (``pipelines.synthetic.delta.next_night``): a settlements file and a roster snapshot
+   that together change ``--delta-share`` (0.1 %) of the first night's delivered rows.
+
+Every night runs in its own child process so that each peak RSS (``ru_maxrss``) is that night's
+own. ``--check`` also runs the second night on a copy of the first night's warehouse with every
+layer rebuilt from scratch (``DOUDI_FULL_REBUILD=1``) and compares the alerts and links exports
+byte for byte. DuckDB's memory limit and temporary directory are the
+warehouse's (``DOUDI_MEMORY_LIMIT``, ``DOUDI_THREADS``; see ``pipelines/warehouse.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-AS_OF = "2026-11-20"
+AS_OF = date(2026, 11, 20)
+SEED = 7
+PHASES = ("ingest", "validate", "standardize", "link", "rules", "publish", "report")
 
 CHILD = r"""
-import json, resource, sys, time
+import inspect, json, resource, sys, time
 from datetime import date
 from pathlib import Path
 sys.path.insert(0, {root!r})
-step, out, persons = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+step, args = sys.argv[1], json.loads(sys.argv[2])
 t = time.perf_counter()
 result = {{}}
 if step == "generate":
     from pipelines.synthetic import generate_county
-    generate_county(out / "county", persons=persons, seed=7, as_of=date.fromisoformat({as_of!r}))
+    generate_county(Path(args["out"]), persons=args["persons"], seed=args["seed"],
+                    as_of=date.fromisoformat(args["as_of"]))
+elif step == "delta":
+    from pipelines.synthetic.delta import next_night
+    result["written"] = next_night(Path(args["landing"]), date.fromisoformat(args["on"]),
+                                   settlements=args["settlements"], roster_changes=args["roster_changes"],
+                                   seed=args["seed"], out=Path(args["out"]))
 else:
     from pipelines.night import run_night
-    s = run_night(out / "county" / "landing", date.fromisoformat({as_of!r}), out / "warehouse.duckdb")
-    result = {{"phases": s.phase_seconds, "alerts_open": s.alerts_open,
-               "rows": sum(f["delivered"] for f in s.feeds)}}
+    as_of, wh = date.fromisoformat(args["as_of"]), Path(args["warehouse"])
+    s = run_night(Path(args["landing"]), as_of, wh)
+    result = {{"phases": dict(s.phase_seconds), "alerts_open": s.alerts_open,
+               "rows": sum(f["delivered"] for f in s.feeds), "exports": s.exports}}
+    # --- report hook: pipelines/report.py (build_report) is written by another engineer ---
+    try:
+        from pipelines.report import build_report
+    except ImportError:
+        result["report"] = "report: not available in this checkout"
+    else:
+        known = {{"warehouse": wh, "as_of": as_of, "summary": s, "landing": Path(args["landing"]),
+                  "out_dir": Path(s.exports["alerts"]).parent}}
+        params = inspect.signature(build_report).parameters
+        kwargs = {{k: v for k, v in known.items() if k in params}}
+        started = time.perf_counter()
+        try:
+            build_report(**kwargs)
+            result["phases"]["report"] = time.perf_counter() - started
+        except Exception as exc:  # the bench times it, the report's own tests judge it
+            result["report"] = f"report: failed ({{type(exc).__name__}}: {{str(exc)[:200]}})"
 result["seconds"] = time.perf_counter() - t
 result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(result))
 """
 
 
-def _child(step: str, out: Path, persons: int) -> dict:
-    code = CHILD.format(root=str(ROOT), as_of=AS_OF)
-    proc = subprocess.run([sys.executable, "-c", code, step, str(out), str(persons)], capture_output=True, text=True)
+def _child(step: str, env: dict[str, str] | None = None, **args) -> dict:
+    code = CHILD.format(root=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-c", code, step, json.dumps(args, default=str)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"{step} failed for {persons} persons")
+        sys.stderr.write(proc.stderr[-5000:])
+        raise SystemExit(f"{step} failed ({args})")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _county(base: Path, persons: int) -> tuple[Path, dict | None]:
+    """The generated county under ``base``, generated only when missing or different."""
+    county = base / "county"
+    manifest = county / "truth" / "manifest.json"
+    if manifest.is_file():
+        m = json.loads(manifest.read_text(encoding="utf-8"))
+        if (m.get("persons"), m.get("seed"), m.get("as_of")) == (persons, SEED, AS_OF.isoformat()):
+            return county, None
+    gen = _child("generate", out=str(county), persons=persons, seed=SEED, as_of=AS_OF.isoformat())
+    return county, gen
+
+
+def _landing_with(landing: Path, delta: Path, out: Path) -> Path:
+    """A landing area of links to the county's files and the delta's (the departments' drop folder)."""
+    if out.exists():
+        shutil.rmtree(out)
+    for src_root in (landing, delta):
+        for path in src_root.rglob("*"):
+            if path.is_file():
+                target = out / path.relative_to(src_root)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.symlink_to(path.resolve())
+    return out
+
+
+def _fresh(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path / "warehouse.duckdb"
+
+
+def _line(persons: int, night: str, r: dict) -> str:
+    p = r["phases"]
+    cells = " ".join(f"{p[k]:>7.1f}" if k in p else f"{'-':>7}" for k in PHASES)
+    return (
+        f"{persons:>10,} {night:>11} {r['rows']:>11,} | {cells} | {r['seconds']:>7.1f} "
+        f"{r['peak_rss_mib'] / 1024:>8.2f} {r['alerts_open']:>7,}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000, 1_000_000])
-    parser.add_argument("--keep", type=Path, help="keep counties and warehouses under this folder")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[200_000, 1_000_000])
+    parser.add_argument("--dir", type=Path, default=ROOT / "var" / "bench", help="counties and warehouses")
+    parser.add_argument("--delta-share", type=float, default=0.001, help="rows changed for the incremental night")
+    parser.add_argument("--no-incremental", action="store_true")
+    parser.add_argument("--check", action="store_true", help="also run the second night from scratch and compare")
+    parser.add_argument("--json", type=Path, help="append one JSON line per night to this file")
     args = parser.parse_args()
     import duckdb
 
     print(
         f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-        f"duckdb {duckdb.__version__}, cores {__import__('os').cpu_count()}"
+        f"duckdb {duckdb.__version__}, cores {os.cpu_count()}, "
+        f"DOUDI_MEMORY_LIMIT={os.environ.get('DOUDI_MEMORY_LIMIT', '(default)')}"
     )
-    header = (
-        f"{'persons':>10} {'rows':>10} {'generate s':>10} {'gen RSS MiB':>11} | {'ingest':>7} "
-        f"{'valid.':>6} {'stdz':>6} {'link':>6} {'rules':>6} {'publish':>7} {'night s':>8} "
-        f"{'night RSS MiB':>13} {'alerts':>6}"
+    print(
+        f"{'persons':>10} {'night':>11} {'rows deliv.':>11} | "
+        + " ".join(f"{k[:7]:>7}" for k in PHASES)
+        + f" | {'night s':>7} {'peak GiB':>8} {'alerts':>7}",
+        flush=True,
     )
-    print(header)
+    next_day = AS_OF + timedelta(days=1)
     for persons in args.sizes:
-        base = Path(tempfile.mkdtemp(prefix=f"doudi_bench_{persons}_")) if not args.keep else args.keep / str(persons)
-        if base.exists() and args.keep:
-            shutil.rmtree(base)
-        base.mkdir(parents=True, exist_ok=True)
+        base = args.dir / str(persons)
+        county, gen = _county(base, persons)
+        if gen:
+            print(f"{persons:>10,} generated in {gen['seconds']:.1f} s, peak {gen['peak_rss_mib'] / 1024:.2f} GiB")
+        run = base / "run"
+        wh = _fresh(run)
         t = time.perf_counter()
-        gen = _child("generate", base, persons)
-        night = _child("night", base, persons)
-        p = night["phases"]
-        print(
-            f"{persons:>10,} {night['rows']:>10,} {gen['seconds']:>10.1f} {gen['peak_rss_mib']:>11.0f} | "
-            f"{p['ingest']:>7.1f} {p['validate']:>6.1f} {p['standardize']:>6.1f} {p['link']:>6.1f} {p['rules']:>6.1f} "
-            f"{p['publish']:>7.1f} {night['seconds']:>8.1f} {night['peak_rss_mib']:>13.0f} "
-            f"{night['alerts_open']:>6}",
-            flush=True,
-        )
-        if not args.keep:
-            shutil.rmtree(base, ignore_errors=True)
-        del t
+        first = _child("night", landing=str(county / "landing"), as_of=AS_OF.isoformat(), warehouse=str(wh))
+        print(_line(persons, "first", first), flush=True)
+        records = [{"persons": persons, "night": "first", **first}]
+        if not args.no_incremental:
+            changed = max(10, round(args.delta_share * first["rows"]))
+            roster_changes = max(3, changed // 20)
+            delta_dir = base / "delta"
+            if delta_dir.exists():
+                shutil.rmtree(delta_dir)
+            _child(
+                "delta",
+                landing=str(county / "landing"),
+                on=next_day.isoformat(),
+                settlements=changed - roster_changes,
+                roster_changes=roster_changes,
+                seed=SEED,
+                out=str(delta_dir),
+            )
+            landing2 = _landing_with(county / "landing", delta_dir, base / "landing2")
+            if args.check:  # the same second night, every layer rebuilt from scratch, on a copy
+                if (base / "run_full").exists():
+                    shutil.rmtree(base / "run_full")
+                shutil.copytree(run, base / "run_full")
+            second = _child("night", landing=str(landing2), as_of=next_day.isoformat(), warehouse=str(wh))
+            second["changed_rows"] = changed
+            print(_line(persons, "incremental", second), flush=True)
+            records.append({"persons": persons, "night": "incremental", **second})
+            if args.check:
+                full = _child(
+                    "night",
+                    landing=str(landing2),
+                    as_of=next_day.isoformat(),
+                    warehouse=str(base / "run_full" / "warehouse.duckdb"),
+                    env={"DOUDI_FULL_REBUILD": "1"},
+                )
+                print(_line(persons, "2nd, rebuilt", full), flush=True)
+                same = {
+                    k: Path(second["exports"][k]).read_bytes() == Path(full["exports"][k]).read_bytes()
+                    for k in ("alerts", "links")
+                }
+                print(f"{'':>10} incremental == rebuilt from scratch: {same}", flush=True)
+                records.append({"persons": persons, "night": "second_rebuilt", **full, "same": same})
+        for r in records:
+            if "report" in r:
+                print(f"{'':>10} {r['night']}: {r['report']}")
+        if args.json:
+            with args.json.open("a", encoding="utf-8") as f:
+                for r in records:
+                    f.write(json.dumps({**r, "wall": time.perf_counter() - t}, default=str) + "\n")
 
 
 if __name__ == "__main__":

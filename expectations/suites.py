@@ -84,6 +84,13 @@ def _context(docs_dir: Path | None):
     from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
 
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    # GX fingerprints every pandas batch under 1 GB with an md5 over pandas' hash of every cell (a
+    # sixth of the validation time at a million rows); an ephemeral context never looks a batch up
+    # again, so the fingerprint is switched off rather than paid for on every delivery.
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    if hasattr(pandas_execution_engine, "HASH_THRESHOLD"):
+        pandas_execution_engine.HASH_THRESHOLD = 0
     logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its INFO lines are noise here
     # no default docs site: GX would leave a temporary folder behind on every night
     config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False))
@@ -119,6 +126,7 @@ def validate_deliveries(
     if not delivery_ids:
         return []
     import great_expectations as gx
+    import pandas as pd
 
     ctx = _context(docs_dir)
     source = ctx.data_sources.add_pandas("deliveries")
@@ -138,11 +146,16 @@ def validate_deliveries(
             definitions[feed_name] = ctx.validation_definitions.add(
                 gx.ValidationDefinition(name=feed_name, data=batch, suite=suite)
             )
-        # empty cells are absent values (CSV gives '' for them), not values that fail a pattern
+        # empty cells are absent values (CSV gives '' for them), not values that fail a pattern;
+        # Arrow-backed columns (no Python object per cell): a third of the time and memory, the same
+        # results (GX's regex check converts to Python strings itself); row order does not matter
+        # to counts, so none is asked for
         cols = ", ".join(f"nullif(trim({c}), '') as {c}" for c in feed.column_names)
-        frame = con.execute(
-            f"select {cols} from raw.{feed_name} where delivery_id = ? order by row_number", [delivery_id]
-        ).df()
+        frame = (
+            con.execute(f"select {cols} from raw.{feed_name} where delivery_id = ?", [delivery_id])
+            .to_arrow_table()
+            .to_pandas(types_mapper=pd.ArrowDtype)
+        )
         checkpoint = gx.Checkpoint(
             name=f"delivery_{delivery_id}",
             validation_definitions=[definitions[feed_name]],

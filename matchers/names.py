@@ -14,8 +14,12 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = ["fold", "split_surname", "pinyin", "homophones", "name_table", "SURNAME_READINGS", "COMPOUND_SURNAMES"]
 
@@ -147,10 +151,62 @@ def homophones(a: str | None, b: str | None) -> bool:
     return all(x == y or _readings(x) & _readings(y) for x, y in zip(a, b, strict=True))
 
 
-def name_table(names: Iterable[str | None]) -> pd.DataFrame:
-    """One row per distinct delivered name: ``name``, ``folded``, ``pinyin``, ``surname_pinyin``."""
+def name_table(names: Iterable[str | None], con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
+    """One row per distinct delivered name: ``name``, ``folded``, ``pinyin``, ``surname_pinyin``.
+
+    With ``con``, readings are kept in the warehouse (``int.name_reading``, cleared whenever this
+    module or the pinyin and OpenCC packages change): a name is read once, on the night it first
+    appears, and later nights look it up. ``DOUDI_FULL_REBUILD=1`` reads every name again.
+    """
     distinct = pd.Series(pd.unique(pd.Series(list(names), dtype=object).dropna()), dtype=object)
+    if con is None:
+        return _read_names(distinct)
+    from pipelines.warehouse import full_rebuild
+
+    _check_reading_version(con)
+    if full_rebuild():
+        known = _read_names(distinct.iloc[:0])
+        fresh = _read_names(distinct)
+    else:
+        con.register("_names", pd.DataFrame({"name": distinct}))
+        try:
+            known = con.execute("select r.* from int.name_reading r semi join _names n using (name)").df()
+        finally:
+            con.unregister("_names")
+        fresh = _read_names(distinct[~distinct.isin(known["name"])])
+    if len(fresh):
+        con.register("_fresh", fresh)
+        try:
+            con.execute("insert or replace into int.name_reading by name select * from _fresh")
+        finally:
+            con.unregister("_fresh")
+    return pd.concat([known, fresh], ignore_index=True)
+
+
+def _read_names(distinct: pd.Series) -> pd.DataFrame:
+    # per distinct name (pypinyin and OpenCC are dictionary libraries; there is no column form)
     folded = distinct.map(fold)
     py = folded.map(pinyin)
     surname = folded.map(lambda f: pinyin(split_surname(f)[0]) if f else None)
-    return pd.DataFrame({"name": distinct, "folded": folded, "pinyin": py, "surname_pinyin": surname})
+    return pd.DataFrame(
+        {"name": distinct, "folded": folded, "pinyin": py, "surname_pinyin": surname}, dtype=object
+    ).reset_index(drop=True)
+
+
+def _reading_version() -> str:
+    import hashlib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    source = Path(__file__).read_bytes()
+    libs = f"{version('pypinyin')}|{version('opencc-python-reimplemented')}".encode()
+    return hashlib.sha256(source + libs).hexdigest()[:16]
+
+
+def _check_reading_version(con: duckdb.DuckDBPyConnection) -> None:
+    """Cached readings are only good for the code and dictionaries that made them."""
+    current = _reading_version()
+    rows = con.execute("select fingerprint from meta.build where target = 'name_reading'").fetchall()
+    if not rows or rows[0][0] != current:
+        con.execute("delete from int.name_reading")
+        con.execute("insert or replace into meta.build values ('name_reading', ?)", [current])

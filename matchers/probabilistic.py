@@ -83,13 +83,14 @@ def _pairs_with_fields(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def compare(pairs: pd.DataFrame, settings: LinkSettings) -> pd.DataFrame:
-    """Add the comparison levels ``name``, ``birth``, ``sex`` to candidate pairs (vectorised)."""
+def compare(pairs: pd.DataFrame, settings: LinkSettings, con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
+    """Add the comparison levels ``name``, ``birth``, ``sex`` to candidate pairs (vectorised); with
+    ``con``, names already read on an earlier night are looked up (``matchers.names.name_table``)."""
     from rapidfuzz.distance import JaroWinkler
     from rapidfuzz.process import cpdist
 
     out = pairs.copy()
-    names = name_table(pd.concat([out["row_name"], out["person_name"]], ignore_index=True))
+    names = name_table(pd.concat([out["row_name"], out["person_name"]], ignore_index=True), con)
     folded = dict(zip(names["name"], names["folded"], strict=True))
     py = dict(zip(names["name"], names["pinyin"], strict=True))
     rf, pf = out["row_name"].map(folded), out["person_name"].map(folded)
@@ -183,14 +184,23 @@ def train(con: duckdb.DuckDBPyConnection, settings: LinkSettings) -> Model:
     con.execute(
         f"""
         create or replace temp table link_probe as
-        with sample as (
-            select r.feed, r.delivery_id, r.row_number, r.id_number, l.person_id as true_person_id,
-                   hash(r.feed, r.delivery_id, r.row_number) as h
+        with picked as (
+            -- the sample is taken from the links alone, then joined to its rows (a link's row is in
+            -- int.feed_row when its delivery is: loaded and not after the night)
+            select l.feed, l.delivery_id, l.row_number, l.person_id as true_person_id,
+                   hash(l.feed, l.delivery_id, l.row_number) as h
             from int.link l
-            join int.feed_row r using (feed, delivery_id, row_number)
-            where l.method in ('exact', 'normalised') and r.feed <> 'household_registry'
+            where l.method in ('exact', 'normalised') and l.feed <> 'household_registry'
+              and l.delivery_id in (
+                  select delivery_id from meta.delivery
+                  where outcome in ('loaded', 'loaded_with_quarantine') and delivered_on <= getvariable('as_of'))
             order by h
             limit {int(settings.training_sample)}
+        ),
+        sample as (
+            select p.feed, p.delivery_id, p.row_number, r.id_number, p.true_person_id, p.h
+            from picked p
+            join int.feed_row r using (feed, delivery_id, row_number)
         ),
         corrupted as (
             select *, 1 + (h % 17)::integer as pos, (h // 17) % 3 as kind from sample
@@ -216,7 +226,7 @@ def train(con: duckdb.DuckDBPyConnection, settings: LinkSettings) -> Model:
     if pairs.empty:
         log.info("no labelled pairs tonight: the priors of settings.yaml decide")
         return _fit(pd.DataFrame(columns=["block", "is_match", *COMPARISONS]), settings)
-    compared = compare(_pairs_with_fields(con), settings)
+    compared = compare(_pairs_with_fields(con), settings, con)
     compared = compared.merge(
         pairs[["feed", "delivery_id", "row_number", "person_id", "true_person_id"]],
         on=["feed", "delivery_id", "row_number", "person_id"],
@@ -309,7 +319,7 @@ class ProbabilisticMatcher:
               and c.row_number = d.row_number and c.person_id = d.person_id
             """
         )
-        pairs = compare(_pairs_with_fields(con), s)
+        pairs = compare(_pairs_with_fields(con), s, con)
         if pairs.empty:
             return 0
         pairs["probability"] = score(pairs, model)
@@ -357,7 +367,7 @@ class ProbabilisticMatcher:
         )
         if not con.execute("select count(*) from link_candidate").fetchall()[0][0]:
             return 0
-        pairs = compare(_pairs_with_fields(con), self.settings)
+        pairs = compare(_pairs_with_fields(con), self.settings, con)
         pairs = pairs[pairs["name"].isin(["exact", "homophone"])]
         if pairs.empty:
             return 0

@@ -252,7 +252,8 @@ def _feed_summary(con, run_id: int | None) -> list[dict]:
         [run_id, list(FEED_NAMES)],
     ).fetchall()
     keys = ["feed", "files", "delivered", "loaded", "quarantined", "rejected_files", "linked", "unlinked"]
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    order = {f: i for i, f in enumerate(FEED_NAMES)}  # the joins above keep no order
+    return sorted((dict(zip(keys, r, strict=True)) for r in rows), key=lambda f: order[f["feed"]])
 
 
 def _problems(con, run_id: int) -> list[dict]:

@@ -14,11 +14,25 @@ import duckdb
 
 from pipelines.feeds import FEEDS
 
-__all__ = ["SQL_DIR", "connect", "open_warehouse", "run_sql_file", "set_variables", "default_path"]
+__all__ = [
+    "SQL_DIR",
+    "connect",
+    "default_path",
+    "full_rebuild",
+    "open_warehouse",
+    "run_sql_file",
+    "set_variables",
+]
 
 log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse"
+
+
+def full_rebuild() -> bool:
+    """``DOUDI_FULL_REBUILD=1``: rebuild every derived layer from its inputs instead of bringing it
+    up to date (what a first night does; the incremental path is checked against it)."""
+    return os.environ.get("DOUDI_FULL_REBUILD", "").strip().lower() in ("1", "true", "yes")
 
 
 def default_path() -> Path:

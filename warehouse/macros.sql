@@ -39,12 +39,15 @@ create or replace temp macro txt(s) as nullif(regexp_replace(
 
 -- The three date forms of FEEDS.md, the timestamp text a spreadsheet cell may carry, and the
 -- forms people type anyway (2026年10月3日, 2026.10.03): parsed, never guessed beyond these.
-create or replace temp macro parse_date(s) as cast(try_strptime(txt(s),
+-- The *_of_text forms take text already through txt() (staging reads each value once).
+create or replace temp macro date_of_text(t) as cast(try_strptime(t,
     ['%Y-%m-%d', '%Y%m%d', '%Y/%m/%d', '%Y-%m-%d %H:%M:%S', '%Y/%m/%d %H:%M:%S', '%Y年%m月%d日',
      '%Y.%m.%d']) as date);
+create or replace temp macro parse_date(s) as date_of_text(txt(s));
 
 -- Yuan with up to 2 decimals; thousands separators tolerated.
-create or replace temp macro parse_amount(s) as try_cast(replace(replace(txt(s), ',', ''), '，', '') as decimal(14, 2));
+create or replace temp macro amount_of_text(t) as try_cast(replace(replace(t, ',', ''), '，', '') as decimal(14, 2));
+create or replace temp macro parse_amount(s) as amount_of_text(txt(s));
 
 -- Names: all whitespace and control characters out, full-width letters folded (traditional/simplified folding is the
 -- fuzzy matcher's business).

@@ -55,6 +55,33 @@ create table if not exists meta.row_issue (
     severity     varchar not null default 'quarantine'
 );
 
+-- The SQL each staging table was built with (a fingerprint of it and of the macros): while it
+-- holds, a night stages only the deliveries that came or went instead of rebuilding the table.
+create table if not exists meta.staging (
+    feed        varchar primary key,
+    fingerprint varchar not null
+);
+
+-- What the derived layers were last built from: the deliveries the link step has taken in
+-- (meta.link_source), and a fingerprint of each layer's inputs (meta.build). A night looks at
+-- what changed since and rebuilds only that (pipelines/link.py).
+create table if not exists meta.link_source (
+    delivery_id integer primary key
+);
+create table if not exists meta.build (
+    target      varchar primary key,
+    fingerprint varchar not null
+);
+
+-- How each delivered name reads (folded, pinyin): read once in Python, on the night the name first
+-- appears (matchers/names.py; cleared when that code or its dictionaries change).
+create table if not exists int.name_reading (
+    name           varchar primary key,
+    folded         varchar,
+    pinyin         varchar,
+    surname_pinyin varchar
+);
+
 -- Stable persons: a person_id is given once to a canonical ID number and never changes.
 create table if not exists int.person_key (
     id_number     varchar primary key,

@@ -4,8 +4,9 @@ create or replace table int.night as select getvariable('as_of') as as_of;
 
 -- Every usable row of every feed up to the night's as-of date, with its identity fields:
 -- the one input of linkage. Quarantined rows are here, flagged, so that every delivered row can
--- be accounted for; linkage leaves them alone.
-create or replace table int.feed_row as
+-- be accounted for; linkage leaves them alone. A view over the staging tables, not a copy: a
+-- copy of every delivered row cost a first night time and disk, and every later night a rebuild.
+create or replace view int.feed_row as
 with civil_affairs as (
     select 'civil_affairs' as feed, delivery_id, row_number, delivered_on, record_key,
            raw_id_number, id_number, id_source, id_issue, name_norm, birth_date, sex, quarantined, issues
@@ -50,4 +51,4 @@ final as (
     union all select * from housing
     union all select * from disability
 )
-select * from final where delivered_on <= getvariable('as_of');
+select * from final where delivered_on <= (select as_of from int.night);

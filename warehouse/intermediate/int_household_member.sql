@@ -2,8 +2,9 @@
 -- roster (家庭编号) and the household registry (户号). A spell is a run of consecutive snapshots
 -- in which a person sits in the same household with the same category; it is valid from its
 -- first snapshot (or, on the roster, from 纳入日期 when that is given) until the first snapshot
--- without it (valid_to, exclusive; null while it lasts).
-create or replace table int.household_member as
+-- without it (valid_to, exclusive; null while it lasts). Each feed's spells depend on that feed
+-- alone: this select gives those of the feeds in getvariable('hm_feeds'), and pipelines/link.py
+-- rebuilds a feed's part only when its snapshots changed.
 with snapshots as (
     select feed, delivered_on,
            dense_rank() over (partition by feed order by delivered_on) as snap_idx
@@ -12,18 +13,20 @@ with snapshots as (
         union
         select distinct 'household_registry', delivered_on from stg.household_registry
     )
-    where delivered_on <= getvariable('as_of')
+    where delivered_on <= getvariable('as_of') and list_contains(getvariable('hm_feeds'), feed)
 ),
 members as (
     select 'civil_affairs' as feed, 'CA:' || household_code as household_key, household_code as code,
            id_number, delivered_on, category, dibao_class, support_mode, relation, region_code,
-           township, village, enrolled_on, null as registry_status
+           township, village, enrolled_on, null as registry_status, delivery_id, row_number
     from stg.civil_affairs where not quarantined and id_issue is null
+      and list_contains(getvariable('hm_feeds'), 'civil_affairs')
     union all
     select 'household_registry', 'HK:' || hukou_number, hukou_number,
            id_number, delivered_on, null, null, null, relation, region_code,
-           null, null, null, status
+           null, null, null, status, delivery_id, row_number
     from stg.household_registry where not quarantined and id_issue is null
+      and list_contains(getvariable('hm_feeds'), 'household_registry')
 ),
 numbered as (
     select m.*, s.snap_idx,
@@ -31,8 +34,10 @@ numbered as (
                partition by m.feed, m.id_number, m.household_key, m.category order by s.snap_idx
            ) as island
     from members m join snapshots s using (feed, delivered_on)
-    -- a person listed twice in one snapshot of one household counts once
-    qualify row_number() over (partition by m.feed, m.id_number, m.household_key, m.delivered_on) = 1
+    -- a person listed twice in one snapshot of one household counts once: the first listing
+    qualify row_number() over (
+        partition by m.feed, m.id_number, m.household_key, m.delivered_on order by m.delivery_id, m.row_number
+    ) = 1
 ),
 spells as (
     select feed, household_key, any_value(code) as code, id_number, category,
@@ -61,4 +66,4 @@ final as (
     join int.person_key k using (id_number)
     left join snapshots nxt on nxt.feed = s.feed and nxt.snap_idx = s.last_idx + 1
 )
-select * from final;
+select * from final

@@ -2,9 +2,10 @@
 -- method: exact (delivered as the canonical ID), normalised (spaces, full-width digits, lower-case
 -- x or a 15-digit legacy number were folded), certificate (a disability row without an ID,
 -- derived from its certificate number). Rows already linked on an earlier night keep their link.
+-- Input: link_scope, the rows the night has to look at (see int_person_key.sql).
 insert into int.link
 with candidates as (
-    select r.* from int.feed_row r
+    select r.* from link_scope r
     anti join int.link l
         on l.feed = r.feed and l.delivery_id = r.delivery_id and l.row_number = r.row_number
     where r.id_issue is null and not r.quarantined

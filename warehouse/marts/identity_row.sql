@@ -1,6 +1,6 @@
--- Rows whose own ID number is their person's (linked exact, normalised or by certificate), with the
--- reference name of the person: the latest household-registry name (公安 holds the identity), else the
--- latest roster name. Input of IDENTITY_CONFLICT; the distinct (name, reference name) pairs that differ
+-- Rows whose own ID number is their person's (linked exact, normalised or by certificate) and that
+-- differ from the person in name, birth date or sex, with the reference name of the person: the latest
+-- household-registry name (公安 holds the identity), else the latest roster name. Input of IDENTITY_CONFLICT; the distinct (name, reference name) pairs that differ
 -- are judged in Python (traditional characters, homophones: matchers/names.py) into
 -- marts.name_judgement before hit__identity_conflict.sql runs.
 create or replace table marts.identity_row as
@@ -25,7 +25,10 @@ select r.*, p.id_number, f.reference_name, f.reference_feed, f.reference_deliver
        f.reference_record_key
 from rows r
 join int.person p using (person_id)
-left join reference f using (person_id);
+left join reference f using (person_id)
+-- only rows that can conflict: a name other than the reference, or a birth date or sex other than
+-- the ID's (nearly every row agrees on all three, and need not be written out every night)
+where r.name_norm <> f.reference_name or r.birth_date <> id_birth_date(p.id_number) or r.sex <> id_sex(p.id_number);
 
 create or replace table marts.name_pair as
 select distinct name_norm as name, reference_name
