@@ -10,8 +10,7 @@ For each size: the generated county is kept under ``DIR/<persons>/county`` and r
 manifest matches (generation at 1M takes minutes); then
 
 1. a **first night** on a fresh warehouse (every delivery new): ingest, validate (the feed
-   contracts, GX), standardize, link, rules, publish, and the report when ``pipelines.report``
-   exists in the checkout;
+   contracts, GX), standardize, link, rules, publish, and the monthly report (``step_report``: HTML, XLSX, PDF);
 2. an **incremental night**, the next day on the same warehouse, after the next night's
    deliveries (``pipelines.synthetic.delta.next_night``): a settlements file and a roster snapshot
    that together change ``--delta-share`` (0.1 %) of the first night's delivered rows.
@@ -42,7 +41,7 @@ SEED = 7
 PHASES = ("ingest", "validate", "standardize", "link", "rules", "publish", "report")
 
 CHILD = r"""
-import inspect, json, resource, sys, time
+import json, resource, sys, time
 from datetime import date
 from pathlib import Path
 sys.path.insert(0, {root!r})
@@ -64,22 +63,12 @@ else:
     s = run_night(Path(args["landing"]), as_of, wh)
     result = {{"phases": dict(s.phase_seconds), "alerts_open": s.alerts_open,
                "rows": sum(f["delivered"] for f in s.feeds), "exports": s.exports}}
-    # --- report hook: pipelines/report.py (build_report) is written by another engineer ---
-    try:
-        from pipelines.report import build_report
-    except ImportError:
-        result["report"] = "report: not available in this checkout"
-    else:
-        known = {{"warehouse": wh, "as_of": as_of, "summary": s, "landing": Path(args["landing"]),
-                  "out_dir": Path(s.exports["alerts"]).parent}}
-        params = inspect.signature(build_report).parameters
-        kwargs = {{k: v for k, v in known.items() if k in params}}
-        started = time.perf_counter()
-        try:
-            build_report(**kwargs)
-            result["phases"]["report"] = time.perf_counter() - started
-        except Exception as exc:  # the bench times it, the report's own tests judge it
-            result["report"] = f"report: failed ({{type(exc).__name__}}: {{str(exc)[:200]}})"
+    # the monthly report of the night's month (HTML, XLSX, PDF): what the month's last night adds
+    from pipelines.night import step_report
+    started = time.perf_counter()
+    monthly = step_report(wh, as_of, out_dir=wh.parent / "report" / as_of.isoformat(), force=True)
+    result["phases"]["report"] = time.perf_counter() - started
+    result["report"] = {{k: Path(v).stat().st_size for k, v in monthly["report"].items()}}
 result["seconds"] = time.perf_counter() - t
 result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(result))
