@@ -61,7 +61,10 @@ create or replace temp macro grade_num(s) as
 
 -- Masking for screens and exports: first 6 and last 4 characters of an ID, first character of a name.
 create or replace temp macro mask_id(s) as
-    case when s is null then null when length(s) <= 10 then repeat('*', length(s))
+    case when s is null then null
+         -- the usual case, an 18-character ID, without counting and repeating
+         when strlen(s) = 18 and length(s) = 18 then substr(s, 1, 6) || '********' || substr(s, 15)
+         when length(s) <= 10 then repeat('*', length(s))
          else substr(s, 1, 6) || repeat('*', length(s) - 10) || substr(s, length(s) - 3) end;
 -- every 18-character ID number inside a text (record keys, certificate numbers, evidence, raw lines)
 create or replace temp macro mask_ids_in(s) as regexp_replace(s, '([0-9]{6})[0-9]{8}([0-9]{3}[0-9X])', '\1********\2', 'g');
