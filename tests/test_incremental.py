@@ -46,6 +46,9 @@ DERIVED = [
     "int.link",
     "int.link_review",
     "int.link_history",
+    "marts.identity_row",
+    "marts.name_judgement",
+    "marts.rule_hit",
     "marts.alert",
     "marts.household_profile",
 ]
@@ -85,6 +88,7 @@ def _night(
     # it did go incremental: no staging table rebuilt, linkage on the new rows only
     assert not [m for m in said if m.startswith("stg.") and m.endswith(" rebuilt")]
     assert ("link: every row" in said) == link_all
+    assert ("marts.identity_row rebuilt" in said) == link_all
     with monkeypatch.context() as m:
         m.setenv("DOUDI_FULL_REBUILD", "1")
         b = run_night(landing, night, rebuilt)

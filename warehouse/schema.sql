@@ -82,6 +82,12 @@ create table if not exists int.name_reading (
     surname_pinyin varchar
 );
 
+-- Every pinyin reading of each character of the names compared (homophones: 长 is chang or zhang).
+create table if not exists int.char_reading (
+    ch       varchar primary key,
+    readings varchar[] not null
+);
+
 -- Stable persons: a person_id is given once to a canonical ID number and never changes.
 create table if not exists int.person_key (
     id_number     varchar primary key,
