@@ -83,8 +83,23 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     if not read_only:
         con.execute((SQL_DIR / "schema.sql").read_text(encoding="utf-8"))
         con.execute(_raw_ddl())
+        _migrate(con)
     con.execute((SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
     return con
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring a warehouse (or a night's snapshot) made by an earlier version to the current schema."""
+    keyed = con.execute(
+        "select count(*) from duckdb_constraints() where schema_name = 'int' and table_name = 'link' "
+        "and constraint_type = 'PRIMARY KEY'"
+    ).fetchall()[0][0]
+    if keyed:  # int.link lost its primary key (see schema.sql): the table is copied without it
+        con.execute("begin transaction")
+        con.execute("create table int.link_unkeyed as select * from int.link")
+        con.execute("drop table int.link")
+        con.execute("alter table int.link_unkeyed rename to link")
+        con.execute("commit")
 
 
 @contextmanager

@@ -68,6 +68,10 @@ def _write(table: pa.Table, path: Path) -> None:
 
 def _tables(wh: Path) -> dict[str, list]:
     with open_warehouse(wh, read_only=True) as con:
+        twice = (
+            "select count(*) from (select 1 from int.link group by feed, delivery_id, row_number having count(*) > 1)"
+        )
+        assert con.execute(twice).fetchall()[0][0] == 0  # one link per row
         return {t: sorted(map(repr, con.execute(f"select * from {t}").fetchall())) for t in DERIVED}
 
 
