@@ -16,7 +16,9 @@ manifest matches (generation at 1M takes minutes); then
    that together change ``--delta-share`` (0.1 %) of the first night's delivered rows.
 
 Every night runs in its own child process so that each peak RSS (``ru_maxrss``) is that night's
-own. ``--check`` also runs the second night on a copy of the first night's warehouse with every
+own; ``cpu s`` is that process's user + system time (all threads) and ``load`` the 1-minute load
+average at its end: on a shared machine, wall time moves with other people's work, CPU time less.
+``--check`` also runs the second night on a copy of the first night's warehouse with every
 layer rebuilt from scratch (``DOUDI_FULL_REBUILD=1``) and compares the alerts and links exports
 byte for byte. DuckDB's memory limit and temporary directory are the
 warehouse's (``DOUDI_MEMORY_LIMIT``, ``DOUDI_THREADS``; see ``pipelines/warehouse.py``).
@@ -70,6 +72,9 @@ else:
     result["phases"]["report"] = time.perf_counter() - started
     result["report"] = {{k: Path(v).stat().st_size for k, v in monthly["report"].items()}}
 result["seconds"] = time.perf_counter() - t
+usage = resource.getrusage(resource.RUSAGE_SELF)
+result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+result["load"] = __import__("os").getloadavg()[0]
 result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(result))
 """
@@ -126,7 +131,7 @@ def _line(persons: int, night: str, r: dict) -> str:
     cells = " ".join(f"{p[k]:>7.1f}" if k in p else f"{'-':>7}" for k in PHASES)
     return (
         f"{persons:>10,} {night:>11} {r['rows']:>11,} | {cells} | {r['seconds']:>7.1f} "
-        f"{r['peak_rss_mib'] / 1024:>8.2f} {r['alerts_open']:>7,}"
+        f"{r['peak_rss_mib'] / 1024:>8.2f} {r['alerts_open']:>7,} {r['cpu_seconds']:>6.0f} {r['load']:>5.1f}"
     )
 
 
@@ -149,7 +154,7 @@ def main() -> None:
     print(
         f"{'persons':>10} {'night':>11} {'rows deliv.':>11} | "
         + " ".join(f"{k[:7]:>7}" for k in PHASES)
-        + f" | {'night s':>7} {'peak GiB':>8} {'alerts':>7}",
+        + f" | {'night s':>7} {'peak GiB':>8} {'alerts':>7} {'cpu s':>6} {'load':>5}",
         flush=True,
     )
     next_day = AS_OF + timedelta(days=1)

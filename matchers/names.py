@@ -21,7 +21,16 @@ import pandas as pd
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["fold", "split_surname", "pinyin", "homophones", "name_table", "SURNAME_READINGS", "COMPOUND_SURNAMES"]
+__all__ = [
+    "fold",
+    "split_surname",
+    "pinyin",
+    "homophones",
+    "name_table",
+    "char_readings",
+    "SURNAME_READINGS",
+    "COMPOUND_SURNAMES",
+]
 
 # Surnames whose reading differs from the character's common reading.
 SURNAME_READINGS: dict[str, str] = {
@@ -161,10 +170,8 @@ def name_table(names: Iterable[str | None], con: duckdb.DuckDBPyConnection | Non
     distinct = pd.Series(pd.unique(pd.Series(list(names), dtype=object).dropna()), dtype=object)
     if con is None:
         return _read_names(distinct)
-    from pipelines.warehouse import full_rebuild
-
     _check_reading_version(con)
-    if full_rebuild():
+    if full_rebuild_requested():
         known = _read_names(distinct.iloc[:0])
         fresh = _read_names(distinct)
     else:
@@ -181,6 +188,35 @@ def name_table(names: Iterable[str | None], con: duckdb.DuckDBPyConnection | Non
         finally:
             con.unregister("_fresh")
     return pd.concat([known, fresh], ignore_index=True)
+
+
+def char_readings(con: duckdb.DuckDBPyConnection, names_sql: str) -> None:
+    """Make ``int.char_reading`` (character -> every pinyin reading, as ``homophones`` reads it) hold
+    every character of the names ``names_sql`` (a query of one text column) yields; characters are
+    read in Python once, the first night they appear (a county's names use a few thousand)."""
+    _check_reading_version(con)
+    if full_rebuild_requested():
+        con.execute("delete from int.char_reading")
+    missing = con.execute(
+        f"""
+        select distinct ch from (select unnest(string_split(n, '')) as ch from ({names_sql}) t(n))
+        where ch is not null and ch <> '' and ch not in (select ch from int.char_reading)
+        """
+    ).fetchall()
+    if missing:
+        chars = [c for (c,) in missing]
+        frame = pd.DataFrame({"ch": chars, "readings": [sorted(_readings(c)) for c in chars]})
+        con.register("_chars", frame)
+        try:
+            con.execute("insert into int.char_reading select ch, readings from _chars")
+        finally:
+            con.unregister("_chars")
+
+
+def full_rebuild_requested() -> bool:
+    from pipelines.warehouse import full_rebuild
+
+    return full_rebuild()
 
 
 def _read_names(distinct: pd.Series) -> pd.DataFrame:
@@ -209,4 +245,5 @@ def _check_reading_version(con: duckdb.DuckDBPyConnection) -> None:
     rows = con.execute("select fingerprint from meta.build where target = 'name_reading'").fetchall()
     if not rows or rows[0][0] != current:
         con.execute("delete from int.name_reading")
+        con.execute("delete from int.char_reading")
         con.execute("insert or replace into meta.build values ('name_reading', ?)", [current])

@@ -113,14 +113,21 @@ def _alerts_sql(reveal: bool) -> str:
 
 
 def _links_sql(reveal: bool) -> str:
-    raw = "raw_id_number" if reveal else "mask_id(raw_id_number)"
-    idn = "id_number" if reveal else "mask_id(id_number)"
-    key = "record_key" if reveal else "mask_ids_in(record_key)"
+    # the delivered values' masks are made when a row is staged (stg.*.record_key_masked, raw_id_masked)
+    raw = "r.raw_id_number" if reveal else "r.raw_id_masked"
+    idn = "r.id_number" if reveal else "mask_id(r.id_number)"
+    key = "r.record_key" if reveal else "r.record_key_masked"
+    # ordered by feed, file and row: the files ranked first, so that the rows sort on integers
     return f"""
-        select feed, source_file, row_number, {key} as record_key, {raw} as raw_id_number,
-               person_id, {idn} as id_number, method, score, unlinked_reason
-        from int.row_link
-        order by feed, source_file, row_number
+        with files as (
+            select delivery_id, row_number() over (order by feed, source_file, delivery_id) as file_rank
+            from meta.delivery
+        )
+        select r.feed, r.source_file, r.row_number, {key} as record_key, {raw} as raw_id_number,
+               r.person_id, {idn} as id_number, r.method, r.score, r.unlinked_reason
+        from int.row_link r
+        join files f using (delivery_id)
+        order by f.file_rank, r.row_number
     """
 
 
@@ -133,15 +140,22 @@ def _write(
     if fmt == "json":
         path = str(out).replace("'", "''")
         return con.execute(f"copy ({sql}) to '{path}' (format json, array true)").fetchall()[0][0]  # rows written
-    table = con.sql(sql).to_arrow_table()
     if fmt == "csv":
-        # UTF-8 with BOM so that Excel on a county office PC shows the Chinese correctly
+        # UTF-8 with BOM so that Excel on a county office PC shows the Chinese correctly; written
+        # batch by batch as the query yields them (a county's links do not sit in memory at once)
         import pyarrow.csv as pacsv
 
+        batches = con.sql(sql).arrow()
+        rows = 0
         with out.open("wb") as f:
             f.write(b"\xef\xbb\xbf")
-            pacsv.write_csv(table, f, pacsv.WriteOptions(quoting_style="needed"))
-    elif fmt == "xlsx":
+            with pacsv.CSVWriter(f, batches.schema, write_options=pacsv.WriteOptions(quoting_style="needed")) as w:
+                for batch in batches:
+                    w.write_batch(batch)
+                    rows += batch.num_rows
+        return rows
+    table = con.sql(sql).to_arrow_table()
+    if fmt == "xlsx":
         frame = table.to_pandas()
         # dates, decimals and JSON as text cells: what a data officer reads, and no type guessing by Excel
         for col in frame.select_dtypes(include="object").columns:

@@ -44,7 +44,7 @@ def link(
     first_new = con.execute("select coalesce(max(person_id), 0) + 1 from int.person_key").fetchall()[0][0]
     run_sql_file(con, "intermediate/int_person_key.sql")
     spells_rebuilt = _household_members(con, full)
-    _persons(con, full or spells_rebuilt, first_new)
+    every_person = _persons(con, full or spells_rebuilt, first_new)
     added: dict[str, int] = {}
     for matcher in matchers if matchers is not None else default_matchers():
         added[matcher.name] = matcher.link(con, as_of)
@@ -53,7 +53,28 @@ def link(
     con.execute("delete from meta.link_source")
     con.execute("insert into meta.link_source select delivery_id from link_source_now")
     _remember(con, "link:staging", _staging_fingerprint(con))
+    _record_changes(con, every_person)
     return added
+
+
+def _record_changes(con: duckdb.DuckDBPyConnection, every_person: bool) -> None:
+    """``int.person_change``: the persons this run changed (rows, spells, links made or withdrawn),
+    for the marts that follow persons (IDENTITY_CONFLICT's rows); ``meta.build`` ``link:run`` counts
+    the runs and says whether this one changed every person."""
+    if every_person:
+        con.execute("create or replace table int.person_change (person_id bigint)")
+    else:
+        con.execute(
+            """
+            create or replace table int.person_change as
+            select person_id from person_touched
+            union select person_id from int.link where linked_on = getvariable('as_of')
+            union select person_id from int.link_history where valid_to = getvariable('as_of')
+            """
+        )
+    previous = _remembered(con, "link:run")
+    run = int(previous.split(":")[0]) + 1 if previous else 1
+    _remember(con, "link:run", f"{run}:{'all' if every_person else 'some'}")
 
 
 def _fingerprint(*parts: object) -> str:
@@ -167,8 +188,8 @@ def _household_members(con: duckdb.DuckDBPyConnection, full: bool) -> bool:
     return False
 
 
-def _persons(con: duckdb.DuckDBPyConnection, full: bool, first_new: int) -> None:
-    """``int.person``: rebuilt, or the rows of the persons in scope replaced."""
+def _persons(con: duckdb.DuckDBPyConnection, full: bool, first_new: int) -> bool:
+    """``int.person``: rebuilt (returns True), or the rows of the persons in ``person_touched`` replaced."""
     sql = (SQL_DIR / "intermediate" / "int_person.sql").read_text(encoding="utf-8")
     exists = con.execute(
         "select count(*) from duckdb_tables() where schema_name = 'int' and table_name = 'person' and not temporary"
@@ -177,7 +198,7 @@ def _persons(con: duckdb.DuckDBPyConnection, full: bool, first_new: int) -> None
         con.execute("create or replace temp view person_scope as select * from int.person_key")
         con.execute(f"create or replace table int.person as\n{sql}")
         _remember(con, "person", _fingerprint(sql))
-        return
+        return True
     con.execute(
         f"""
         create or replace temp table person_touched as
@@ -194,3 +215,4 @@ def _persons(con: duckdb.DuckDBPyConnection, full: bool, first_new: int) -> None
     con.execute("delete from int.person where person_id in (select person_id from person_scope)")
     con.execute(f"insert into int.person\n{sql}")
     log.info("int.person: %d persons replaced", con.execute("select count(*) from person_touched").fetchall()[0][0])
+    return False

@@ -236,12 +236,15 @@ def _feed_summary(con, run_id: int | None) -> list[dict]:
                    count(*) filter (where outcome = 'rejected') as rejected
             from meta.delivery where run_id = ? group by feed
         ),
+        -- as int.row_link counts them (linked: has a person; unlinked: no person, not quarantined),
+        -- without building its text columns
         links as (
-            select feed,
-                   count(*) filter (where person_id is not null) as linked,
-                   count(*) filter (where person_id is null and unlinked_reason not like 'quarantined%')
-                       as unlinked
-            from int.row_link group by feed
+            select r.feed,
+                   count(l.person_id) as linked,
+                   count(*) filter (where l.person_id is null and not r.quarantined) as unlinked
+            from int.feed_row r
+            left join int.link l using (feed, delivery_id, row_number)
+            group by r.feed
         )
         select feed, coalesce(t.files, 0), coalesce(t.delivered, 0), coalesce(t.loaded, 0),
                coalesce(t.quarantined, 0), coalesce(t.rejected, 0),

@@ -247,7 +247,10 @@ final as (
                 when list_contains(all_issues, 'summary_row') then ['summary_row']
                 else all_issues end as issues,
            id_issue,
-           len(all_issues) > 0 as quarantined
+           len(all_issues) > 0 as quarantined,
+           -- what the links export shows, masked once when the row is staged rather than every night
+           mask_ids_in(record_key) as record_key_masked,
+           mask_id(raw_id_number) as raw_id_masked
     from listed
 )
 select * from final

@@ -19,6 +19,7 @@ __all__ = [
     "connect",
     "default_path",
     "full_rebuild",
+    "memory_limit",
     "open_warehouse",
     "run_sql_file",
     "set_variables",
@@ -27,6 +28,22 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse"
+
+
+GIB = 1 << 30
+
+
+def memory_limit() -> str:
+    """DuckDB's memory limit: ``DOUDI_MEMORY_LIMIT`` (DuckDB's syntax: ``6GB``, ``6GiB``), else
+    a quarter of physical memory between 1 and 8 GiB (6 GiB on a 24 GiB machine): the rest is the
+    night's Python side (feed contracts, linkage) and whoever else uses the machine."""
+    if limit := os.environ.get("DOUDI_MEMORY_LIMIT", "").strip():
+        return limit
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - not POSIX
+        return "4GiB"
+    return f"{max(GIB, min(8 * GIB, physical // 4)) // (1 << 20)}MiB"
 
 
 def full_rebuild() -> bool:
@@ -56,15 +73,33 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
-    tmp = path.parent / ".duckdb_tmp"
-    con.execute(f"set temp_directory = '{tmp}'")
-    if limit := os.environ.get("DOUDI_MEMORY_LIMIT"):
-        con.execute(f"set memory_limit = '{limit}'")
+    # DuckDB spills what does not fit under its memory limit to the temporary directory, so a large
+    # county runs in bounded memory on a machine it shares (its own default is 80 % of RAM)
+    tmp = Path(os.environ.get("DOUDI_TEMP_DIRECTORY") or path.parent / ".duckdb_tmp")
+    con.execute("set temp_directory = ?", [str(tmp)])
+    con.execute("set memory_limit = ?", [memory_limit()])
+    if threads := os.environ.get("DOUDI_THREADS"):
+        con.execute(f"set threads = {int(threads)}")
     if not read_only:
         con.execute((SQL_DIR / "schema.sql").read_text(encoding="utf-8"))
         con.execute(_raw_ddl())
+        _migrate(con)
     con.execute((SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
     return con
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring a warehouse (or a night's snapshot) made by an earlier version to the current schema."""
+    keyed = con.execute(
+        "select count(*) from duckdb_constraints() where schema_name = 'int' and table_name = 'link' "
+        "and constraint_type = 'PRIMARY KEY'"
+    ).fetchall()[0][0]
+    if keyed:  # int.link lost its primary key (see schema.sql): the table is copied without it
+        con.execute("begin transaction")
+        con.execute("create table int.link_unkeyed as select * from int.link")
+        con.execute("drop table int.link")
+        con.execute("alter table int.link_unkeyed rename to link")
+        con.execute("commit")
 
 
 @contextmanager

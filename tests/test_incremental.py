@@ -46,6 +46,9 @@ DERIVED = [
     "int.link",
     "int.link_review",
     "int.link_history",
+    "marts.identity_row",
+    "marts.name_judgement",
+    "marts.rule_hit",
     "marts.alert",
     "marts.household_profile",
 ]
@@ -65,6 +68,10 @@ def _write(table: pa.Table, path: Path) -> None:
 
 def _tables(wh: Path) -> dict[str, list]:
     with open_warehouse(wh, read_only=True) as con:
+        twice = (
+            "select count(*) from (select 1 from int.link group by feed, delivery_id, row_number having count(*) > 1)"
+        )
+        assert con.execute(twice).fetchall()[0][0] == 0  # one link per row
         return {t: sorted(map(repr, con.execute(f"select * from {t}").fetchall())) for t in DERIVED}
 
 
@@ -85,6 +92,7 @@ def _night(
     # it did go incremental: no staging table rebuilt, linkage on the new rows only
     assert not [m for m in said if m.startswith("stg.") and m.endswith(" rebuilt")]
     assert ("link: every row" in said) == link_all
+    assert ("marts.identity_row rebuilt" in said) == link_all
     with monkeypatch.context() as m:
         m.setenv("DOUDI_FULL_REBUILD", "1")
         b = run_night(landing, night, rebuilt)

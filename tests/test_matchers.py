@@ -156,6 +156,11 @@ def test_explain_and_decisions_are_remembered(county):
             [person_a],
         ).fetchall()
     assert ("probabilistic", date(2026, 11, 2), date(2026, 11, 3)) in spells
+    with open_warehouse(wh) as con:  # one link per row, decisions and all (int.link declares no key)
+        twice = con.execute(
+            "select count(*) from (select 1 from int.link group by feed, delivery_id, row_number having count(*) > 1)"
+        ).fetchall()[0][0]
+    assert twice == 0
 
 
 def test_a_valid_id_nobody_has_is_a_new_person_and_a_namesake_goes_to_review(tmp_path):

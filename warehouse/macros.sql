@@ -5,18 +5,32 @@
 create or replace temp macro id_check_char(b) as
     substr('10X98765432', (coalesce(7*try_cast(substr(b,1,1) as integer) + 9*try_cast(substr(b,2,1) as integer) + 10*try_cast(substr(b,3,1) as integer) + 5*try_cast(substr(b,4,1) as integer) + 8*try_cast(substr(b,5,1) as integer) + 4*try_cast(substr(b,6,1) as integer) + 2*try_cast(substr(b,7,1) as integer) + 1*try_cast(substr(b,8,1) as integer) + 6*try_cast(substr(b,9,1) as integer) + 3*try_cast(substr(b,10,1) as integer) + 7*try_cast(substr(b,11,1) as integer) + 9*try_cast(substr(b,12,1) as integer) + 10*try_cast(substr(b,13,1) as integer) + 5*try_cast(substr(b,14,1) as integer) + 8*try_cast(substr(b,15,1) as integer) + 4*try_cast(substr(b,16,1) as integer) + 2*try_cast(substr(b,17,1) as integer), 0) % 11) + 1, 1);
 
+-- The same for 17 characters known to be digits (the callers below check): the digits taken from
+-- one integer instead of 17 casts.
+create or replace temp macro id_check_number(n) as
+    substr('10X98765432', ((
+        7 * ((n // 10000000000000000) % 10) + 9 * ((n // 1000000000000000) % 10) + 10 * ((n // 100000000000000) % 10)
+        + 5 * ((n // 10000000000000) % 10) + 8 * ((n // 1000000000000) % 10) + 4 * ((n // 100000000000) % 10)
+        + 2 * ((n // 10000000000) % 10) + 1 * ((n // 1000000000) % 10) + 6 * ((n // 100000000) % 10)
+        + 3 * ((n // 10000000) % 10) + 7 * ((n // 1000000) % 10) + 9 * ((n // 100000) % 10)
+        + 10 * ((n // 10000) % 10) + 5 * ((n // 1000) % 10) + 8 * ((n // 100) % 10)
+        + 4 * ((n // 10) % 10) + 2 * ((n // 1) % 10)) % 11)::integer + 1, 1);
+create or replace temp macro id_check_digits(b) as id_check_number(try_cast(b as bigint));
+
 -- All whitespace out (incl. U+3000 ideographic space, NBSP, BOM), full-width digits and x folded,
 -- upper case.
+-- (An ID already in canonical form, nearly all of them, is returned as it is: no replacement needed.)
 create or replace temp macro id_clean(s) as
-    nullif(upper(translate(
-        regexp_replace(s, '[\s\x{3000}\x{00A0}\x{FEFF}\x{200B}]', '', 'g'),
-        '０１２３４５６７８９ｘＸ', '0123456789xX')), '');
+    case when regexp_full_match(s, '[0-9]{17}[0-9X]') then s
+         else nullif(upper(translate(
+                  regexp_replace(s, '[\s\x{3000}\x{00A0}\x{FEFF}\x{200B}]', '', 'g'),
+                  '０１２３４５６７８９ｘＸ', '0123456789xX')), '') end;
 
 -- A legacy 15-digit ID widened to 18 characters: '19' inserted after the area code and the
 -- check character recomputed; anything else is returned cleaned but unchanged.
 create or replace temp macro id_widen(c) as
     case when regexp_full_match(c, '[0-9]{15}')
-         then substr(c, 1, 6) || '19' || substr(c, 7) || id_check_char(substr(c, 1, 6) || '19' || substr(c, 7))
+         then substr(c, 1, 6) || '19' || substr(c, 7) || id_check_digits(substr(c, 1, 6) || '19' || substr(c, 7))
          else c end;
 
 create or replace temp macro id_norm(s) as id_widen(id_clean(s));
@@ -26,7 +40,7 @@ create or replace temp macro id_issue(n) as
     case when n is null then 'id_missing'
          when not regexp_full_match(n, '[0-9]{17}[0-9X]') then 'id_malformed'
          when try_strptime(substr(n, 7, 8), '%Y%m%d') is null then 'id_bad_birth_date'
-         when id_check_char(substr(n, 1, 17)) <> substr(n, 18, 1) then 'id_bad_check_character'
+         when id_check_digits(substr(n, 1, 17)) <> substr(n, 18, 1) then 'id_bad_check_character'
          else null end;
 
 create or replace temp macro id_birth_date(n) as cast(try_strptime(substr(n, 7, 8), '%Y%m%d') as date);
@@ -61,7 +75,10 @@ create or replace temp macro grade_num(s) as
 
 -- Masking for screens and exports: first 6 and last 4 characters of an ID, first character of a name.
 create or replace temp macro mask_id(s) as
-    case when s is null then null when length(s) <= 10 then repeat('*', length(s))
+    case when s is null then null
+         -- the usual case, an 18-character ID, without counting and repeating
+         when strlen(s) = 18 and length(s) = 18 then substr(s, 1, 6) || '********' || substr(s, 15)
+         when length(s) <= 10 then repeat('*', length(s))
          else substr(s, 1, 6) || repeat('*', length(s) - 10) || substr(s, length(s) - 3) end;
 -- every 18-character ID number inside a text (record keys, certificate numbers, evidence, raw lines)
 create or replace temp macro mask_ids_in(s) as regexp_replace(s, '([0-9]{6})[0-9]{8}([0-9]{3}[0-9X])', '\1********\2', 'g');

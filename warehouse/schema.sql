@@ -82,6 +82,12 @@ create table if not exists int.name_reading (
     surname_pinyin varchar
 );
 
+-- Every pinyin reading of each character of the names compared (homophones: 长 is chang or zhang).
+create table if not exists int.char_reading (
+    ch       varchar primary key,
+    readings varchar[] not null
+);
+
 -- Stable persons: a person_id is given once to a canonical ID number and never changes.
 create table if not exists int.person_key (
     id_number     varchar primary key,
@@ -90,6 +96,9 @@ create table if not exists int.person_key (
 );
 
 -- One row per linked feed row. Matchers add rows for rows still unlinked; nothing is rewritten.
+-- (feed, delivery_id, row_number) is unique by construction (every matcher inserts only rows
+-- without a link: anti-joins); it is not declared a primary key because maintaining that index
+-- cost a first night more than everything else linkage does (tests/test_matchers.py checks it).
 create table if not exists int.link (
     feed         varchar not null,
     delivery_id  integer not null,
@@ -99,8 +108,7 @@ create table if not exists int.link (
     score        double not null,
     matcher      varchar not null,
     compared     json,               -- the fields that decided the link
-    linked_on    date not null,
-    primary key (feed, delivery_id, row_number)
+    linked_on    date not null
 );
 
 -- Alerts behave like records: one per rule, subject and period; nights update, never duplicate.

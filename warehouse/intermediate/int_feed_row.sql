@@ -9,37 +9,44 @@ create or replace table int.night as select getvariable('as_of') as as_of;
 create or replace view int.feed_row as
 with civil_affairs as (
     select 'civil_affairs' as feed, delivery_id, row_number, delivered_on, record_key,
-           raw_id_number, id_number, id_source, id_issue, name_norm, birth_date, sex, quarantined, issues
+           raw_id_number, id_number, id_source, id_issue, name_norm, birth_date, sex, quarantined, issues,
+           record_key_masked, raw_id_masked
     from stg.civil_affairs
 ),
 household_registry as (
     select 'household_registry', delivery_id, row_number, delivered_on, record_key,
-           raw_id_number, id_number, id_source, id_issue, name_norm, birth_date, sex, quarantined, issues
+           raw_id_number, id_number, id_source, id_issue, name_norm, birth_date, sex, quarantined, issues,
+           record_key_masked, raw_id_masked
     from stg.household_registry
 ),
 medical_settlements as (
     select 'medical_settlements', delivery_id, row_number, delivered_on, record_key,
-           raw_id_number, id_number, id_source, id_issue, name_norm, null::date, null, quarantined, issues
+           raw_id_number, id_number, id_source, id_issue, name_norm, null::date, null, quarantined, issues,
+           record_key_masked, raw_id_masked
     from stg.medical_settlements
 ),
 medical_enrollment as (
     select 'medical_enrollment', delivery_id, row_number, delivered_on, record_key,
-           raw_id_number, id_number, id_source, id_issue, name_norm, null::date, null, quarantined, issues
+           raw_id_number, id_number, id_source, id_issue, name_norm, null::date, null, quarantined, issues,
+           record_key_masked, raw_id_masked
     from stg.medical_enrollment
 ),
 education as (
     select 'education', delivery_id, row_number, delivered_on, record_key,
-           raw_id_number, id_number, id_source, id_issue, name_norm, birth_date, null, quarantined, issues
+           raw_id_number, id_number, id_source, id_issue, name_norm, birth_date, null, quarantined, issues,
+           record_key_masked, raw_id_masked
     from stg.education
 ),
 housing as (
     select 'housing', delivery_id, row_number, delivered_on, record_key,
-           raw_id_number, id_number, id_source, id_issue, name_norm, null::date, null, quarantined, issues
+           raw_id_number, id_number, id_source, id_issue, name_norm, null::date, null, quarantined, issues,
+           record_key_masked, raw_id_masked
     from stg.housing
 ),
 disability as (
     select 'disability', delivery_id, row_number, delivered_on, record_key,
-           raw_id_number, id_number, id_source, id_issue, name_norm, null::date, null, quarantined, issues
+           raw_id_number, id_number, id_source, id_issue, name_norm, null::date, null, quarantined, issues,
+           record_key_masked, raw_id_masked
     from stg.disability
 ),
 final as (

@@ -5,7 +5,8 @@ with feed_rows as (
     select r.feed, d.source_file, r.row_number, r.record_key, r.raw_id_number, r.delivery_id,
            r.delivered_on, l.person_id, k.id_number, l.method, l.score, l.matcher, l.compared,
            case when r.quarantined then 'quarantined:' || array_to_string(r.issues, ',')
-                when l.person_id is null then coalesce(r.id_issue, 'no_match') end as unlinked_reason
+                when l.person_id is null then coalesce(r.id_issue, 'no_match') end as unlinked_reason,
+           r.record_key_masked, r.raw_id_masked
     from int.feed_row r
     join meta.delivery d using (delivery_id)
     left join int.link l
@@ -15,7 +16,8 @@ with feed_rows as (
 malformed as (
     select i.feed, d.source_file, i.row_number, null as record_key, null as raw_id_number, i.delivery_id,
            d.delivered_on, null::bigint as person_id, null as id_number, null as method, null::double as score,
-           null as matcher, null::json as compared, 'quarantined:malformed_row' as unlinked_reason
+           null as matcher, null::json as compared, 'quarantined:malformed_row' as unlinked_reason,
+           null as record_key_masked, null as raw_id_masked
     from meta.row_issue i
     join meta.delivery d using (delivery_id)
     where i.reason_code = 'malformed_row' and d.outcome in ('loaded', 'loaded_with_quarantine')
