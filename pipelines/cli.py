@@ -742,6 +742,10 @@ def serve(
     port: Annotated[int, typer.Option(help="port")] = 8000,
     workers: Annotated[int, typer.Option(help="gunicorn worker processes")] = 2,
     threads: Annotated[int, typer.Option(help="threads per worker")] = 8,
+    keep_alive: Annotated[
+        int, typer.Option(help="seconds an idle connection is kept open (gunicorn's default of 2 s races clients "
+                          "reusing it: a request sent as the server closes it gets 'connection reset')")
+    ] = 30,
     casework: CaseworkOpt = None,
 ) -> None:
     """Start the caseworkers' web application (gunicorn) on the casework store, migrating it first."""
@@ -755,7 +759,7 @@ def serve(
     sys.stdout.flush()
     args = [sys.executable, "-m", "gunicorn", "webapp.wsgi:application", "--bind", f"{host}:{port}",
             "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
-            "--access-logfile", "-", "--graceful-timeout", "5"]
+            "--keep-alive", str(keep_alive), "--access-logfile", "-", "--graceful-timeout", "5"]
     os.execv(sys.executable, args)
 
 
