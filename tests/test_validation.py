@@ -1,0 +1,56 @@
+"""The feed contracts (GX suites) on a delivery with known defects: each counted on its column, nothing more."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from factory import make_id, settlement_row, write_csv
+
+from expectations import validate_deliveries
+from expectations.suites import build_suite, checked_columns
+from pipelines.feeds import FEEDS
+from pipelines.ingest import ingest
+from pipelines.policy import load_policy
+from pipelines.warehouse import connect
+
+AS_OF = date(2026, 11, 20)
+
+
+def test_every_expectation_reads_only_checked_columns():
+    import great_expectations as gx
+
+    gx.get_context(mode="ephemeral")  # a suite is built inside a context
+    mostly = load_policy().delivery.gx_mostly.model_dump()
+    for feed in FEEDS.values():
+        suite = build_suite(feed, mostly)
+        read = set()
+        for e in suite.expectations:
+            kwargs = e.configuration.kwargs
+            read |= {kwargs["column"]} if "column" in kwargs else set(kwargs.get("column_list", []))
+        assert read == set(checked_columns(feed)), feed.name
+
+
+def test_known_defects_are_counted_on_their_columns(tmp_path):
+    rows = [settlement_row(f"S{i}", make_id(seq=f"{i:03d}"), f"人{i}", "100.00") for i in range(1, 9)]
+    rows[1]["id_number"] = "ABC123"  # not an ID
+    rows[2]["insurance_type"] = "商业保险"  # not an allowed value
+    rows[3]["name"] = ""  # a required cell missing
+    rows[4]["settlement_id"] = "S1"  # the key repeated
+    rows[5]["hospital"] = "无关的医院名称"  # an unchecked column: no expectation reads it
+    write_csv(tmp_path / "landing", "medical_settlements", "2026-11-10", rows, name="s.csv")
+    con = connect(tmp_path / "w.duckdb")
+    result = ingest(con, tmp_path / "landing", AS_OF, run_id=1)
+    (outcome,) = validate_deliveries(con, result.loaded, load_policy().delivery.gx_mostly.model_dump())
+    assert outcome.rows == 8
+    failed = {
+        (kind, column): unexpected
+        for kind, column, unexpected in con.execute(
+            "select expectation, column_name, unexpected_count from meta.validation where unexpected_count > 0"
+        ).fetchall()
+    }
+    assert failed == {
+        ("expect_column_values_to_match_regex", "id_number"): 1,
+        ("expect_column_values_to_be_in_set", "insurance_type"): 1,
+        ("expect_column_values_to_not_be_null", "name"): 1,
+        ("expect_column_values_to_be_unique", "settlement_id"): 2,
+    }
