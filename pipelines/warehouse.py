@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -132,5 +133,6 @@ def set_variables(con: duckdb.DuckDBPyConnection, **values: Any) -> None:
 def run_sql_file(con: duckdb.DuckDBPyConnection, relpath: str) -> None:
     """Run one SQL file of ``warehouse/`` (several statements allowed)."""
     path = SQL_DIR / relpath
-    log.debug("running %s", relpath)
+    started = time.perf_counter()
     con.execute(path.read_text(encoding="utf-8"))
+    log.debug("%s: %.2f s", relpath, time.perf_counter() - started)  # DEBUG: where a night's time goes
