@@ -8,6 +8,6 @@ hand back millions of failing rows with reasons. See ``expectations/suites.py``.
 
 from __future__ import annotations
 
-from expectations.suites import ValidationOutcome, build_suite, validate_deliveries
+from expectations.suites import BackgroundValidation, ValidationOutcome, build_suite, validate_deliveries
 
-__all__ = ["ValidationOutcome", "build_suite", "validate_deliveries"]
+__all__ = ["BackgroundValidation", "ValidationOutcome", "build_suite", "validate_deliveries"]

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,8 +23,17 @@ from pipelines.feeds import FEEDS, Feed
 if TYPE_CHECKING:  # GX takes seconds to import: only the night's validation step pays for it
     import duckdb
     import great_expectations as gx
+    import pyarrow as pa
 
-__all__ = ["ValidationOutcome", "build_suite", "checked_columns", "validate_deliveries", "ID_PATTERN", "DATE_PATTERN"]
+__all__ = [
+    "BackgroundValidation",
+    "ValidationOutcome",
+    "build_suite",
+    "checked_columns",
+    "validate_deliveries",
+    "ID_PATTERN",
+    "DATE_PATTERN",
+]
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +135,101 @@ def _context(docs_dir: Path | None):
     return ctx
 
 
+@dataclass(frozen=True)
+class _Batch:
+    delivery_id: int
+    feed: str
+    source_file: str
+    load: Callable[[], pa.Table]  # the delivery's checked columns, read when GX comes to it
+
+
+def _deliveries(con: duckdb.DuckDBPyConnection, delivery_ids: list[int]) -> list[tuple[int, str, str]]:
+    return con.execute(
+        "select delivery_id, feed, source_file from meta.delivery where delivery_id in "
+        f"({', '.join(str(int(d)) for d in delivery_ids)}) and feed in ({', '.join(repr(f) for f in FEEDS)}) "
+        "order by delivery_id"
+    ).fetchall()
+
+
+def _batch_sql(feed: Feed, delivery_id: int) -> str:
+    # empty cells are absent values (CSV gives '' for them), not values that fail a pattern; only the
+    # columns the suite checks: free text (addresses, notes) no expectation reads is not copied out
+    cols = ", ".join(f"nullif(trim({c}), '') as {c}" for c in checked_columns(feed))
+    return f"select {cols} from raw.{feed.name} where delivery_id = {int(delivery_id)}"  # noqa: S608
+
+
+def _run_suites(
+    batches: list[_Batch], mostly: dict[str, float], docs_dir: Path | None
+) -> tuple[list[tuple], list[ValidationOutcome]]:
+    """GX on each batch; no DuckDB here, so that it can run beside the night's SQL in a thread.
+    Returns the ``meta.validation`` records and one outcome per delivery."""
+    import great_expectations as gx
+    import pandas as pd
+
+    ctx = _context(docs_dir)
+    source = ctx.data_sources.add_pandas("deliveries")
+    definitions: dict[str, gx.ValidationDefinition] = {}
+    records: list[tuple] = []
+    outcomes: list[ValidationOutcome] = []
+    for b in batches:
+        feed = FEEDS[b.feed]
+        if b.feed not in definitions:
+            asset = source.add_dataframe_asset(b.feed)
+            batch = asset.add_batch_definition_whole_dataframe("delivery")
+            suite = ctx.suites.add(build_suite(feed, mostly))
+            definitions[b.feed] = ctx.validation_definitions.add(
+                gx.ValidationDefinition(name=b.feed, data=batch, suite=suite)
+            )
+        # Arrow-backed columns (no Python object per cell): a third of the time and memory, the same
+        # results (GX's regex check converts to Python strings itself); row order does not matter to counts
+        frame = b.load().to_pandas(types_mapper=pd.ArrowDtype)
+        checkpoint = gx.Checkpoint(
+            name=f"delivery_{b.delivery_id}",
+            validation_definitions=[definitions[b.feed]],
+            actions=[],
+            # counts only: sample values would put ID numbers and names into the Data Docs
+            result_format={"result_format": "BASIC", "partial_unexpected_count": 0},
+        )
+        checkpoint = ctx.checkpoints.add(checkpoint)
+        result = checkpoint.run(
+            batch_parameters={"dataframe": frame},
+            run_id=gx.RunIdentifier(run_name=f"{b.delivery_id}-" + b.source_file.replace("/", "__")),
+        )
+        validation = next(iter(result.run_results.values()))
+        mine = []
+        for r in validation.results:
+            cfg = r.expectation_config
+            res = r.result or {}
+            mine.append(
+                (
+                    b.delivery_id,
+                    cfg.type,
+                    cfg.kwargs.get("column") or ",".join(cfg.kwargs.get("column_list", [])) or None,
+                    bool(r.success),
+                    res.get("element_count"),
+                    res.get("unexpected_count"),
+                    res.get("unexpected_percent"),
+                )
+            )
+        failed = sum(1 for r in mine if not r[3])
+        records += mine
+        outcomes.append(ValidationOutcome(b.delivery_id, b.feed, failed == 0, len(mine), failed, len(frame)))
+        log.info("%s: %d expectations, %d failed", b.source_file, len(mine), failed)
+        del frame
+    if docs_dir is not None:
+        ctx.build_data_docs()  # once for the night, from the results the checkpoints stored
+    return records, outcomes
+
+
+def _store(con: duckdb.DuckDBPyConnection, delivery_ids: list[int], records: list[tuple]) -> None:
+    """Replace the deliveries' results in ``meta.validation`` (a rerun replaces, never adds)."""
+    if not delivery_ids:
+        return
+    con.execute(f"delete from meta.validation where delivery_id in ({', '.join(str(int(d)) for d in delivery_ids)})")
+    if records:
+        con.executemany("insert into meta.validation values (?, ?, ?, ?, ?, ?, ?)", records)
+
+
 def validate_deliveries(
     con: duckdb.DuckDBPyConnection,
     delivery_ids: list[int],
@@ -134,72 +242,58 @@ def validate_deliveries(
     """
     if not delivery_ids:
         return []
-    import great_expectations as gx
-    import pandas as pd
-
-    ctx = _context(docs_dir)
-    source = ctx.data_sources.add_pandas("deliveries")
-    definitions: dict[str, gx.ValidationDefinition] = {}
-    outcomes: list[ValidationOutcome] = []
-    rows = con.execute(
-        "select delivery_id, feed, source_file from meta.delivery where delivery_id in "
-        f"({', '.join(str(int(d)) for d in delivery_ids)}) and feed in ({', '.join(repr(f) for f in FEEDS)}) "
-        "order by delivery_id"
-    ).fetchall()
-    for delivery_id, feed_name, source_file in rows:
-        feed = FEEDS[feed_name]
-        if feed_name not in definitions:
-            asset = source.add_dataframe_asset(feed_name)
-            batch = asset.add_batch_definition_whole_dataframe("delivery")
-            suite = ctx.suites.add(build_suite(feed, mostly))
-            definitions[feed_name] = ctx.validation_definitions.add(
-                gx.ValidationDefinition(name=feed_name, data=batch, suite=suite)
-            )
-        # empty cells are absent values (CSV gives '' for them), not values that fail a pattern;
-        # Arrow-backed columns (no Python object per cell): a third of the time and memory, the same
-        # results (GX's regex check converts to Python strings itself); row order does not matter
-        # to counts, so none is asked for
-        # only the columns the suite checks: at 1M persons a third of the registry's columns are free text
-        # (addresses, notes) no expectation reads, and copying them to pandas cost memory and time
-        cols = ", ".join(f"nullif(trim({c}), '') as {c}" for c in checked_columns(feed))
-        frame = (
-            con.sql(f"select {cols} from raw.{feed_name} where delivery_id = {int(delivery_id)}")  # noqa: S608
-            .to_arrow_table()
-            .to_pandas(types_mapper=pd.ArrowDtype)
-        )
-        checkpoint = gx.Checkpoint(
-            name=f"delivery_{delivery_id}",
-            validation_definitions=[definitions[feed_name]],
-            actions=[],
-            # counts only: sample values would put ID numbers and names into the Data Docs
-            result_format={"result_format": "BASIC", "partial_unexpected_count": 0},
-        )
-        checkpoint = ctx.checkpoints.add(checkpoint)
-        result = checkpoint.run(
-            batch_parameters={"dataframe": frame},
-            run_id=gx.RunIdentifier(run_name=f"{delivery_id}-" + source_file.replace("/", "__")),
-        )
-        validation = next(iter(result.run_results.values()))
-        records = []
-        for r in validation.results:
-            cfg = r.expectation_config
-            res = r.result or {}
-            records.append(
-                (
-                    delivery_id,
-                    cfg.type,
-                    cfg.kwargs.get("column") or ",".join(cfg.kwargs.get("column_list", [])) or None,
-                    bool(r.success),
-                    res.get("element_count"),
-                    res.get("unexpected_count"),
-                    res.get("unexpected_percent"),
-                )
-            )
-        con.execute("delete from meta.validation where delivery_id = ?", [delivery_id])
-        con.executemany("insert into meta.validation values (?, ?, ?, ?, ?, ?, ?)", records)
-        failed = sum(1 for r in records if not r[3])
-        outcomes.append(ValidationOutcome(delivery_id, feed_name, failed == 0, len(records), failed, len(frame)))
-        log.info("%s: %d expectations, %d failed", source_file, len(records), failed)
-    if docs_dir is not None:
-        ctx.build_data_docs()  # once for the night, from the results the checkpoints stored
+    batches = [
+        _Batch(d, feed, source_file, lambda d=d, feed=feed: con.sql(_batch_sql(FEEDS[feed], d)).to_arrow_table())
+        for d, feed, source_file in _deliveries(con, delivery_ids)
+    ]
+    records, outcomes = _run_suites(batches, mostly, docs_dir)
+    _store(con, delivery_ids, records)
     return outcomes
+
+
+class BackgroundValidation:
+    """The feed contracts run in a thread beside the night's SQL (standardize, link, rules).
+
+    GX does not gate staging (its results describe the delivery; the row-level quarantine is SQL),
+    and its pandas work holds one core while DuckDB uses the other. The thread never touches DuckDB:
+    each delivery's checked columns are first spilled to a Parquet file (the night's transaction is
+    not visible to another connection), and :meth:`finish` stores the results on the night's
+    connection. One delivery's frame is in memory at a time, as in :func:`validate_deliveries`.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, delivery_ids: list[int], mostly: dict[str, float],
+                 docs_dir: Path | None, spill_dir: Path):
+        import pyarrow.parquet as pq
+
+        self.delivery_ids = list(delivery_ids)
+        self.spill = Path(tempfile.mkdtemp(prefix="gx-", dir=spill_dir))
+        batches = []
+        for d, feed, source_file in _deliveries(con, self.delivery_ids) if self.delivery_ids else []:
+            path = self.spill / f"{d}.parquet"
+            target = str(path).replace("'", "''")
+            con.execute(f"copy ({_batch_sql(FEEDS[feed], d)}) to '{target}' (format parquet, compression zstd)")
+            batches.append(_Batch(d, feed, source_file, lambda path=path: pq.read_table(path)))
+        self._result: tuple[list[tuple], list[ValidationOutcome]] | BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._result = _run_suites(batches, mostly, docs_dir) if batches else ([], [])
+            except BaseException as exc:  # noqa: BLE001 - handed to the night's thread in finish()
+                self._result = exc
+
+        self._thread = threading.Thread(target=run, name="feed-contracts", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        self._thread.join()
+        shutil.rmtree(self.spill, ignore_errors=True)
+
+    def finish(self, con: duckdb.DuckDBPyConnection) -> list[ValidationOutcome]:
+        """Wait for GX, store its results in ``meta.validation`` and return the outcomes (or raise its error)."""
+        self.wait()
+        if isinstance(self._result, BaseException):
+            raise self._result
+        assert self._result is not None
+        records, outcomes = self._result
+        _store(con, self.delivery_ids, records)
+        return outcomes

@@ -24,6 +24,7 @@ __all__ = [
     "open_warehouse",
     "run_sql_file",
     "set_variables",
+    "temp_directory",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,12 @@ def full_rebuild() -> bool:
     return os.environ.get("DOUDI_FULL_REBUILD", "").strip().lower() in ("1", "true", "yes")
 
 
+def temp_directory(warehouse: Path | str) -> Path:
+    """Where DuckDB spills and the night keeps its temporary files: ``DOUDI_TEMP_DIRECTORY``, else
+    ``.duckdb_tmp`` beside the warehouse."""
+    return Path(os.environ.get("DOUDI_TEMP_DIRECTORY") or Path(warehouse).parent / ".duckdb_tmp")
+
+
 def default_path() -> Path:
     return Path(os.environ.get("DOUDI_WAREHOUSE", "var/warehouse.duckdb"))
 
@@ -76,8 +83,7 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     con = duckdb.connect(str(path), read_only=read_only)
     # DuckDB spills what does not fit under its memory limit to the temporary directory, so a large
     # county runs in bounded memory on a machine it shares (its own default is 80 % of RAM)
-    tmp = Path(os.environ.get("DOUDI_TEMP_DIRECTORY") or path.parent / ".duckdb_tmp")
-    con.execute("set temp_directory = ?", [str(tmp)])
+    con.execute("set temp_directory = ?", [str(temp_directory(path))])
     con.execute("set memory_limit = ?", [memory_limit()])
     if threads := os.environ.get("DOUDI_THREADS"):
         con.execute(f"set threads = {int(threads)}")

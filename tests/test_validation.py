@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
+import pytest
 from factory import make_id, settlement_row, write_csv
 
 from expectations import validate_deliveries
 from expectations.suites import build_suite, checked_columns
 from pipelines.feeds import FEEDS
 from pipelines.ingest import ingest
+from pipelines.night import run_night
 from pipelines.policy import load_policy
 from pipelines.warehouse import connect
 
@@ -30,7 +33,10 @@ def test_every_expectation_reads_only_checked_columns():
         assert read == set(checked_columns(feed)), feed.name
 
 
-def test_known_defects_are_counted_on_their_columns(tmp_path):
+@pytest.mark.parametrize("how", ["validate_deliveries", "night"])
+def test_known_defects_are_counted_on_their_columns(tmp_path, how):
+    """The same counts from the sequential step (Airflow's validate task) and from the night's
+    background thread (``doudi run``), which spills each batch to Parquet and stores the results after rules."""
     rows = [settlement_row(f"S{i}", make_id(seq=f"{i:03d}"), f"人{i}", "100.00") for i in range(1, 9)]
     rows[1]["id_number"] = "ABC123"  # not an ID
     rows[2]["insurance_type"] = "商业保险"  # not an allowed value
@@ -38,10 +44,17 @@ def test_known_defects_are_counted_on_their_columns(tmp_path):
     rows[4]["settlement_id"] = "S1"  # the key repeated
     rows[5]["hospital"] = "无关的医院名称"  # an unchecked column: no expectation reads it
     write_csv(tmp_path / "landing", "medical_settlements", "2026-11-10", rows, name="s.csv")
-    con = connect(tmp_path / "w.duckdb")
-    result = ingest(con, tmp_path / "landing", AS_OF, run_id=1)
-    (outcome,) = validate_deliveries(con, result.loaded, load_policy().delivery.gx_mostly.model_dump())
-    assert outcome.rows == 8
+    if how == "night":
+        summary = run_night(tmp_path / "landing", AS_OF, tmp_path / "w.duckdb")
+        assert summary.validation_failures == 4
+        assert summary.data_docs and Path(summary.data_docs).exists()  # Data Docs built by the thread
+        assert not any((tmp_path / ".duckdb_tmp").glob("gx-*")), "the spilled batches are removed"
+        con = connect(tmp_path / "w.duckdb")
+    else:
+        con = connect(tmp_path / "w.duckdb")
+        result = ingest(con, tmp_path / "landing", AS_OF, run_id=1)
+        (outcome,) = validate_deliveries(con, result.loaded, load_policy().delivery.gx_mostly.model_dump())
+        assert outcome.rows == 8
     failed = {
         (kind, column): unexpected
         for kind, column, unexpected in con.execute(
@@ -54,3 +67,12 @@ def test_known_defects_are_counted_on_their_columns(tmp_path):
         ("expect_column_values_to_not_be_null", "name"): 1,
         ("expect_column_values_to_be_unique", "settlement_id"): 2,
     }
+    stored = con.execute("select count(*) from meta.validation").fetchall()[0][0]
+    assert stored == len(_suite_expectations("medical_settlements"))
+
+
+def _suite_expectations(feed: str) -> list:
+    import great_expectations as gx
+
+    gx.get_context(mode="ephemeral")
+    return build_suite(FEEDS[feed], load_policy().delivery.gx_mostly.model_dump()).expectations
