@@ -18,6 +18,11 @@ children as (
     where list_contains(getvariable('edo_categories'), m.category)
       and age_years(m.birth_date, getvariable('as_of')) between getvariable('edo_min_age') and getvariable('edo_max_age')
 ),
+candidates as (
+    -- the few certified children of the roster: the education feed is read for them only (a county's
+    -- whole school roll otherwise goes through the join and the window below)
+    select m.person_id from children m join certified c using (person_id)
+),
 education_rows as (
     -- the latest delivery of the school year that lists the child decides (在读 in September,
     -- 辍学 in November is out of school)
@@ -27,6 +32,7 @@ education_rows as (
     join int.link l on l.feed = 'education' and l.delivery_id = e.delivery_id and l.row_number = e.row_number
     where not e.quarantined and e.delivered_on <= getvariable('as_of')
       and e.school_year = school_year(getvariable('as_of'))
+      and l.person_id in (select person_id from candidates)
     qualify e.delivered_on = max(e.delivered_on) over (partition by l.person_id)
 ),
 education as (

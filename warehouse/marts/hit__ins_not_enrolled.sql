@@ -31,6 +31,7 @@ active as (
     from stg.medical_enrollment e
     join int.link l on l.feed = 'medical_enrollment' and l.delivery_id = e.delivery_id and l.row_number = e.row_number
     where not e.quarantined and e.year = year(getvariable('as_of'))
+      and l.person_id in (select person_id from people)  -- the low-income only, not the county's whole roll
       and list_contains(getvariable('ine_active_status'), e.status)
       and list_contains(getvariable('ine_insurance_types'), e.insurance_type)
       and e.delivered_on = (select max(delivered_on) from stg.medical_enrollment

@@ -20,6 +20,19 @@ with settlements as (
     where person_id is not null and settled_on <= getvariable('as_of')
       and list_contains(getvariable('moa_insurance_types'), insurance_type)
 ),
+sums as (
+    select person_id, settled_year, sum(net_oop_compliant) as total
+    from settlements
+    group by person_id, settled_year
+),
+candidates as (
+    -- only a year's total above the lowest line any person could have is looked at further (its
+    -- evidence is built for these few, not for every patient of the county)
+    select person_id, settled_year
+    from sums
+    where total > (select min(least(disposable_income_urban, disposable_income_rural)) from meta.region_year)
+                  * least(getvariable('moa_share_low_income')::decimal(6, 4), getvariable('moa_share_other')::decimal(6, 4))
+),
 totals as (
     select person_id, settled_year,
            sum(net_oop_compliant) as total,
@@ -29,6 +42,7 @@ totals as (
                  record_key: settlement_id, method: link_method, score: link_score, settled_on: settled_on,
                  net_oop_compliant: net_oop_compliant} order by settled_on, settlement_id) as evidence
     from settlements
+    semi join candidates using (person_id, settled_year)
     group by person_id, settled_year
 ),
 on_roster as (
