@@ -57,6 +57,11 @@ def _write(table: pa.Table, path: Path) -> None:
         pacsv.write_csv(table, f, pacsv.WriteOptions(quoting_style="needed"))
 
 
+def _select(cols: list[str], overrides: dict[str, str], default: str | None = None) -> str:
+    """A select list of ``cols`` in order: each column as it is (or ``default``), unless overridden."""
+    return ", ".join(f"{overrides.get(c, c if default is None else default)} as {c}" for c in cols)
+
+
 def next_night(
     landing: Path, on: date, *, settlements: int, roster_changes: int, seed: int = 7, out: Path | None = None
 ) -> dict[str, int]:
@@ -82,26 +87,24 @@ def next_night(
             n_rev = max(1, settlements // 100)
             cols = FEEDS["medical_settlements"].column_names
             negate = {a: f"case when trim({a}) = '' then {a} else '-' || trim({a}) end" for a in _AMOUNTS}
-            new_sel = ", ".join(
+            new_sel = _select(
+                cols,
                 {
                     "settlement_id": f"'D{stamp}' || lpad(seq::varchar, 7, '0')",
                     "settled_on": "getvariable('on_date')",
                     "reverses": "''",
-                }.get(c, c)
-                + f" as {c}"
-                for c in cols
+                },
             )
-            rev_sel = ", ".join(
+            rev_sel = _select(
+                cols,
                 {
                     "settlement_id": f"'R{stamp}' || lpad(seq::varchar, 7, '0')",
                     "settled_on": "getvariable('on_date')",
                     "reverses": "settlement_id",
                     **negate,
-                }.get(c, c)
-                + f" as {c}"
-                for c in cols
+                },
             )
-            table = con.execute(
+            table = con.sql(
                 f"""
                 with usable as (
                     select * from settled where trim(coalesce(reverses, '')) = '' and trim(settlement_id) <> ''
@@ -131,7 +134,8 @@ def next_night(
             con.register("registry", pa.concat_tables(_canonical(p, "household_registry") for p in registry_files))
             third = max(1, roster_changes // 3)
             cols = FEEDS["civil_affairs"].column_names
-            join_sel = ", ".join(
+            join_sel = _select(
+                cols,
                 {
                     "household_code": f"'D{stamp}' || lpad(seq::varchar, 5, '0')",
                     "id_number": "g.id_number",
@@ -144,19 +148,17 @@ def next_night(
                     "enrolled_on": "getvariable('on_date')",
                     "region_code": "g.region_code",
                     "address": "g.address",
-                }.get(c, "''")
-                + f" as {c}"
-                for c in cols
+                },
+                default="''",
             )
-            changed_sel = ", ".join(
+            changed_sel = _select(
+                cols,
                 {
                     "category": "case when category = '低收入' then '低保' else '低收入' end",
                     "dibao_class": "case when category = '低收入' then 'B' else '' end",
-                }.get(c, c)
-                + f" as {c}"
-                for c in cols
+                },
             )
-            table = con.execute(
+            table = con.sql(
                 f"""
                 with ranked as (
                     select *, row_number() over (order by hash(household_code, id_number, getvariable('seed')))

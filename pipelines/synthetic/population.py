@@ -176,7 +176,11 @@ def _background_people(ctx: Context, rng: np.random.Generator, n: int) -> pd.Dat
     age = np.clip(age, 0, max_age)
     as_of = to_np(ctx.as_of)
     days = (age * 365.2425 + rng.integers(0, 365, n)).astype(np.int64)
-    birth = np.clip(as_of - days, np.datetime64("1930-01-01"), as_of)
+    birth = as_of - days
+    # the oldest (parents of old heads reach the age cap) are spread over 1930 rather than piled on its first
+    # day: at 5M persons a single birth date would hold more people than the 500 sequence codes of a sex
+    floor = np.datetime64("1930-01-01")
+    birth = np.where(birth < floor, floor + days % 365, np.minimum(birth, as_of))
     head_male = rng.random(n) < 0.7
     male = np.where(rel == 0, head_male, rng.random(n) < 0.5)
     male = np.where(rel == 1, ~head_male[start], male)
