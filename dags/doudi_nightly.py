@@ -16,6 +16,9 @@ Shape of a run:
   own warehouse partition, in its own task instances, so Celery or Kubernetes workers spread
   the counties without code changes. A county whose source was late runs on the last good
   snapshot of that feed (whatever its landing area holds).
+- ``exchange`` (the province step, after every county's night) lands each county's settlements of
+  other counties' residents in their home county's landing area (``pipelines/exchange.py``); the
+  next night of a county waits for it, so that it sees them on every run alike.
 - ``report`` gathers the counties' summaries; ``check_sources`` then fails the run when a source
   was late, so that a night with missing data never looks green.
 
@@ -299,7 +302,26 @@ def doudi_nightly():
         if late:
             raise RuntimeError("late sources tonight (nights ran on their last good snapshot): " + "; ".join(late))
 
-    check_sources(report(county_night.expand(county=plans)))
+    @task
+    def exchange(nights: list[dict]) -> dict:
+        """The province step: each county's settlements of other counties' residents, landed in their
+        home county (its next night judges them; the sender refers them). Nothing for one county."""
+        from datetime import date
+
+        from pipelines.counties import load_counties
+        from pipelines.exchange import exchange as exchange_night
+
+        params = get_current_context()["params"]
+        nights = [nights] if isinstance(nights, dict) else list(nights)
+        if (params.get("landing") and params.get("warehouse")) or not nights:
+            return {"moved": 0, "pairs": [], "reason": "one county: nothing to exchange"}
+        cfg = load_counties(params.get("counties") or None)
+        as_of = date.fromisoformat(nights[0]["as_of"])
+        return exchange_night(cfg, as_of, only=[n["county"] for n in nights]).as_dict()
+
+    nights = county_night.expand(county=plans)
+    exchange(nights)
+    check_sources(report(nights))
 
 
 doudi_nightly()

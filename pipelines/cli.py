@@ -220,6 +220,40 @@ def pull(
     raise typer.Exit(EXIT_SOURCE_LATE if failed else 0)
 
 
+@app.command()
+def exchange(
+    as_of: Annotated[str, typer.Option("--as-of", help="the night whose settlements to exchange (YYYY-MM-DD)")],
+    counties: Annotated[Path | None, typer.Option(help="counties file [env DOUDI_COUNTIES, var/counties.yaml]")] = None,
+    county: Annotated[
+        list[str] | None, typer.Option(help="sending county code (repeat; default: every county)")
+    ] = None,
+) -> None:
+    """After the counties' nights: send each county's settlements of other counties' residents home.
+
+    Lands landing/medical_settlements/<as-of>/from_<county>.parquet in each home county (its next
+    night, or a rerun of its night, loads it) and a receipt under the sender's referrals/. Rerunning
+    it writes the same files. Prints the rows moved per pair of counties (no ID numbers).
+    """
+    from pipelines.exchange import exchange as run_exchange
+
+    try:
+        result = run_exchange(counties, _parse_date(as_of), only=county or None)
+    except DoudiError as exc:
+        _fail(exc)
+    table = Table(title=f"province exchange {result.as_of}")
+    for col in ["from", "to", "rows", "file"]:
+        table.add_column(col, justify="right" if col == "rows" else "left")
+    for p in result.pairs:
+        table.add_row(p.source, p.target, f"{p.rows:,}", p.file + ("" if p.written else "  (unchanged)"))
+    console.print(table)
+    console.print(
+        f"{result.moved:,} rows moved; {result.candidates:,} rows of patients outside their county's coverage, "
+        f"{result.unplaced:,} of them resident in no other county of the file; {result.seconds:.1f}s"
+    )
+    for code, why in result.skipped.items():
+        console.print(f"[yellow]{code} sent nothing:[/] {why}")
+
+
 def _print_summary(summary) -> None:
     table = Table(title=f"night {summary.as_of} (run {summary.run_id})")
     for col in ["feed", "files", "rows delivered", "loaded", "quarantined", "linked", "unlinked"]:

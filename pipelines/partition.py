@@ -157,8 +157,9 @@ def previous_night_pending(ti, county: str) -> str | None:
 
     Nights of a partition run in order even when Airflow runs nights side by side (a backfill starts
     up to ten): the previous DAG run (by logical date) must have finished every task of this county's
-    night. Other counties do not wait for this one (``depends_on_past`` would make every county wait
-    for the slowest or a failed one). ``ti`` is the running task instance (Airflow's Task SDK).
+    night, and the province exchange of that night must have ended. Other counties do not wait for
+    this one (``depends_on_past`` would make every county wait for the slowest or a failed one).
+    ``ti`` is the running task instance (Airflow's Task SDK).
     """
     prev = ti.get_previous_dagrun()
     if prev is None:
@@ -177,4 +178,15 @@ def previous_night_pending(ti, county: str) -> str | None:
     pending = sorted(k for k, s in states.items() if str(s) != "success")
     if pending or not states:
         return f"county {county}: night {prev.run_id} has not finished ({', '.join(pending) or 'not started'})"
+    # the province exchange of that night lands settlements in this county's landing area: a night
+    # that started before it ends would see them or not by chance. Any end will do (a failed
+    # exchange is rerun by hand, `doudi exchange`): only a running or queued one is waited for.
+    exchanged = ti.get_task_states(dag_id=ti.dag_id, task_ids=["exchange"], run_ids=[prev.run_id]).get(prev.run_id, {})
+    running = [k for k, s in exchanged.items() if str(s) not in _ENDED]
+    if running:
+        return f"county {county}: the province exchange of night {prev.run_id} has not finished"
     return None
+
+
+# task states after which a task will not run again by itself (Airflow's TaskInstanceState values)
+_ENDED = ("success", "failed", "upstream_failed", "skipped", "removed")

@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from datetime import date
+from pathlib import Path
 
 import duckdb
 
@@ -265,6 +266,23 @@ def household_profiles(con: duckdb.DuckDBPyConnection, policy: Policy) -> int:
     return con.execute("select count(*) from marts.household_profile").fetchone()[0]
 
 
+def _load_referrals(con: duckdb.DuckDBPyConnection, as_of: date) -> int:
+    """``int.referral``: the receipts of the province exchange up to ``as_of`` beside this warehouse."""
+    from pipelines.exchange import referrals_dir
+
+    con.execute("delete from int.referral")
+    path = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchall()
+    files = sorted(referrals_dir(Path(path[0][0])).glob("*/to_*.parquet")) if path and path[0][0] else []
+    files = [f for f in files if f.parent.name <= as_of.isoformat()]
+    if files:
+        con.execute(
+            "insert into int.referral select settlement_id, source_file, row_number, referred_to, exchanged_on "
+            "from read_parquet(?)",
+            [[str(f) for f in files]],
+        )
+    return len(files)
+
+
 def compute_hits(
     con: duckdb.DuckDBPyConnection,
     as_of: date,
@@ -280,6 +298,7 @@ def compute_hits(
     check_rule_parameters(policy)
     set_variables(con, as_of=as_of)
     _load_region_policy(con, policy, as_of)
+    _load_referrals(con, as_of)
     for shared in ("fct_settlement", "dim_roster_member", "dim_certificate"):  # medical / roster / disability
         started = time.perf_counter()
         run_sql_file(con, f"marts/{shared}.sql")

@@ -221,3 +221,14 @@ create table if not exists marts.household_profile (
     age_points       double,
     score            decimal(10, 2)
 );
+
+-- Settlements this county sent to the patient's home county (the province exchange,
+-- pipelines/exchange.py): reloaded each night from the receipts <partition>/referrals/<as_of>/to_<county>.parquet;
+-- the medical rules leave them to the home county (a referral).
+create table if not exists int.referral (
+    settlement_id varchar not null,
+    source_file   varchar not null,
+    row_number    bigint not null,
+    referred_to   varchar not null,
+    exchanged_on  date not null
+);

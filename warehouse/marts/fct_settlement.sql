@@ -2,6 +2,8 @@
 -- reversals (冲销) that point at it netted in, and the person its row is linked to.
 -- A reversal row carries negative amounts and `reverses` = the settlement it cancels; a re-bill
 -- is an ordinary new settlement and stands on its own.
+-- referred_to: the county of the file this settlement was sent to by the province exchange
+-- (pipelines/exchange.py; int.referral): the patient lives there and that county judges it.
 create or replace table marts.fct_settlement as
 with settlements as (
     select s.*, d.source_file
@@ -31,9 +33,12 @@ final as (
     select s.*,
            coalesce(r.reversed_oop_compliant, 0) as reversed_oop_compliant,
            r.reversal_ids,
-           s.oop_compliant + coalesce(r.reversed_oop_compliant, 0) as net_oop_compliant
+           s.oop_compliant + coalesce(r.reversed_oop_compliant, 0) as net_oop_compliant,
+           f.referred_to
     from linked s
     left join reversals r using (settlement_id)
+    left join (select settlement_id, min(referred_to) as referred_to from int.referral
+               where exchanged_on <= getvariable('as_of') group by settlement_id) f using (settlement_id)
     where s.reverses is null
 )
 select * from final;

@@ -12,13 +12,15 @@
 --    county's policy does not list is read as `unknown_township` (rural: the lower line, so that a
 --    family is not missed; or urban, or skip). A person from a county we hold no policy for (a patient
 --    from elsewhere) is not compared: their county's income is not ours to know;
---  * one alert per person and calendar year; the figure is the year's total.
+--  * one alert per person and calendar year; the figure is the year's total;
+--  * a settlement the province exchange sent to the patient's home county is that county's to judge.
 create or replace table marts.hit__med_oop_annual as
 with settlements as (
     select *, year(settled_on) as settled_year
     from marts.fct_settlement
     where person_id is not null and settled_on <= getvariable('as_of')
       and list_contains(getvariable('moa_insurance_types'), insurance_type)
+      and referred_to is null  -- sent to the patient's home county, which judges it (pipelines/exchange.py)
 ),
 sums as (
     select person_id, settled_year, sum(net_oop_compliant) as total

@@ -10,7 +10,9 @@
 --    coverage, the identity field is the evidence;
 --  * reversals cancel what they reverse (net amount), employee insurance is out of scope;
 --  * one alert per person and period (month of the event date); the figure is the period's
---    highest single settlement.
+--    highest single settlement;
+--  * a settlement the province exchange sent to the patient's home county (a resident there) is
+--    that county's to judge (a referral: int.referral); an alert it raised here clears.
 create or replace table marts.hit__med_oop_single as
 with settlements as (
     select *,
@@ -21,6 +23,7 @@ with settlements as (
     from marts.fct_settlement
     where person_id is not null
       and list_contains(getvariable('mos_insurance_types'), insurance_type)
+      and referred_to is null  -- sent to the patient's home county, which judges it (pipelines/exchange.py)
 ),
 roster_status as (
     select s.settlement_id,
