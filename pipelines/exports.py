@@ -112,11 +112,15 @@ def _alerts_sql(reveal: bool) -> str:
     """
 
 
-def _links_sql(reveal: bool) -> str:
+LINKS_PART_ROWS = 2_000_000  # rows per query of the links export (see _links_parts)
+
+
+def _links_sql(reveal: bool, delivery_ids: list[int] | None = None) -> str:
     # the delivered values' masks are made when a row is staged (stg.*.record_key_masked, raw_id_masked)
     raw = "r.raw_id_number" if reveal else "r.raw_id_masked"
     idn = "r.id_number" if reveal else "mask_id(r.id_number)"
     key = "r.record_key" if reveal else "r.record_key_masked"
+    only = f"where r.delivery_id in ({', '.join(str(int(d)) for d in delivery_ids)})" if delivery_ids else ""
     # ordered by feed, file and row: the files ranked first, so that the rows sort on integers
     return f"""
         with files as (
@@ -127,8 +131,28 @@ def _links_sql(reveal: bool) -> str:
                r.person_id, {idn} as id_number, r.method, r.score, r.unlinked_reason
         from int.row_link r
         join files f using (delivery_id)
+        {only}
         order by f.file_rank, r.row_number
     """
+
+
+def _links_parts(con: duckdb.DuckDBPyConnection, reveal: bool) -> list[str]:
+    """The links export as queries over consecutive files of the export's order (feed, file, row), each
+    of about ``LINKS_PART_ROWS`` delivered rows: the same rows as :func:`_links_sql`, but no query
+    sorts a large county's every row at once (at 5M persons, 19M rows: that sort ran out of DuckDB's
+    memory). A county of 1M persons is one query."""
+    files = con.execute(
+        "select delivery_id, coalesce(rows_delivered, 0) from meta.delivery order by feed, source_file, delivery_id"
+    ).fetchall()
+    parts: list[list[int]] = [[]]
+    rows = 0
+    for delivery_id, delivered in files:  # a county's files (tens), not its rows
+        if parts[-1] and rows + delivered > LINKS_PART_ROWS:
+            parts.append([])
+            rows = 0
+        parts[-1].append(delivery_id)
+        rows += delivered
+    return [_links_sql(reveal, ids) for ids in parts if ids]
 
 
 def _write(
@@ -141,19 +165,7 @@ def _write(
         path = str(out).replace("'", "''")
         return con.execute(f"copy ({sql}) to '{path}' (format json, array true)").fetchall()[0][0]  # rows written
     if fmt == "csv":
-        # UTF-8 with BOM so that Excel on a county office PC shows the Chinese correctly; written
-        # batch by batch as the query yields them (a county's links do not sit in memory at once)
-        import pyarrow.csv as pacsv
-
-        batches = con.sql(sql).arrow()
-        rows = 0
-        with out.open("wb") as f:
-            f.write(b"\xef\xbb\xbf")
-            with pacsv.CSVWriter(f, batches.schema, write_options=pacsv.WriteOptions(quoting_style="needed")) as w:
-                for batch in batches:
-                    w.write_batch(batch)
-                    rows += batch.num_rows
-        return rows
+        return _write_csv(con, [sql], out)
     table = con.sql(sql).to_arrow_table()
     if fmt == "xlsx":
         frame = table.to_pandas()
@@ -164,6 +176,32 @@ def _write(
     else:  # pragma: no cover - typer restricts the choice
         raise ValueError(fmt)
     return table.num_rows
+
+
+def _write_csv(con: duckdb.DuckDBPyConnection, parts: list[str], out: Path) -> int:
+    """The rows of the queries ``parts`` one after another, as one CSV with one header. UTF-8 with BOM
+    so that Excel on a county office PC shows the Chinese correctly; written batch by batch as the
+    queries yield them (a county's links do not sit in memory at once)."""
+    import pyarrow.csv as pacsv
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    with out.open("wb") as f:
+        f.write(b"\xef\xbb\xbf")
+        writer = None
+        try:
+            for sql in parts:
+                batches = con.sql(sql).arrow()
+                if writer is None:
+                    options = pacsv.WriteOptions(quoting_style="needed")
+                    writer = pacsv.CSVWriter(f, batches.schema, write_options=options)
+                for batch in batches:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+    return rows
 
 
 def export_alerts(
@@ -179,7 +217,10 @@ def export_links(con: duckdb.DuckDBPyConnection, out: Path, fmt: ExportFormat = 
     """Write one row per delivered feed row in force with its person; returns the rows written."""
     if fmt == "xlsx":
         raise ValueError("links export supports csv and json (a county's rows exceed a sheet)")
-    n = _write(con, _links_sql(reveal_ids), out, fmt)
+    if fmt == "csv":
+        n = _write_csv(con, _links_parts(con, reveal_ids), out)
+    else:
+        n = _write(con, _links_sql(reveal_ids), out, fmt)
     log.info("links export: %d rows to %s (ids %s)", n, out, "revealed" if reveal_ids else "masked")
     return n
 

@@ -97,6 +97,11 @@ def test_every_row_linked_to_its_true_person_or_left_unlinked(county, tmp_path):
     with open_warehouse(wh) as con:
         export_links(con, tmp_path / "links.csv", "csv", reveal_ids=True)
         export_alerts(con, tmp_path / "alerts.json", "json")
+        # a large county's links come from several queries (LINKS_PART_ROWS rows each): the same file
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("pipelines.exports.LINKS_PART_ROWS", 1000)
+            export_links(con, tmp_path / "links_parts.csv", "csv", reveal_ids=True)
+        assert (tmp_path / "links_parts.csv").read_bytes() == (tmp_path / "links.csv").read_bytes()
     links = pd.read_csv(tmp_path / "links.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     links["row_number"] = links["row_number"].astype(int)
     merged = truth.merge(links, on=["feed", "source_file", "row_number"], how="outer", indicator=True)
