@@ -10,6 +10,7 @@ columns is taken, and for a workbook the sheet that does.
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import itertools
 import logging
@@ -172,8 +173,42 @@ def _to_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return col.cast(pa.string())
 
 
+def _cell_text(value: object) -> str:
+    """A cell as text, as pandas' ``read_excel(dtype=str)`` gives it: whole numbers without ``.0``,
+    dates and times as ``YYYY-MM-DD HH:MM:SS``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else str(value)
+    if isinstance(value, datetime.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, datetime.date):
+        return value.strftime("%Y-%m-%d 00:00:00")
+    return str(value)
+
+
+def _text_column(values: tuple) -> pa.Array:
+    """One column of calamine's cells as text, vectorised where the column has one type (text, numbers,
+    dates: what an export writes), cell by cell only for a column that mixes them."""
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    try:
+        typed = pa.array(values)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array([_cell_text(v) for v in values], pa.string())
+    if pa.types.is_floating(typed.type) or pa.types.is_integer(typed.type):
+        return _to_text(pa.chunked_array([typed])).combine_chunks()
+    if pa.types.is_timestamp(typed.type) or pa.types.is_date(typed.type):
+        return pc.strftime(typed.cast(pa.timestamp("s")), "%Y-%m-%d %H:%M:%S")
+    return pa.array([_cell_text(v) for v in values], pa.string())  # bool, time, duration: rare
+
+
 def _read_xlsx(path: Path, score: HeaderScore | None) -> FileContent:
-    import pandas as pd
+    """The workbook's best sheet (see below), read once with calamine (Rust), cells as text."""
     from python_calamine import CalamineWorkbook
 
     try:
@@ -185,40 +220,30 @@ def _read_xlsx(path: Path, score: HeaderScore | None) -> FileContent:
         ) from None
     if not sheets:
         raise FeedRejected("the workbook has no sheets")
-
-    def read(sheet: str, nrows: int | None = None):
-        # dtype=str: every cell as text (dates as 'YYYY-MM-DD 00:00:00', whole numbers without '.0')
-        return pd.read_excel(
-            path,
-            sheet_name=sheet,
-            engine="calamine",
-            dtype=str,
-            header=None,
-            keep_default_na=False,
-            na_values=[],
-            nrows=nrows,
-        )
-
     try:
         # the sheet whose header names the most known columns (a roster exported with a cover sheet)
-        best, best_score, best_row = sheets[0], -1, 0
-        if len(sheets) > 1 or score is not None:
-            for sheet in sheets:
-                head = read(sheet, HEADER_SCAN_ROWS).values.tolist()
-                row = _pick_header(head, score)
-                s = score([str(c) for c in head[row]]) if (score and head) else 0
-                if s > best_score:
-                    best, best_score, best_row = sheet, s, row
-        frame = read(best)
+        best, best_score, best_row, best_rows = sheets[0], -1, 0, None
+        for sheet in sheets if (len(sheets) > 1 or score is not None) else sheets[:1]:
+            rows = book.get_sheet_by_name(sheet).to_python()
+            head = [[_cell_text(c) for c in r] for r in rows[:HEADER_SCAN_ROWS]]
+            row = _pick_header(head, score)
+            s = score(head[row]) if (score and head) else 0
+            if s > best_score:
+                best, best_score, best_row, best_rows = sheet, s, row, rows
+            del rows
     except FeedRejected:
         raise
     except Exception as exc:
         raise FeedRejected(f"cannot read the workbook: {str(exc)[:200]}") from None
-    if frame.empty:
+    if not best_rows:
         raise FeedRejected(f"the workbook's sheet {best!r} is empty")
-    headers = [str(h) for h in frame.iloc[best_row].tolist()]
-    body = frame.iloc[best_row + 1 :]
-    cols = [pa.array(body.iloc[:, i].to_numpy(dtype=object), pa.string()) for i in range(len(headers))]
+    headers = [_cell_text(h) for h in best_rows[best_row]]
+    body = best_rows[best_row + 1 :]
+    try:  # calamine's range is a rectangle: every row as wide as the header
+        columns = list(zip(*body, strict=True)) if body else [() for _ in headers]
+    except ValueError:
+        raise FeedRejected("the sheet's rows are not all as wide as its header") from None
+    cols = [_text_column(c) for c in columns]
     return FileContent(_as_text_table(cols), headers, "xlsx", header_row=best_row + 1, sheet=best)
 
 

@@ -196,3 +196,33 @@ def test_malformed_rows_are_listed_in_the_links_export(tmp_path):
     assert export_links(con, out) == 2
     text = out.read_text(encoding="utf-8-sig")
     assert "quarantined:malformed_row" in text
+
+
+def test_xlsx_cells_of_every_type_read_as_text(tmp_path):
+    """calamine's cells as text, as a department's export types them: whole numbers without .0, dates as
+    'YYYY-MM-DD 00:00:00', booleans as True/False, blanks empty; a column may mix types; the sheet whose
+    header names known columns is read, not the cover sheet."""
+    import datetime as dt
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["说明：本表为住房安全排查结果"])
+    ws = wb.create_sheet("data")
+    ws.append(["id_number", "name", "n", "d", "b", "mix"])
+    ws.append(["52030219800101001X", "张三", 1, dt.date(2020, 1, 2), True, 1.5])
+    ws.append(["520302198001010011", "李四", 2.5, dt.datetime(2020, 1, 2, 3, 4, 5), False, "text"])
+    ws.append(["", None, None, None, None, None])
+    ws.append(["x", "王五", 3, "2020-01-01", True, dt.date(2021, 5, 6)])
+    path = tmp_path / "mixed.xlsx"
+    wb.save(path)
+    content = read_delivery(path, header_score=lambda cells: sum(c in ("id_number", "name") for c in cells))
+    assert (content.sheet, content.header_row) == ("data", 1)
+    assert content.headers == ["id_number", "name", "n", "d", "b", "mix"]
+    assert content.table.to_pylist() == [
+        dict(zip([f"c{i}" for i in range(6)], row, strict=True))
+        for row in [
+            ["52030219800101001X", "张三", "1", "2020-01-02 00:00:00", "True", "1.5"],
+            ["520302198001010011", "李四", "2.5", "2020-01-02 03:04:05", "False", "text"],
+            ["", "", "", "", "", ""],
+            ["x", "王五", "3", "2020-01-01", "True", "2021-05-06 00:00:00"],
+        ]
+    ]
