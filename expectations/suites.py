@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.feeds import FEEDS, Feed
+from pipelines.memory import release_memory
 
 if TYPE_CHECKING:  # GX takes seconds to import: only the night's validation step pays for it
     import duckdb
@@ -215,7 +216,8 @@ def _run_suites(
         records += mine
         outcomes.append(ValidationOutcome(b.delivery_id, b.feed, failed == 0, len(mine), failed, len(frame)))
         log.info("%s: %d expectations, %d failed", b.source_file, len(mine), failed)
-        del frame
+        del frame, result, validation
+        release_memory()
     if docs_dir is not None:
         ctx.build_data_docs()  # once for the night, from the results the checkpoints stored
     return records, outcomes

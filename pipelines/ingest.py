@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from pipelines.errors import DoudiError, FeedRejected
 from pipelines.feeds import FEEDS, Feed, header_map
+from pipelines.memory import release_memory
 from pipelines.policy import DeliveryPolicy
 from pipelines.readers import FORMATS, FileContent, read_delivery
 
@@ -335,6 +336,8 @@ def ingest(
             log.warning("%s %s", d.source_file, held)
         result.loaded.append(delivery_id)
         log.info("%s: %d rows loaded from %s", d.feed, loaded, d.source_file)
+        del content
+        release_memory()  # the file's text and table: a GiB at 5M persons
     return result
 
 
