@@ -345,22 +345,28 @@ class BackgroundValidation:
     """The feed contracts run in a thread beside the night's SQL (standardize, link, rules).
 
     GX does not gate staging (its results describe the delivery; the row-level quarantine is SQL),
-    and its pandas work holds one core while DuckDB uses the other. The thread never touches DuckDB:
-    each delivery's checked columns are first spilled to a Parquet file (the night's transaction is
-    not visible to another connection), and :meth:`finish` stores the results on the night's
-    connection. One delivery's frame is in memory at a time, as in :func:`validate_deliveries`.
+    so its pandas work can overlap DuckDB's (on two cores the two mostly trade CPU; more cores gain
+    more). The thread never touches DuckDB: each delivery's checked columns are first spilled to a
+    Parquet file under ``spill_dir`` (the night's transaction is not visible to another connection),
+    and :meth:`finish` stores the results on the night's connection. One delivery, or one slice of a
+    large one, is in memory at a time, as in :func:`validate_deliveries`.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, delivery_ids: list[int], mostly: dict[str, float],
                  docs_dir: Path | None, spill_dir: Path):
         self.delivery_ids = list(delivery_ids)
+        Path(spill_dir).mkdir(parents=True, exist_ok=True)
         self.spill = Path(tempfile.mkdtemp(prefix="gx-", dir=spill_dir))
         batches = []
-        for d, feed, source_file in _deliveries(con, self.delivery_ids) if self.delivery_ids else []:
-            path = self.spill / f"{d}.parquet"
-            target = str(path).replace("'", "''")
-            con.execute(f"copy ({_batch_sql(FEEDS[feed], d)}) to '{target}' (format parquet, compression zstd)")
-            batches.append(_parquet_batch(path, d, feed, source_file))
+        try:
+            for d, feed, source_file in _deliveries(con, self.delivery_ids) if self.delivery_ids else []:
+                path = self.spill / f"{d}.parquet"
+                target = str(path).replace("'", "''")
+                con.execute(f"copy ({_batch_sql(FEEDS[feed], d)}) to '{target}' (format parquet, compression zstd)")
+                batches.append(_parquet_batch(path, d, feed, source_file))
+        except BaseException:  # a spill that fails (a full disk) leaves no folder behind
+            shutil.rmtree(self.spill, ignore_errors=True)
+            raise
         self._result: tuple[list[tuple], list[ValidationOutcome]] | BaseException | None = None
 
         def run() -> None:

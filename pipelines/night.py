@@ -90,12 +90,6 @@ def _start_run(con, as_of: date, landing: Path | None) -> int:
     return run_id
 
 
-def _spill_dir(warehouse: Path) -> Path:
-    path = temp_directory(warehouse)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _validate(con, delivery_ids: list[int], policy: Policy, warehouse: Path, as_of: date):
     """The feed contracts (GX) on the night's new deliveries, Data Docs beside the warehouse."""
     return validate_deliveries(
@@ -322,7 +316,7 @@ def run_night(
                 # depend on them; "validate" is the time spent spilling its batches and waiting for it
                 t = time.perf_counter()
                 contracts = BackgroundValidation(
-                    con, result.loaded, policy.delivery.gx_mostly.model_dump(), docs_dir, _spill_dir(warehouse)
+                    con, result.loaded, policy.delivery.gx_mostly.model_dump(), docs_dir, temp_directory(warehouse)
                 )
                 phases["validate"] = time.perf_counter() - t
                 try:
