@@ -34,6 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 FIRST_LAST = ("2026-11-18", "2026-11-20")  # the generated settlements arrive on these three days
 COUNTIES = (("520302", "红花岗区", 7), ("520303", "汇川区", 8))
 VISIT_DAY = date(2026, 11, 19)  # 汇川区 treats five patients, four of them residents of 红花岗区
+# Airflow's connections to its SQLite metadata database wait up to a minute for a lock (sqlite3's default
+# is 5 s): under load the scheduler, API server and CLI writing at once gave "database is locked" (seen in
+# CI on `backfill create`). Named by AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS below.
+SQLITE_CONNECT_ARGS = {"timeout": 60}
 
 
 def prepare(home: Path, persons: int) -> Path:
@@ -95,6 +99,7 @@ def environment(home: Path, port: int, counties: Path) -> dict[str, str]:
         "AIRFLOW_HOME": str(home / "home"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "pipelines.airflow_local.SQLITE_CONNECT_ARGS",
         "AIRFLOW__CORE__PARALLELISM": "4",  # 2 cores
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
@@ -115,15 +120,19 @@ def _airflow(env: dict, *args: str, check: bool = True) -> str:
     return out.stdout
 
 
-def _try_airflow(env: dict, *args: str) -> bool:
+def _try_airflow(env: dict, *args: str, again: tuple[str, ...] = ("AlreadyRunningBackfill", "database is locked"),
+                 done: tuple[str, ...] = ()) -> bool:
+    """Run an Airflow command once: True when it succeeded (or failed with a ``done`` message), False
+    when it failed with an ``again`` message (the caller asks again), else raise.
+    AlreadyRunningBackfill: the first backfill is not marked complete yet; "database is locked":
+    SQLite busy with the scheduler (seen under load)."""
     out = subprocess.run([sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True, timeout=300)
-    # AlreadyRunningBackfill: the first one is not marked complete yet; "database is locked": SQLite
-    # busy with the scheduler (seen once here under load). Both pass: the caller asks again.
-    if out.returncode != 0 and not any(
-        m in out.stderr + out.stdout for m in ("AlreadyRunningBackfill", "database is locked")
-    ):
-        raise RuntimeError(f"airflow {' '.join(args)} failed: {out.stderr[-2000:]}")
-    return out.returncode == 0
+    said = out.stderr + out.stdout
+    if out.returncode == 0 or any(m in said for m in done):
+        return True
+    if any(m in said for m in again):
+        return False
+    raise RuntimeError(f"airflow {' '.join(args)} failed: {out.stderr[-2000:]}")
 
 
 def _wait_until(what: str, ready, timeout: float) -> None:
@@ -216,7 +225,12 @@ def main(argv: list[str] | None = None) -> int:
             "--from-date", f"{first}T00:00:00+08:00", "--to-date", f"{last}T23:59:00+08:00",
             "--reprocess-behavior", "completed",  # reruns nights that already ran (--rerun, a second make airflow)
         ]  # fmt: skip
-        _airflow(env, *backfill)
+        # a lock error may come after the backfill was stored: then the next try finds it running
+        _wait_until(
+            "the backfill to be created",
+            lambda: _try_airflow(env, *backfill, again=("database is locked",), done=("AlreadyRunningBackfill",)),
+            300,
+        )
         if args.rerun:  # the same nights again, as an operator clearing them would: exports kept aside
             wait_for_runs(env, expected, 1800)
             for code, _, _ in COUNTIES:
