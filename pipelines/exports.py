@@ -7,6 +7,8 @@ and names are masked (ID: first 6 and last 4; name: first character) unless ``re
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from pathlib import Path
 from typing import Literal
 
@@ -178,22 +180,24 @@ def _write(
     return table.num_rows
 
 
-def _write_csv(con: duckdb.DuckDBPyConnection, parts: list[str], out: Path) -> int:
+def _write_csv(con: duckdb.DuckDBPyConnection, parts: list[str], out: Path, *, header: bool = True) -> int:
     """The rows of the queries ``parts`` one after another, as one CSV with one header. UTF-8 with BOM
     so that Excel on a county office PC shows the Chinese correctly; written batch by batch as the
-    queries yield them (a county's links do not sit in memory at once)."""
+    queries yield them (a county's links do not sit in memory at once). ``header=False``: the rows
+    only, no BOM and no header (a piece of a larger file, see :func:`_write_links_cached`)."""
     import pyarrow.csv as pacsv
 
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
     with out.open("wb") as f:
-        f.write(b"\xef\xbb\xbf")
+        if header:
+            f.write(b"\xef\xbb\xbf")
         writer = None
         try:
             for sql in parts:
                 batches = con.sql(sql).arrow()
                 if writer is None:
-                    options = pacsv.WriteOptions(quoting_style="needed")
+                    options = pacsv.WriteOptions(quoting_style="needed", include_header=header)
                     writer = pacsv.CSVWriter(f, batches.schema, write_options=options)
                 for batch in batches:
                     writer.write_batch(batch)
@@ -202,6 +206,98 @@ def _write_csv(con: duckdb.DuckDBPyConnection, parts: list[str], out: Path) -> i
             if writer is not None:
                 writer.close()
     return rows
+
+
+# What a delivery's rows in the links export depend on besides its own staged rows: their quarantine
+# (a reversal's follows settlements that come and go), their links, and the malformed lines listed
+# with them. person_key never changes a person's ID number. Staging rebuilt (meta.staging) or this
+# module's SQL and masks changed: every piece is written again.
+_LINK_PIECES_SQL = """
+    with rows as (
+        select delivery_id, count(*) as n,
+               coalesce(sum(hash(row_number, issues)::hugeint) filter (where quarantined), 0) as q
+        from int.feed_row group by delivery_id
+    ),
+    links as (
+        select delivery_id, count(*) as l, sum(hash(row_number, person_id, method, score)::hugeint) as h
+        from int.link group by delivery_id
+    ),
+    malformed as (
+        select i.delivery_id, count(*) as m
+        from meta.row_issue i join meta.delivery d using (delivery_id)
+        where i.reason_code = 'malformed_row' and d.outcome in ('loaded', 'loaded_with_quarantine')
+          and d.delivered_on <= (select as_of from int.night)
+        group by i.delivery_id
+    )
+    select d.delivery_id, coalesce(r.n, 0) + coalesce(m.m, 0) as rows,
+           concat_ws(':', d.source_file, r.n, r.q, k.l, k.h, m.m) as state
+    from meta.delivery d
+    left join rows r using (delivery_id)
+    left join links k using (delivery_id)
+    left join malformed m using (delivery_id)
+    where r.n is not null or m.m is not null
+    order by d.feed, d.source_file, d.delivery_id
+"""
+
+
+def _append(f, path: Path) -> None:
+    """Append the file ``path`` to the open file ``f`` (flushed): in the kernel where it can
+    (``copy_file_range``: 650 MB in 0.25 s here, against 1.8 s through Python's buffers)."""
+    with path.open("rb") as piece:
+        left = path.stat().st_size
+        try:
+            while left > 0:
+                n = os.copy_file_range(piece.fileno(), f.fileno(), left)
+                if n == 0:
+                    break
+                left -= n
+        except OSError:  # another file system, an old kernel: through Python's buffers, from where it stopped
+            f.seek(0, os.SEEK_END)
+            piece.seek(path.stat().st_size - left)
+            shutil.copyfileobj(piece, f, 16 << 20)
+            f.flush()
+
+
+def _write_links_cached(con: duckdb.DuckDBPyConnection, out: Path, pieces_dir: Path, reuse: bool = True) -> int:
+    """The masked links CSV, byte for byte what :func:`_write_csv` over :func:`_links_parts` writes,
+    from one piece per delivery kept in ``pieces_dir`` between nights. A piece is written again only
+    when its delivery's rows, quarantine or links changed (a night's new files, rows newly linked);
+    the others are copied as they are. A night that changes 0.1 % of a county's rows writes about
+    that many rows instead of every row again. ``reuse=False`` writes every piece anew."""
+    import hashlib
+
+    macros = (Path(__file__).resolve().parent.parent / "warehouse" / "macros.sql").read_text("utf-8")
+    staging = con.execute("select feed, fingerprint from meta.staging order by feed").fetchall()
+    code = hashlib.sha256(f"{_links_sql(False, [0])}\x1f{macros}\x1f{staging}".encode()).hexdigest()
+    pieces = con.execute(_LINK_PIECES_SQL).fetchall()
+    pieces_dir.mkdir(parents=True, exist_ok=True)
+    wanted: list[tuple[Path, int]] = []
+    written = 0
+    for delivery_id, rows, state in pieces:  # a county's deliveries (tens), not its rows
+        key = hashlib.sha256(f"{code}\x1f{state}".encode()).hexdigest()[:20]
+        path = pieces_dir / f"{delivery_id}-{key}.csv"
+        if not (reuse and path.is_file()):
+            tmp = path.with_suffix(".tmp")
+            _write_csv(con, [_links_sql(False, [delivery_id])], tmp, header=False)
+            tmp.replace(path)
+            written += rows
+        wanted.append((path, rows))
+    keep = {p.name for p, _ in wanted}
+    for old in pieces_dir.iterdir():
+        if old.name not in keep:
+            old.unlink()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as f:
+        f.write(b"\xef\xbb\xbf")
+        header = con.sql(_links_sql(False, [0]) + " limit 0").arrow().read_all()
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(header, f, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        f.flush()
+        for path, _ in wanted:
+            _append(f, path)
+    log.debug("links export: %d of %d rows written anew", written, sum(r for _, r in wanted))
+    return sum(r for _, r in wanted)
 
 
 def export_alerts(
@@ -213,11 +309,22 @@ def export_alerts(
     return n
 
 
-def export_links(con: duckdb.DuckDBPyConnection, out: Path, fmt: ExportFormat = "csv", reveal_ids: bool = False) -> int:
-    """Write one row per delivered feed row in force with its person; returns the rows written."""
+def export_links(
+    con: duckdb.DuckDBPyConnection,
+    out: Path,
+    fmt: ExportFormat = "csv",
+    reveal_ids: bool = False,
+    pieces_dir: Path | None = None,
+    reuse_pieces: bool = True,
+) -> int:
+    """Write one row per delivered feed row in force with its person; returns the rows written.
+    ``pieces_dir`` (masked CSV only): keep the file's rows there per delivery and write again only the
+    deliveries whose links changed (the night's export; see :func:`_write_links_cached`)."""
     if fmt == "xlsx":
         raise ValueError("links export supports csv and json (a county's rows exceed a sheet)")
-    if fmt == "csv":
+    if fmt == "csv" and pieces_dir is not None and not reveal_ids:
+        n = _write_links_cached(con, out, pieces_dir, reuse_pieces)
+    elif fmt == "csv":
         n = _write_csv(con, _links_parts(con, reveal_ids), out)
     else:
         n = _write(con, _links_sql(reveal_ids), out, fmt)

@@ -90,6 +90,41 @@ def test_nights_raise_exactly_the_reachable_planted_cases(county, tmp_path):
     assert {k: Path(v).read_bytes() for k, v in third.exports.items()} == exported
 
 
+def test_links_export_from_kept_pieces_is_the_same_file(county, tmp_path):
+    """The night's links export keeps one piece per delivery and writes again only the pieces whose
+    rows changed: the file is byte for byte the export written in one go, before and after a change."""
+    wh = tmp_path / "w.duckdb"
+    run_night(county / "landing", AS_OF, wh)
+    pieces = tmp_path / "pieces"
+    with open_warehouse(wh) as con:
+        assert export_links(con, tmp_path / "plain.csv") == export_links(con, tmp_path / "kept.csv", pieces_dir=pieces)
+        assert (tmp_path / "kept.csv").read_bytes() == (tmp_path / "plain.csv").read_bytes()
+        before = {p.name: p.stat().st_mtime_ns for p in pieces.iterdir()}
+        assert len(before) == con.execute("select count(distinct delivery_id) from int.row_link").fetchall()[0][0]
+
+        # one settlement row loses its link and one roster row is quarantined: two pieces change
+        settlement, roster = (
+            con.execute(
+                f"select delivery_id, row_number from int.link where feed = '{feed}' order by all limit 1"
+            ).fetchall()[0]
+            for feed in ("medical_settlements", "civil_affairs")
+        )
+        con.execute("delete from int.link where delivery_id = ? and row_number = ?", list(settlement))
+        con.execute(
+            "update stg.civil_affairs set quarantined = true, issues = ['test'] "
+            "where delivery_id = ? and row_number = ?",
+            list(roster),
+        )
+        n = export_links(con, tmp_path / "kept2.csv", pieces_dir=pieces)
+        assert n == export_links(con, tmp_path / "plain2.csv")
+    assert (tmp_path / "kept2.csv").read_bytes() == (tmp_path / "plain2.csv").read_bytes()
+    assert (tmp_path / "plain2.csv").read_bytes() != (tmp_path / "plain.csv").read_bytes()
+    after = {p.name: p.stat().st_mtime_ns for p in pieces.iterdir()}
+    assert len(after) == len(before)  # the replaced pieces' old files are gone
+    rewritten = {name.split("-")[0] for name in after if before.get(name) != after[name]}
+    assert rewritten == {str(settlement[0]), str(roster[0])}
+
+
 def test_every_row_linked_to_its_true_person_or_left_unlinked(county, tmp_path):
     wh = tmp_path / "w.duckdb"
     summary = run_night(county / "landing", AS_OF, wh)
