@@ -24,7 +24,7 @@ from pipelines.link import link
 from pipelines.policy import Policy, load_policy
 from pipelines.rules import check_rule_parameters, evaluate_rules
 from pipelines.standardize import standardize
-from pipelines.warehouse import open_warehouse, temp_directory
+from pipelines.warehouse import full_rebuild, open_warehouse, temp_directory
 
 __all__ = [
     "NightSummary",
@@ -97,11 +97,19 @@ def _validate(con, delivery_ids: list[int], policy: Policy, warehouse: Path, as_
     )
 
 
-def _publish(con, out_dir: Path) -> dict[str, str]:
-    """The night's masked exports: alerts and links."""
+def links_pieces_dir(warehouse: Path) -> Path:
+    """The night's links export per delivery, kept between nights beside the warehouse (see
+    ``pipelines.exports._write_links_cached``)."""
+    return Path(warehouse).parent / ".links_pieces"
+
+
+def _publish(con, out_dir: Path, warehouse: Path) -> dict[str, str]:
+    """The night's masked exports: alerts and links (the links of unchanged deliveries as last night)."""
     exports = {"alerts": str(out_dir / "alerts.csv"), "links": str(out_dir / "links.csv")}
     export_alerts(con, Path(exports["alerts"]), "csv")
-    export_links(con, Path(exports["links"]), "csv")
+    export_links(
+        con, Path(exports["links"]), "csv", pieces_dir=links_pieces_dir(warehouse), reuse_pieces=not full_rebuild()
+    )
     return exports
 
 
@@ -174,7 +182,7 @@ def step_publish(
     """Write the night's masked exports (alerts, links) beside the warehouse; close the run."""
     out_dir = Path(out_dir or exports_dir(warehouse, as_of))
     with open_warehouse(warehouse) as con:
-        exports = _publish(con, out_dir)
+        exports = _publish(con, out_dir, warehouse)
         if run_id is not None:
             con.execute(
                 "update meta.run set finished_at = ?, status = 'succeeded' where run_id = ?", [datetime.now(), run_id]
@@ -278,7 +286,9 @@ def _transaction(con):
     except BaseException:
         con.execute("rollback")
         raise
+    started = time.perf_counter()
     con.execute("commit")
+    log.debug("commit: %.2f s", time.perf_counter() - started)
 
 
 def run_night(
@@ -350,7 +360,7 @@ def run_night(
             raise
 
         t = time.perf_counter()
-        exports = _publish(con, out_dir)
+        exports = _publish(con, out_dir, warehouse)
         casework = _publish_casework(con, as_of, policy, casework_db) if casework_db else None
         phases["publish"] = time.perf_counter() - t
         if is_month_end(as_of):  # the month's last night ends with the monthly report, as in the DAG
