@@ -1,7 +1,7 @@
 -- Disability certificates in force tonight: the latest disability snapshot on or before the night,
 -- valid ones only (not 注销), each with the person its row is linked to and the row it came from,
 -- for the disability rules, their evidence and the household profile.
-create or replace table marts.dim_certificate as
+create or replace temp table dim_certificate as
 select l.person_id, c.certificate_no, c.disability_type, c.grade, grade_num(c.grade) as grade_n, c.issued_on,
        c.living_subsidy, c.care_subsidy, d.source_file, c.row_number, c.record_key, l.method, l.score
 from stg.disability c

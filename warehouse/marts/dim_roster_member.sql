@@ -1,7 +1,7 @@
 -- The civil-affairs roster (救助对象名册) in force tonight: its latest snapshot on or before the
 -- night, each member with the person their row is linked to (by any matcher) and the row it came
 -- from, for the roster rules and their evidence.
-create or replace table marts.dim_roster_member as
+create or replace temp table dim_roster_member as
 with latest as (
     select max(delivered_on) as snapshot_on from stg.civil_affairs
     where delivered_on <= getvariable('as_of')

@@ -4,7 +4,7 @@
 -- is an ordinary new settlement and stands on its own.
 -- referred_to: the county of the file this settlement was sent to by the province exchange
 -- (pipelines/exchange.py; int.referral): the patient lives there and that county judges it.
-create or replace table marts.fct_settlement as
+create or replace temp table fct_settlement as
 with settlements as (
     select s.*, d.source_file
     from stg.medical_settlements s

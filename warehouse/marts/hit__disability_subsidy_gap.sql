@@ -7,7 +7,7 @@ create or replace table marts.hit__disability_subsidy_gap as
 with certificates as (
     select person_id, grade_n as grade, living_subsidy, care_subsidy, source_file, row_number, record_key, method,
            score
-    from marts.dim_certificate
+    from dim_certificate
 ),
 gaps as (
     select c.*, m.household_key, m.category,
@@ -15,7 +15,7 @@ gaps as (
                and coalesce(c.living_subsidy, 0) = 0 as no_living,  -- off the roster: false, not null
            list_contains(getvariable('dsg_care_grades'), c.grade) and coalesce(c.care_subsidy, 0) = 0 as no_care
     from certificates c
-    left join marts.dim_roster_member m using (person_id)
+    left join dim_roster_member m using (person_id)
 ),
 final as (
     select 'DISABILITY_SUBSIDY_GAP' as rule_id, 'person' as subject_type, person_id, household_key,

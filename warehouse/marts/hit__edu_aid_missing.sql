@@ -32,7 +32,7 @@ final as (
             {feed: 'civil_affairs', source_file: m.source_file, row_number: m.row_number, record_key: m.record_key,
              method: m.method, score: m.score, detail: m.category}] as evidence
     from students s
-    join marts.dim_roster_member m using (person_id)
+    join dim_roster_member m using (person_id)
     where list_contains(getvariable('eam_categories'), m.category)
     qualify row_number() over (partition by s.person_id order by s.row_number) = 1
 )

@@ -9,12 +9,12 @@ with certified as (
     select person_id, any_value(disability_type) as disability_type, min(grade_n) as grade,
            list({feed: 'disability', source_file: source_file, row_number: row_number, record_key: record_key,
                  method: method, score: score, detail: disability_type} order by row_number) as evidence
-    from marts.dim_certificate
+    from dim_certificate
     group by person_id
 ),
 children as (
     select m.*, age_years(m.birth_date, getvariable('as_of')) as age
-    from marts.dim_roster_member m
+    from dim_roster_member m
     where list_contains(getvariable('edo_categories'), m.category)
       and age_years(m.birth_date, getvariable('as_of')) between getvariable('edo_min_age') and getvariable('edo_max_age')
 ),

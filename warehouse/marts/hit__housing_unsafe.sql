@@ -20,7 +20,7 @@ with housing as (
 ),
 members as (
     select m.*, coalesce(t.urban, false) as urban
-    from marts.dim_roster_member m
+    from dim_roster_member m
     left join meta.township t on t.code9 = substr(m.region_code, 1, 9)
     where list_contains(getvariable('hu_categories'), m.category)
        or (m.category = '特困' and list_contains(getvariable('hu_tekun_support_modes'), m.support_mode))

@@ -8,12 +8,12 @@ create or replace table marts.hit__ins_not_enrolled as
 with low_income as (
     select person_id, household_key, 'roster' as source, category as detail, source_file, row_number, record_key,
            method, score
-    from marts.dim_roster_member
+    from dim_roster_member
     where list_contains(getvariable('ine_low_income_categories'), category)
     union all
     select s.person_id, null, 'insured_identity', s.insured_identity, s.source_file, s.row_number, s.settlement_id,
            s.link_method, s.link_score
-    from marts.fct_settlement s
+    from fct_settlement s
     join int.person p using (person_id)
     where list_contains(getvariable('ine_identity_low_income_values'), s.insured_identity)
       and not (p.ever_registered or p.ever_on_roster)

@@ -17,7 +17,7 @@
 create or replace table marts.hit__med_oop_annual as
 with settlements as (
     select *, year(settled_on) as settled_year
-    from marts.fct_settlement
+    from fct_settlement
     where person_id is not null and settled_on <= getvariable('as_of')
       and list_contains(getvariable('moa_insurance_types'), insurance_type)
       and referred_to is null  -- sent to the patient's home county, which judges it (pipelines/exchange.py)

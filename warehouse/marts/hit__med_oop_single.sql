@@ -20,7 +20,7 @@ with settlements as (
                when 'discharged_on' then coalesce(discharged_on, settled_on)
                when 'admitted_on' then coalesce(admitted_on, settled_on)
                else settled_on end as event_date
-    from marts.fct_settlement
+    from fct_settlement
     where person_id is not null
       and list_contains(getvariable('mos_insurance_types'), insurance_type)
       and referred_to is null  -- sent to the patient's home county, which judges it (pipelines/exchange.py)

@@ -5,7 +5,7 @@
 create or replace table marts.hit__minor_age_out as
 with members as (
     select *, cast(birth_date + to_years(getvariable('mao_age')::integer) as date) as turns_on
-    from marts.dim_roster_member
+    from dim_roster_member
     where category = '特困' and birth_date is not null
 ),
 in_school as (

@@ -5,11 +5,11 @@
 create or replace table marts.hit__new_disability as
 with members as (
     select * replace (max(last_review_on) over (partition by household_key) as last_review_on)
-    from marts.dim_roster_member
+    from dim_roster_member
 ),
 certificates as (
     select person_id, issued_on, grade, disability_type, source_file, row_number, record_key, method, score
-    from marts.dim_certificate
+    from dim_certificate
 ),
 final as (
     select 'NEW_DISABILITY' as rule_id, 'person' as subject_type, m.person_id, m.household_key,

@@ -7,7 +7,7 @@ with households as (
            list({feed: 'civil_affairs', source_file: source_file, row_number: row_number, record_key: record_key,
                  method: method, score: score, phase_out_until: phase_out_until} order by row_number)
                filter (where phase_out_until is not null) as evidence
-    from marts.dim_roster_member
+    from dim_roster_member
     group by household_key
 ),
 final as (

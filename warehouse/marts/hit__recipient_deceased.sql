@@ -19,7 +19,7 @@ final as (
              record_key: g.record_key, method: g.method, score: g.score, status: g.status, status_on: g.status_on},
             {feed: 'civil_affairs', source_file: m.source_file, row_number: m.row_number, record_key: m.record_key,
              method: m.method, score: m.score, status: null, status_on: null}] as evidence
-    from marts.dim_roster_member m
+    from dim_roster_member m
     join registry g using (person_id)
     where g.status = '死亡'
 )

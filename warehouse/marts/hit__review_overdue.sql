@@ -14,7 +14,7 @@ with households as (
            list({feed: 'civil_affairs', source_file: source_file, row_number: row_number, record_key: record_key,
                  method: method, score: score, last_review_on: last_review_on}
                 order by row_number) filter (where relation = '户主') as evidence
-    from marts.dim_roster_member
+    from dim_roster_member
     group by household_key
 ),
 intervals as (

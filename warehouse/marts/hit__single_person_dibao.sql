@@ -16,14 +16,14 @@ with certificates as (
            list({feed: 'disability', source_file: source_file, row_number: row_number, record_key: record_key,
                  method: method, score: score, detail: disability_type || ' ' || grade} order by row_number)
                as evidence
-    from marts.dim_certificate
+    from dim_certificate
     group by person_id
 ),
 members as (
     select m.*, age_years(m.birth_date, getvariable('as_of')) as age,
            case when coalesce(t.urban, false) then r.dibao_standard_urban_monthly
                 else r.dibao_standard_rural_monthly end as standard
-    from marts.dim_roster_member m
+    from dim_roster_member m
     left join meta.township t on t.code9 = substr(m.region_code, 1, 9)
     join meta.region_year r on r.county_code = substr(m.region_code, 1, 6) and r.year = year(getvariable('as_of'))
     where list_contains(getvariable('spd_categories'), m.category)

@@ -5,7 +5,7 @@
 create or replace table marts.hit__zero_employment as
 with members as (
     select *, date_part('year', age(getvariable('as_of'), birth_date)) as age_years
-    from marts.dim_roster_member
+    from dim_roster_member
 ),
 able as (
     select * from members

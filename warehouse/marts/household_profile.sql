@@ -19,7 +19,7 @@ members as (
       and m.household_key in (select profile_key from live)
 ),
 severe as (
-    select distinct person_id from marts.dim_certificate where grade_n <= 2
+    select distinct person_id from dim_certificate where grade_n <= 2
 ),
 member_score as (
     select m.household_key as profile_key,
