@@ -254,6 +254,8 @@ class ProbabilisticMatcher:
 
     def _apply_decisions(self, con: duckdb.DuckDBPyConnection, as_of: date) -> int:
         """Confirmed pairs become links; a link a data officer rejected is withdrawn."""
+        if not con.execute("select count(*) from int.link_decision").fetchall()[0][0]:
+            return 0  # every statement below joins the decisions (each is a scan of int.link)
         con.execute(
             """
             insert into int.link_history
