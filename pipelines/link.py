@@ -19,13 +19,14 @@ import duckdb
 from matchers import Matcher, default_matchers
 from pipelines.feeds import FEED_NAMES
 from pipelines.ingest import LOADED
-from pipelines.warehouse import SQL_DIR, full_rebuild, run_sql_file, set_variables
+from pipelines.warehouse import SQL_DIR, full_rebuild, run_sql_file, set_variables, unordered
 
 __all__ = ["link"]
 
 log = logging.getLogger(__name__)
 
 HOUSEHOLD_FEEDS = ("civil_affairs", "household_registry")
+PERSON_PART = 2_000_000  # persons per query when int.person is built whole (see _persons)
 
 
 def link(
@@ -159,7 +160,8 @@ def _household_members(con: duckdb.DuckDBPyConnection, full: bool) -> bool:
     con.execute("create or replace temp table spell_touched (person_id bigint)")
     if full or not exists:
         set_variables(con, hm_feeds=list(HOUSEHOLD_FEEDS))
-        con.execute(f"create or replace table int.household_member as\n{sql}")
+        with unordered(con):  # every spell of every household feed (5.5M rows at 5M persons)
+            con.execute(f"create or replace table int.household_member as\n{sql}")
         for feed, fp in prints.items():
             _remember(con, f"household_member:{feed}", fp)
         return True
@@ -195,8 +197,18 @@ def _persons(con: duckdb.DuckDBPyConnection, full: bool, first_new: int) -> bool
         "select count(*) from duckdb_tables() where schema_name = 'int' and table_name = 'person' and not temporary"
     ).fetchall()[0][0]
     if full or not exists or _remembered(con, "person") != _fingerprint(sql):
-        con.execute("create or replace temp view person_scope as select * from int.person_key")
-        con.execute(f"create or replace table int.person as\n{sql}")
+        # built in parts of at most PERSON_PART persons: the name of each person is an aggregate over
+        # all of their rows, and 5M persons at once outgrew a 4 GiB memory limit
+        persons = con.execute("select count(*) from int.person_key").fetchall()[0][0]
+        parts = max(1, -(-persons // PERSON_PART))
+        with unordered(con):
+            for part in range(parts):
+                con.execute(
+                    "create or replace temp view person_scope as select * from int.person_key"
+                    + (f" where person_id % {parts} = {part}" if parts > 1 else "")
+                )
+                into = "create or replace table int.person as" if part == 0 else "insert into int.person"
+                con.execute(f"{into}\n{sql}")
         _remember(con, "person", _fingerprint(sql))
         return True
     con.execute(

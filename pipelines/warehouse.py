@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,24 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("drop table int.link")
         con.execute("alter table int.link_unkeyed rename to link")
         con.execute("commit")
+
+
+@contextmanager
+def unordered(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """A table built without keeping its source's row order (``preserve_insertion_order``): a
+    ``create table as`` over millions of joined rows then streams instead of holding its batches
+    in memory to put them back in order. For tables nothing reads in physical order."""
+    before = con.execute("select current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.execute("set preserve_insertion_order = false")
+    restore = f"set preserve_insertion_order = {'true' if before else 'false'}"
+    try:
+        yield
+    except BaseException:
+        # an aborted transaction refuses even a SET until it is rolled back: keep the first error
+        with suppress(duckdb.Error):
+            con.execute(restore)
+        raise
+    con.execute(restore)
 
 
 @contextmanager
