@@ -117,7 +117,7 @@ def _alerts_sql(reveal: bool) -> str:
 LINKS_PART_ROWS = 2_000_000  # rows per query of the links export (see _links_parts)
 
 
-def _links_sql(reveal: bool, delivery_ids: list[int] | None = None) -> str:
+def _links_sql(reveal: bool, delivery_ids: list[int] | None = None, with_delivery: bool = False) -> str:
     # the delivered values' masks are made when a row is staged (stg.*.record_key_masked, raw_id_masked)
     raw = "r.raw_id_number" if reveal else "r.raw_id_masked"
     idn = "r.id_number" if reveal else "mask_id(r.id_number)"
@@ -131,6 +131,7 @@ def _links_sql(reveal: bool, delivery_ids: list[int] | None = None) -> str:
         )
         select r.feed, r.source_file, r.row_number, {key} as record_key, {raw} as raw_id_number,
                r.person_id, {idn} as id_number, r.method, r.score, r.unlinked_reason
+               {", r.delivery_id as _delivery" if with_delivery else ""}
         from int.row_link r
         join files f using (delivery_id)
         {only}
@@ -258,6 +259,44 @@ def _append(f, path: Path) -> None:
             f.flush()
 
 
+def _write_pieces(con: duckdb.DuckDBPyConnection, missing: list[tuple[int, int, Path]]) -> None:
+    """Write the pieces ``missing`` ((delivery_id, rows, path), in the export's order): one query per
+    about ``LINKS_PART_ROWS`` rows, as :func:`_links_parts` groups them, its ordered batches split by
+    delivery (a first night is a few queries, not one per delivery)."""
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    groups: list[list[tuple[int, int, Path]]] = [[]]
+    rows = 0
+    for item in missing:
+        if groups[-1] and rows + item[1] > LINKS_PART_ROWS:
+            groups.append([])
+            rows = 0
+        groups[-1].append(item)
+        rows += item[1]
+    options = pacsv.WriteOptions(quoting_style="needed", include_header=False)
+    for group in (g for g in groups if g):
+        paths = {delivery_id: path for delivery_id, _, path in group}
+        files = {d: p.with_suffix(".tmp").open("wb") for d, p in paths.items()}
+        writers: dict[int, pacsv.CSVWriter] = {}
+        try:
+            for batch in con.sql(_links_sql(False, list(paths), with_delivery=True)).arrow():
+                ids = batch.column("_delivery")
+                columns = [c for c in batch.schema.names if c != "_delivery"]
+                for d in pc.unique(ids).to_pylist():  # the batch's deliveries (one or two), in order
+                    part = batch.filter(pc.equal(ids, d)).select(columns)
+                    if d not in writers:
+                        writers[d] = pacsv.CSVWriter(files[d], part.schema, write_options=options)
+                    writers[d].write_batch(part)
+        finally:
+            for writer in writers.values():
+                writer.close()
+            for f in files.values():
+                f.close()
+        for p in paths.values():
+            p.with_suffix(".tmp").replace(p)
+
+
 def _write_links_cached(con: duckdb.DuckDBPyConnection, out: Path, pieces_dir: Path, reuse: bool = True) -> int:
     """The masked links CSV, byte for byte what :func:`_write_csv` over :func:`_links_parts` writes,
     from one piece per delivery kept in ``pieces_dir`` between nights. A piece is written again only
@@ -273,15 +312,15 @@ def _write_links_cached(con: duckdb.DuckDBPyConnection, out: Path, pieces_dir: P
     pieces_dir.mkdir(parents=True, exist_ok=True)
     wanted: list[tuple[Path, int]] = []
     written = 0
+    missing: list[tuple[int, int, Path]] = []
     for delivery_id, rows, state in pieces:  # a county's deliveries (tens), not its rows
         key = hashlib.sha256(f"{code}\x1f{state}".encode()).hexdigest()[:20]
         path = pieces_dir / f"{delivery_id}-{key}.csv"
         if not (reuse and path.is_file()):
-            tmp = path.with_suffix(".tmp")
-            _write_csv(con, [_links_sql(False, [delivery_id])], tmp, header=False)
-            tmp.replace(path)
+            missing.append((delivery_id, rows, path))
             written += rows
         wanted.append((path, rows))
+    _write_pieces(con, missing)
     keep = {p.name for p, _ in wanted}
     for old in pieces_dir.iterdir():
         if old.name not in keep:

@@ -99,6 +99,11 @@ def test_links_export_from_kept_pieces_is_the_same_file(county, tmp_path):
     with open_warehouse(wh) as con:
         assert export_links(con, tmp_path / "plain.csv") == export_links(con, tmp_path / "kept.csv", pieces_dir=pieces)
         assert (tmp_path / "kept.csv").read_bytes() == (tmp_path / "plain.csv").read_bytes()
+        # the missing pieces are written by queries of about LINKS_PART_ROWS rows, split by delivery
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("pipelines.exports.LINKS_PART_ROWS", 1000)
+            export_links(con, tmp_path / "kept_small.csv", pieces_dir=tmp_path / "small_pieces")
+        assert (tmp_path / "kept_small.csv").read_bytes() == (tmp_path / "plain.csv").read_bytes()
         before = {p.name: p.stat().st_mtime_ns for p in pieces.iterdir()}
         assert len(before) == con.execute("select count(distinct delivery_id) from int.row_link").fetchall()[0][0]
 
