@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from pipelines.warehouse import scan_frame
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -175,18 +177,13 @@ def name_table(names: Iterable[str | None], con: duckdb.DuckDBPyConnection | Non
         known = _read_names(distinct.iloc[:0])
         fresh = _read_names(distinct)
     else:
-        con.register("_names", pd.DataFrame({"name": distinct}))
-        try:
-            known = con.execute("select r.* from int.name_reading r semi join _names n using (name)").df()
-        finally:
-            con.unregister("_names")
+        known = scan_frame(
+            con, pd.DataFrame({"name": distinct}), "_names",
+            "select r.* from int.name_reading r semi join _names n using (name)",
+        ).df()
         fresh = _read_names(distinct[~distinct.isin(known["name"])])
     if len(fresh):
-        con.register("_fresh", fresh)
-        try:
-            con.execute("insert or replace into int.name_reading by name select * from _fresh")
-        finally:
-            con.unregister("_fresh")
+        scan_frame(con, fresh, "_fresh", "insert or replace into int.name_reading by name select * from _fresh")
     return pd.concat([known, fresh], ignore_index=True)
 
 
@@ -206,11 +203,7 @@ def char_readings(con: duckdb.DuckDBPyConnection, names_sql: str) -> None:
     if missing:
         chars = [c for (c,) in missing]
         frame = pd.DataFrame({"ch": chars, "readings": [sorted(_readings(c)) for c in chars]})
-        con.register("_chars", frame)
-        try:
-            con.execute("insert into int.char_reading select ch, readings from _chars")
-        finally:
-            con.unregister("_chars")
+        scan_frame(con, frame, "_chars", "insert into int.char_reading select ch, readings from _chars")
 
 
 def full_rebuild_requested() -> bool:

@@ -32,7 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from matchers.names import name_table
-from pipelines.warehouse import run_sql_file
+from pipelines.warehouse import run_sql_file, scan_frame
 
 __all__ = ["LinkSettings", "Model", "ProbabilisticMatcher", "compare", "load_settings", "score", "train"]
 
@@ -392,20 +392,17 @@ class ProbabilisticMatcher:
         ]
         out = frame.astype({c: object for c in COMPARISONS}).merge(combos, on=keys, how="left")
         out = out[["feed", "delivery_id", "row_number", "person_id", "probability", "compared"]]
-        con.register("_out", out)
-        try:
-            if kind == "link":
-                con.execute(
-                    "insert into int.link select feed, delivery_id, row_number, person_id, 'probabilistic', "
-                    "probability, 'probabilistic', compared::json, getvariable('as_of') from _out"
-                )
-            else:
-                con.execute(
-                    "insert into int.link_review select feed, delivery_id, row_number, person_id, probability, "
-                    "compared::json, getvariable('as_of') from _out"
-                )
-        finally:
-            con.unregister("_out")
+        if kind == "link":
+            sql = (
+                "insert into int.link select feed, delivery_id, row_number, person_id, 'probabilistic', "
+                "probability, 'probabilistic', compared::json, getvariable('as_of') from _out"
+            )
+        else:
+            sql = (
+                "insert into int.link_review select feed, delivery_id, row_number, person_id, probability, "
+                "compared::json, getvariable('as_of') from _out"
+            )
+        scan_frame(con, out, "_out", sql)
 
     @staticmethod
     def _store_model(con, model: Model, as_of: date) -> None:

@@ -31,6 +31,7 @@ from pipelines.feeds import FEEDS, Feed, header_map
 from pipelines.memory import release_memory
 from pipelines.policy import DeliveryPolicy
 from pipelines.readers import FORMATS, FileContent, read_delivery
+from pipelines.warehouse import scan_frame
 
 __all__ = ["Delivery", "IngestResult", "discover", "ingest", "accept_delivery", "LOADED"]
 
@@ -189,13 +190,12 @@ def _insert_rows(
         if extras
         else "null"
     )
-    con.register("_delivery", table)
-    try:
-        con.execute(
-            f"insert into raw.{feed.name} select {delivery_id}, _row_number, {', '.join(cols)}, {extra} from _delivery"
-        )
-    finally:
-        con.unregister("_delivery")
+    scan_frame(
+        con,
+        table,
+        "_delivery",
+        f"insert into raw.{feed.name} select {delivery_id}, _row_number, {', '.join(cols)}, {extra} from _delivery",
+    )
     if content.bad_rows:
         con.executemany(
             "insert into meta.row_issue values (?, ?, ?, 'malformed_row', ?, ?, 'quarantine')",

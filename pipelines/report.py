@@ -33,7 +33,7 @@ from pipelines.errors import DoudiError
 from pipelines.feeds import FEED_NAMES
 from pipelines.labels import CATEGORY_ORDER, FEED_NAMES_ZH, RULE_NAMES
 from pipelines.policy import Policy, load_policy
-from pipelines.warehouse import SQL_DIR, set_variables
+from pipelines.warehouse import SQL_DIR, scan_frame, set_variables
 
 __all__ = [
     "MonthlyReport",
@@ -264,11 +264,7 @@ def build_report(
     deadlines = pd.DataFrame(list(policy.casework.deadline_days_by_rule.items()), columns=["rule_id", "days"]).astype(
         {"rule_id": "string", "days": "int64"}
     )
-    con.register("rpt_deadline_frame", deadlines)
-    try:
-        con.execute("create or replace temp table rpt_deadline as select * from rpt_deadline_frame")
-    finally:
-        con.unregister("rpt_deadline_frame")
+    scan_frame(con, deadlines, "_deadlines", "create or replace temp table rpt_deadline as select * from _deadlines")
     con.execute((SQL_DIR / "report" / "rpt__roster.sql").read_text(encoding="utf-8"))
     con.execute((SQL_DIR / "report" / "rpt__alert.sql").read_text(encoding="utf-8"))
     sections = {name: _frame(con, f"report/{sql}") for name, (sql, _, _) in SECTIONS.items()}

@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from pipelines.feeds import FEEDS, Column, Feed
 from pipelines.ingest import LOADED
-from pipelines.warehouse import SQL_DIR, full_rebuild
+from pipelines.warehouse import SQL_DIR, full_rebuild, scan_frame
 
 __all__ = ["staging_sql", "standardize", "record_key_sql", "REASON_MESSAGES"]
 
@@ -415,11 +415,7 @@ def _lookup_tables(con: duckdb.DuckDBPyConnection) -> None:
     )
     messages = pa.table({"code": list(REASON_MESSAGES), "message": list(REASON_MESSAGES.values())})
     for name, table in (("column_label", labels), ("reason_message", messages)):
-        con.register(f"_{name}", table)
-        try:
-            con.execute(f"create or replace temp table {name} as select * from _{name}")
-        finally:
-            con.unregister(f"_{name}")
+        scan_frame(con, table, f"_{name}", f"create or replace temp table {name} as select * from _{name}")
 
 
 def _row_issues(con: duckdb.DuckDBPyConnection, feed: Feed, refresh: str) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "memory_limit",
     "open_warehouse",
     "run_sql_file",
+    "scan_frame",
     "set_variables",
     "temp_directory",
 ]
@@ -129,6 +130,19 @@ def unordered(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
             con.execute(restore)
         raise
     con.execute(restore)
+
+
+def scan_frame(con: duckdb.DuckDBPyConnection, frame: Any, name: str, sql: str) -> duckdb.DuckDBPyRelation:
+    """Run ``sql`` over a Python frame (an Arrow table or a pandas DataFrame) that it calls ``name``.
+
+    Not ``con.register``: DuckDB keeps a registered frame (even one unregistered at once) alive until
+    the transaction ends, and the night is one transaction: at 5M persons the deliveries' Arrow tables
+    were 2.6 GiB held from ingest to the commit. A frame scanned through its relation is freed with
+    it. A ``select`` gives a lazy relation (``.df()``, ``.fetchall()``); other statements run now."""
+    import pyarrow as pa
+
+    relation = con.from_arrow(frame) if isinstance(frame, pa.Table | pa.RecordBatch) else con.from_df(frame)
+    return relation.query(name, sql)
 
 
 @contextmanager

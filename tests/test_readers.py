@@ -15,7 +15,7 @@ from pipelines.feeds import FEEDS, header_map
 from pipelines.ingest import ingest
 from pipelines.readers import read_delivery
 from pipelines.standardize import standardize
-from pipelines.warehouse import connect
+from pipelines.warehouse import connect, scan_frame
 
 ID_A = make_id(seq="011")
 ROWS = [
@@ -226,3 +226,43 @@ def test_xlsx_cells_of_every_type_read_as_text(tmp_path):
             ["x", "王五", "3", "2020-01-01", "True", "2021-05-06 00:00:00"],
         ]
     ]
+
+
+def test_a_scanned_frame_is_freed_before_the_transaction_ends(tmp_path):
+    """DuckDB keeps a registered frame alive until the transaction ends (the night is one
+    transaction); a frame scanned through ``scan_frame`` is freed with its statement."""
+    con = connect(tmp_path / "w.duckdb")
+    con.execute("create table t (v varchar)")
+    size = 2_000_000  # ~60 MB of Arrow strings
+    base = pa.total_allocated_bytes()
+    con.execute("begin transaction")
+    table = pa.table({"v": pa.array([f"{i:032d}" for i in range(size)])})
+    con.register("_held", table)
+    con.execute("insert into t select v from _held")
+    con.unregister("_held")
+    del table
+    held = pa.total_allocated_bytes() - base
+    con.execute("commit")
+    assert held > 50 << 20  # the measurement sees what con.register keeps
+    base = pa.total_allocated_bytes()
+    con.execute("begin transaction")
+    table = pa.table({"v": pa.array([f"{i:032d}" for i in range(size)])})
+    scan_frame(con, table, "_scanned", "insert into t select v from _scanned")
+    del table
+    assert pa.total_allocated_bytes() - base < 1 << 20
+    con.execute("commit")
+    assert con.execute("select count(*), count(distinct v) from t").fetchall() == [(2 * size, size)]
+
+
+def test_deliveries_ingested_in_one_transaction_leave_no_arrow_memory_behind(tmp_path):
+    landing = tmp_path / "landing"
+    rows = [registry_row(make_id(seq=f"{i % 1000:03d}", birth=f"19{i // 1000 % 100:02d}0101"), "张三", f"H{i}")
+            for i in range(100_000)]
+    write_csv(landing, "household_registry", "2026-11-01", rows)
+    con = connect(tmp_path / "w.duckdb")
+    base = pa.total_allocated_bytes()
+    con.execute("begin transaction")
+    result = ingest(con, landing, date(2026, 11, 2), run_id=1)
+    assert pa.total_allocated_bytes() - base < 1 << 20  # the delivery's table (~10 MB) is not held
+    con.execute("commit")
+    assert result.loaded and con.execute("select count(*) from raw.household_registry").fetchall() == [(100_000,)]
