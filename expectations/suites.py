@@ -201,9 +201,6 @@ def _batch_sql(feed: Feed, delivery_id: int, columns: list[str] | None = None) -
 # delivery. GX's pandas engine turns a column into Python strings for its regex checks, so a 6.5M-row
 # enrolment snapshot took 3-4 GiB at once; the counts are summed and judged as GX judges them.
 PART_ROWS = 1_000_000
-# A night validating at most this many rows (any incremental night) runs GX in a process of its own,
-# a larger one in a thread of the night's process (see BackgroundValidation).
-PROCESS_ROWS = 1_000_000
 _TABLE_LEVEL = ("expect_table_row_count_to_be_between", "expect_column_values_to_be_unique",
                 "expect_compound_columns_to_be_unique")
 
@@ -382,11 +379,8 @@ class BackgroundValidation:
     so its pandas work can overlap DuckDB's. A process rather than a thread: GX is Python that holds
     the interpreter lock (its import alone is about 4 s), and in a thread it stalled the linkage's own
     Python (the probabilistic matcher's comparisons) by as much: a 1M incremental night took 22 s with
-    the thread, 18 s with no contracts at all. But a process has a heap of its own: at 5M persons
-    the contracts' process peaked at 3.1 GiB beside the night's 6.7 GiB, where the night with the
-    thread peaked at 7.7 GiB in all. So a night validating more than ``PROCESS_ROWS`` rows (a first
-    night of a large county, where GX's import is a small part) keeps the thread; so does one where
-    no process can be started. Each delivery's checked columns are first spilled to a Parquet file
+    the thread, 18 s with no contracts at all. Where no process can be started it falls back to a
+    thread. Each delivery's checked columns are first spilled to a Parquet file
     under ``spill_dir`` (the night's transaction is not visible to another connection), and
     :meth:`finish` stores the results on the night's connection. One delivery, or one slice of a
     large one, is in memory at a time, as in :func:`validate_deliveries`.
@@ -394,37 +388,30 @@ class BackgroundValidation:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, delivery_ids: list[int], mostly: dict[str, float],
                  docs_dir: Path | None, spill_dir: Path):
-        import pyarrow.parquet as pq
-
         self.delivery_ids = list(delivery_ids)
         Path(spill_dir).mkdir(parents=True, exist_ok=True)
         self.spill = Path(tempfile.mkdtemp(prefix="gx-", dir=spill_dir))
-        spilled, rows = [], 0
+        spilled = []
         try:
             for d, feed, source_file in _deliveries(con, self.delivery_ids) if self.delivery_ids else []:
                 path = self.spill / f"{d}.parquet"
                 target = str(path).replace("'", "''")
                 con.execute(f"copy ({_batch_sql(FEEDS[feed], d)}) to '{target}' (format parquet, compression zstd)")
                 spilled.append((str(path), d, feed, source_file))
-                rows += pq.ParquetFile(path).metadata.num_rows
         except BaseException:  # a spill that fails (a full disk) leaves no folder behind
             shutil.rmtree(self.spill, ignore_errors=True)
             raise
         self._process = None
         self._thread: threading.Thread | None = None
         self._result: tuple[list[tuple], list[ValidationOutcome]] | BaseException | None = ([], [])
-        self.mode = "none"  # where the contracts run: "process", "thread" (or "none": nothing to check)
         if not spilled:
             return
         args = (spilled, mostly, docs_dir, PART_ROWS)
-        if rows <= PROCESS_ROWS:
-            try:
-                self._process = self._start(args)
-                self.mode = "process"
-                log.debug("feed contracts: %d rows in a process", rows)
-                return
-            except OSError as exc:  # no process to be had (limits): the contracts run in a thread
-                log.warning("feed contracts in a thread: no process (%s)", exc)
+        try:
+            self._process = self._start(args)
+            return
+        except OSError as exc:  # no process to be had (limits): the contracts run in a thread
+            log.warning("feed contracts in a thread: no process (%s)", exc)
 
         def run() -> None:
             try:
@@ -434,8 +421,6 @@ class BackgroundValidation:
 
         self._thread = threading.Thread(target=run, name="feed-contracts", daemon=True)
         self._thread.start()
-        self.mode = "thread"
-        log.debug("feed contracts: %d rows in a thread", rows)
 
     def _start(self, args: tuple):
         """A fresh interpreter (not multiprocessing: that re-imports the caller's main script, and

@@ -95,13 +95,9 @@ def test_a_large_delivery_validated_in_parts_gives_the_whole_delivery_counts(tmp
     loaded = ingest(con, tmp_path / "landing", AS_OF, run_id=1).loaded
     mostly = load_policy().delivery.gx_mostly.model_dump()
 
-    modes = []
-
     def records(background: bool = False) -> dict:
-        if background:  # the night's way: spilled to Parquet, read back a slice at a time, beside the night
-            contracts = suites.BackgroundValidation(con, loaded, mostly, None, tmp_path)
-            modes.append(contracts.mode)
-            contracts.finish(con)
+        if background:  # the night's way: spilled to Parquet, read back a slice at a time, in a thread
+            suites.BackgroundValidation(con, loaded, mostly, None, tmp_path).finish(con)
         else:
             validate_deliveries(con, loaded, mostly)
         found = con.execute(
@@ -118,11 +114,7 @@ def test_a_large_delivery_validated_in_parts_gives_the_whole_delivery_counts(tmp
     def no_process(self, args):
         raise OSError("Resource temporarily unavailable")
 
-    monkeypatch.setattr(suites, "PROCESS_ROWS", 7)  # more rows than that: in a thread
-    assert records(background=True) == whole
-    monkeypatch.setattr(suites, "PROCESS_ROWS", 8)
     monkeypatch.setattr(suites.BackgroundValidation, "_start", no_process)
     assert records(background=True) == whole  # where no process can start: in a thread
-    assert modes == ["process", "thread", "thread"]
     assert whole[("expect_column_values_to_be_unique", "settlement_id")][2] == 2
     assert sum(1 for v in whole.values() if not v[0]) == 5  # id, set, name, key, amount: the five defects fail
