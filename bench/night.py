@@ -16,13 +16,11 @@ manifest matches (generation at 1M takes minutes); then
    that together change ``--delta-share`` (0.1 %) of the first night's delivered rows.
 
 Every night runs in its own child process so that each peak RSS (``ru_maxrss``) is that night's
-own; ``GX GiB`` is the peak of the feed contracts' own process, which runs beside the night's
-(``expectations.suites.BackgroundValidation``): the two overlap only while the contracts run.
-``night s`` is the night as it runs on any day but a month's last (from the process's start,
+own. ``night s`` is the night as it runs on any day but a month's last (from the process's start,
 imports included, to its exports); ``+report`` adds the monthly report the month's last night writes
 after it (forced here on both nights). ``cpu s`` is that process's user + system time (all
-threads, and the contracts' process) and ``load`` the 1-minute load average at its end: on a
-shared machine, wall time moves with other people's work, CPU time less.
+threads) and ``load`` the 1-minute load average at its end: on a shared machine, wall time moves
+with other people's work, CPU time less.
 ``--check`` also runs the second night on a copy of the first night's warehouse with every
 layer rebuilt from scratch (``DOUDI_FULL_REBUILD=1``) and compares the alerts and links exports
 byte for byte. DuckDB's memory limit and temporary directory are the
@@ -73,17 +71,13 @@ else:
     # the monthly report of the night's month (HTML, XLSX, PDF): what the month's last night adds
     from pipelines.night import step_report
     result["night_seconds"] = time.perf_counter() - t  # what a night that is not a month's last costs
-    # the feed contracts' process (GX), before the report's Chromium is a child too
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result["peak_children_mib"] = children.ru_maxrss / 1024
-    result["cpu_children"] = children.ru_utime + children.ru_stime
     started = time.perf_counter()
     monthly = step_report(wh, as_of, out_dir=wh.parent / "report" / as_of.isoformat(), force=True)
     result["phases"]["report"] = time.perf_counter() - started
     result["report"] = {{k: Path(v).stat().st_size for k, v in monthly["report"].items()}}
 result["seconds"] = time.perf_counter() - t
 usage = resource.getrusage(resource.RUSAGE_SELF)
-result["cpu_seconds"] = usage.ru_utime + usage.ru_stime + result.get("cpu_children", 0)
+result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
 result["load"] = __import__("os").getloadavg()[0]
 result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(result))
@@ -141,8 +135,7 @@ def _line(persons: int, night: str, r: dict) -> str:
     cells = " ".join(f"{p[k]:>7.1f}" if k in p else f"{'-':>7}" for k in PHASES)
     return (
         f"{persons:>10,} {night:>11} {r['rows']:>11,} | {cells} | {r['night_seconds']:>7.1f} {r['seconds']:>7.1f} "
-        f"{r['peak_rss_mib'] / 1024:>8.2f} {r.get('peak_children_mib', 0) / 1024:>6.2f} {r['alerts_open']:>7,} "
-        f"{r['cpu_seconds']:>6.0f} {r['load']:>5.1f}"
+        f"{r['peak_rss_mib'] / 1024:>8.2f} {r['alerts_open']:>7,} {r['cpu_seconds']:>6.0f} {r['load']:>5.1f}"
     )
 
 
@@ -165,7 +158,7 @@ def main() -> None:
     print(
         f"{'persons':>10} {'night':>11} {'rows deliv.':>11} | "
         + " ".join(f"{k[:7]:>7}" for k in PHASES)
-        + f" | {'night s':>7} {'+report':>7} {'peak GiB':>8} {'GX GiB':>6} {'alerts':>7} {'cpu s':>6} {'load':>5}",
+        + f" | {'night s':>7} {'+report':>7} {'peak GiB':>8} {'alerts':>7} {'cpu s':>6} {'load':>5}",
         flush=True,
     )
     next_day = AS_OF + timedelta(days=1)

@@ -55,12 +55,6 @@ class ValidationOutcome:
     evaluated: int
     failed: int
     rows: int
-    source_file: str = ""
-
-
-def _log(outcomes: list[ValidationOutcome]) -> None:
-    for o in outcomes:
-        log.info("%s: %d expectations, %d failed", o.source_file, o.evaluated, o.failed)
 
 
 def checked_columns(feed: Feed) -> list[str]:
@@ -236,9 +230,9 @@ def _combined(parts: list[tuple]) -> tuple:
 
 
 def _run_suites(
-    batches: list[_Batch], mostly: dict[str, float], docs_dir: Path | None, part_rows: int | None = None
+    batches: list[_Batch], mostly: dict[str, float], docs_dir: Path | None
 ) -> tuple[list[tuple], list[ValidationOutcome]]:
-    """GX on each batch; no DuckDB here, so that it can run beside the night's SQL in another process.
+    """GX on each batch; no DuckDB here, so that it can run beside the night's SQL in a thread.
     Returns the ``meta.validation`` records and one outcome per delivery."""
     import great_expectations as gx
     import pandas as pd
@@ -282,7 +276,6 @@ def _run_suites(
         )
         return [_record(b.delivery_id, r) for r in next(iter(result.run_results.values())).results]
 
-    part_rows = part_rows or PART_ROWS
     records: list[tuple] = []
     outcomes: list[ValidationOutcome] = []
     for b in batches:
@@ -290,7 +283,7 @@ def _run_suites(
         rows = b.rows
         # Arrow-backed columns (no Python object per cell): a third of the time and memory, the same
         # results (GX's regex check converts to Python strings itself); row order does not matter to counts
-        if rows <= part_rows:
+        if rows <= PART_ROWS:
             (table,) = b.read(None, None)
             mine = run(b, "all", table.to_pandas(types_mapper=pd.ArrowDtype), "")
             del table
@@ -300,7 +293,7 @@ def _run_suites(
             del keys
             by_expectation: dict[tuple, list[tuple]] = {}
             offset = 0
-            for piece in b.read(None, part_rows):
+            for piece in b.read(None, PART_ROWS):
                 label = f" (rows {offset + 1}-{offset + piece.num_rows})"
                 offset += piece.num_rows
                 for rec in run(b, "rows", piece.to_pandas(types_mapper=pd.ArrowDtype), label):
@@ -311,7 +304,8 @@ def _run_suites(
         mine = [m[:7] for m in mine]
         failed = sum(1 for r in mine if not r[3])
         records += mine
-        outcomes.append(ValidationOutcome(b.delivery_id, b.feed, failed == 0, len(mine), failed, rows, b.source_file))
+        outcomes.append(ValidationOutcome(b.delivery_id, b.feed, failed == 0, len(mine), failed, rows))
+        log.info("%s: %d expectations, %d failed", b.source_file, len(mine), failed)
         release_memory()
     if docs_dir is not None:
         ctx.build_data_docs()  # once for the night, from the results the checkpoints stored
@@ -344,45 +338,17 @@ def validate_deliveries(
     ]
     records, outcomes = _run_suites(batches, mostly, docs_dir)
     _store(con, delivery_ids, records)
-    _log(outcomes)
     return outcomes
 
 
-def _run_spilled(
-    spilled: list[tuple[str, int, str, str]], mostly: dict[str, float], docs_dir: Path | None, part_rows: int
-) -> tuple[list[tuple], list[ValidationOutcome]]:
-    """The contracts over deliveries spilled to Parquet ((path, delivery_id, feed, source_file))."""
-    batches = [_parquet_batch(Path(path), d, feed, source) for path, d, feed, source in spilled]
-    return _run_suites(batches, mostly, docs_dir, part_rows)
-
-
-def _worker(job: str, result: str) -> None:
-    """The validation process (``python -c``): the pickled arguments of :func:`_run_spilled` in
-    ``job``, its pickled result or error to ``result``."""
-    import pickle
-
-    with open(job, "rb") as f:
-        args = pickle.load(f)
-    try:
-        out: object = _run_spilled(*args)
-    except Exception as exc:  # noqa: BLE001 - handed to the night's process
-        out = exc
-    with open(result + ".tmp", "wb") as f:
-        pickle.dump(out, f)
-    os.replace(result + ".tmp", result)
-
-
 class BackgroundValidation:
-    """The feed contracts run in a process of their own beside the night's SQL (standardize, link, rules).
+    """The feed contracts run in a thread beside the night's SQL (standardize, link, rules).
 
     GX does not gate staging (its results describe the delivery; the row-level quarantine is SQL),
-    so its pandas work can overlap DuckDB's. A process rather than a thread: GX is Python that holds
-    the interpreter lock (its import alone is about 4 s), and in a thread it stalled the linkage's own
-    Python (the probabilistic matcher's comparisons) by as much: a 1M incremental night took 22 s with
-    the thread, 18 s with no contracts at all. Where no process can be started it falls back to a
-    thread. Each delivery's checked columns are first spilled to a Parquet file
-    under ``spill_dir`` (the night's transaction is not visible to another connection), and
-    :meth:`finish` stores the results on the night's connection. One delivery, or one slice of a
+    so its pandas work can overlap DuckDB's (on two cores the two mostly trade CPU; more cores gain
+    more). The thread never touches DuckDB: each delivery's checked columns are first spilled to a
+    Parquet file under ``spill_dir`` (the night's transaction is not visible to another connection),
+    and :meth:`finish` stores the results on the night's connection. One delivery, or one slice of a
     large one, is in memory at a time, as in :func:`validate_deliveries`.
     """
 
@@ -391,80 +357,30 @@ class BackgroundValidation:
         self.delivery_ids = list(delivery_ids)
         Path(spill_dir).mkdir(parents=True, exist_ok=True)
         self.spill = Path(tempfile.mkdtemp(prefix="gx-", dir=spill_dir))
-        spilled = []
+        batches = []
         try:
             for d, feed, source_file in _deliveries(con, self.delivery_ids) if self.delivery_ids else []:
                 path = self.spill / f"{d}.parquet"
                 target = str(path).replace("'", "''")
                 con.execute(f"copy ({_batch_sql(FEEDS[feed], d)}) to '{target}' (format parquet, compression zstd)")
-                spilled.append((str(path), d, feed, source_file))
+                batches.append(_parquet_batch(path, d, feed, source_file))
         except BaseException:  # a spill that fails (a full disk) leaves no folder behind
             shutil.rmtree(self.spill, ignore_errors=True)
             raise
-        self._process = None
-        self._thread: threading.Thread | None = None
-        self._result: tuple[list[tuple], list[ValidationOutcome]] | BaseException | None = ([], [])
-        if not spilled:
-            return
-        args = (spilled, mostly, docs_dir, PART_ROWS)
-        try:
-            self._process = self._start(args)
-            return
-        except OSError as exc:  # no process to be had (limits): the contracts run in a thread
-            log.warning("feed contracts in a thread: no process (%s)", exc)
+        self._result: tuple[list[tuple], list[ValidationOutcome]] | BaseException | None = None
 
         def run() -> None:
             try:
-                self._result = _run_spilled(*args)
+                self._result = _run_suites(batches, mostly, docs_dir) if batches else ([], [])
             except BaseException as exc:  # noqa: BLE001 - handed to the night's thread in finish()
                 self._result = exc
 
         self._thread = threading.Thread(target=run, name="feed-contracts", daemon=True)
         self._thread.start()
 
-    def _start(self, args: tuple):
-        """A fresh interpreter (not multiprocessing: that re-imports the caller's main script, and
-        a fork would copy DuckDB's threads) running :func:`_worker` on the pickled arguments."""
-        import pickle
-        import subprocess
-        import sys
-
-        job, self._out = self.spill / "job.pickle", self.spill / "result.pickle"
-        with open(job, "wb") as f:
-            pickle.dump(args, f)
-        root = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        self._stderr = open(self.spill / "stderr.txt", "wb")  # noqa: SIM115 - closed in wait()
-        return subprocess.Popen(
-            [sys.executable, "-c", "import sys; from expectations.suites import _worker; _worker(*sys.argv[1:])",
-             str(job), str(self._out)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr, env=env,
-        )
-
     def wait(self) -> None:
-        """Wait for GX to end (a failing night does not leave it running) and remove the spills."""
-        if self._process is not None:
-            import pickle
-
-            code = self._process.wait()
-            self._stderr.close()
-            self._process = None
-            if self._out.is_file():
-                with open(self._out, "rb") as f:
-                    self._result = pickle.load(f)
-            else:
-                tail = (self.spill / "stderr.txt").read_text("utf-8", "replace")[-2000:]
-                self._result = RuntimeError(f"the feed contracts' process ended ({code}) without a result: {tail}")
-        elif self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._thread.join()
         shutil.rmtree(self.spill, ignore_errors=True)
-
-    def cancel(self) -> None:
-        """The night failed: stop GX (a thread is waited for) and remove the spills."""
-        if self._process is not None:
-            self._process.kill()
-        self.wait()
 
     def finish(self, con: duckdb.DuckDBPyConnection) -> list[ValidationOutcome]:
         """Wait for GX, store its results in ``meta.validation`` and return the outcomes (or raise its error)."""
@@ -474,5 +390,4 @@ class BackgroundValidation:
         assert self._result is not None
         records, outcomes = self._result
         _store(con, self.delivery_ids, records)
-        _log(outcomes)
         return outcomes

@@ -322,7 +322,7 @@ def run_night(
                 result = ingest(con, Path(landing), as_of, run_id, policy.delivery)
                 phases["ingest"] = time.perf_counter() - t
 
-                # the feed contracts (GX) run in a process beside staging, linkage and rules, which do not
+                # the feed contracts (GX) run in a thread beside staging, linkage and rules, which do not
                 # depend on them; "validate" is the time spent spilling its batches and waiting for it
                 t = time.perf_counter()
                 contracts = BackgroundValidation(
@@ -341,9 +341,8 @@ def run_night(
                     t = time.perf_counter()
                     alerts = evaluate_rules(con, as_of, policy)
                     phases["rules"] = time.perf_counter() - t
-                except BaseException:
-                    contracts.cancel()  # a failing night does not leave GX running behind it
-                    raise
+                finally:
+                    contracts.wait()  # a failing night does not leave GX running behind it
                 t = time.perf_counter()
                 validated = contracts.finish(con)
                 phases["validate"] += time.perf_counter() - t
