@@ -21,6 +21,7 @@ import pandas as pd
 from django.db import transaction
 
 from pipelines.policy import Policy
+from pipelines.warehouse import scan_frame
 from webapp.casework.models import (
     Alert,
     AuditEvent,
@@ -175,16 +176,15 @@ def publish_night(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -
         # casework first: a case closed today is closed in the warehouse before anything else is read;
         # the outcome and the day (China Standard Time) go with it, for the monthly report
         closed["closed_on"] = pd.to_datetime(closed["closed_at"], utc=True).dt.tz_convert(REPORT_TZ).dt.date
-        con.register("casework_closed_frame", closed[["alert_id", "outcome", "closed_on"]])
-        try:
-            result.closed_back = con.execute(
-                "update marts.alert a set status = 'closed', outcome = nullif(c.outcome, ''), "
-                "closed_on = coalesce(c.closed_on::date, a.last_seen_on) "
-                "from casework_closed_frame c "
-                "where a.alert_id = c.alert_id and (a.status <> 'closed' or a.closed_on is null)"
-            ).fetchall()[0][0]
-        finally:
-            con.unregister("casework_closed_frame")
+        result.closed_back = scan_frame(
+            con,
+            closed[["alert_id", "outcome", "closed_on"]],
+            "casework_closed_frame",
+            "update marts.alert a set status = 'closed', outcome = nullif(c.outcome, ''), "
+            "closed_on = coalesce(c.closed_on::date, a.last_seen_on) "
+            "from casework_closed_frame c "
+            "where a.alert_id = c.alert_id and (a.status <> 'closed' or a.closed_on is null)",
+        ).fetchall()[0][0]
 
     townships = _frame(
         con,
