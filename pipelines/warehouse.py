@@ -102,15 +102,18 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
     # temp tables now: rebuilt every night, they were 80 MB of every 1M night's commit
     for stale in ("fct_settlement", "dim_roster_member", "dim_certificate"):
         con.execute(f"drop table if exists marts.{stale}")
+    # int.link lost its primary key, int.person_key its primary key and unique person_id (see
+    # schema.sql): such a table is renamed, made again by schema.sql's DDL and its rows copied
     keyed = con.execute(
-        "select count(*) from duckdb_constraints() where schema_name = 'int' and table_name = 'link' "
-        "and constraint_type = 'PRIMARY KEY'"
-    ).fetchall()[0][0]
-    if keyed:  # int.link lost its primary key (see schema.sql): the table is copied without it
+        "select distinct table_name from duckdb_constraints() where schema_name = 'int' "
+        "and table_name in ('link', 'person_key') and constraint_type in ('PRIMARY KEY', 'UNIQUE') order by 1"
+    ).fetchall()
+    for (table,) in keyed:
         con.execute("begin transaction")
-        con.execute("create table int.link_unkeyed as select * from int.link")
-        con.execute("drop table int.link")
-        con.execute("alter table int.link_unkeyed rename to link")
+        con.execute(f"alter table int.{table} rename to {table}_keyed")
+        con.execute((SQL_DIR / "schema.sql").read_text(encoding="utf-8"))
+        con.execute(f"insert into int.{table} select * from int.{table}_keyed")
+        con.execute(f"drop table int.{table}_keyed")
         con.execute("commit")
 
 

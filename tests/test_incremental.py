@@ -72,6 +72,9 @@ def _tables(wh: Path) -> dict[str, list]:
             "select count(*) from (select 1 from int.link group by feed, delivery_id, row_number having count(*) > 1)"
         )
         assert con.execute(twice).fetchall()[0][0] == 0  # one link per row
+        keys = "select count(*), count(distinct id_number), count(distinct person_id) from int.person_key"
+        n, ids, persons = con.execute(keys).fetchall()[0]
+        assert n == ids == persons > 0  # one person per ID number, one ID number per person (no key declared)
         return {t: sorted(map(repr, con.execute(f"select * from {t}").fetchall())) for t in DERIVED}
 
 

@@ -62,6 +62,48 @@ def test_rerun_changes_nothing(tmp_path):
     assert {k: Path(v).read_bytes() for k, v in second.exports.items()} == exports
 
 
+def test_a_warehouse_with_the_old_keys_is_migrated_and_the_next_night_keeps_its_persons(tmp_path):
+    """Warehouses made before int.link and int.person_key lost their keys get the tables anew,
+    rows and not-null constraints kept, and the next night numbers new persons after the old ones."""
+    import duckdb
+
+    landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
+    _county(landing)
+    run_night(landing, date(2026, 11, 2), wh, MED)
+    with open_warehouse(wh) as con:
+        keys = con.execute("select * from int.person_key order by person_id").fetchall()
+        links = con.execute("select count(*) from int.link").fetchall()[0][0]
+    con = duckdb.connect(str(wh))  # as an earlier version left it
+    for table, ddl in (
+        ("person_key", "id_number varchar primary key, person_id bigint not null unique, first_seen_on date not null"),
+        (
+            "link",
+            "feed varchar, delivery_id integer, row_number bigint, person_id bigint not null, method varchar, "
+            "score double, matcher varchar, compared json, linked_on date, "
+            "primary key (feed, delivery_id, row_number)",
+        ),
+    ):
+        con.execute(f"create table int.{table}_old ({ddl})")
+        con.execute(f"insert into int.{table}_old select * from int.{table}")
+        con.execute(f"drop table int.{table}")
+        con.execute(f"alter table int.{table}_old rename to {table}")
+    con.close()
+    with open_warehouse(wh) as con:
+        kinds = con.execute(
+            "select table_name, constraint_type, count(*) from duckdb_constraints() "
+            "where schema_name = 'int' and table_name in ('link', 'person_key') group by all order by all"
+        ).fetchall()
+        assert kinds == [("link", "NOT NULL", 8), ("person_key", "NOT NULL", 3)]
+        assert con.execute("select * from int.person_key order by person_id").fetchall() == keys
+        assert con.execute("select count(*) from int.link").fetchall()[0][0] == links
+    write_csv(landing, "household_registry", "2026-11-03", [registry_row(make_id(seq="041"), "赵六", "H4")])
+    run_night(landing, date(2026, 11, 3), wh, MED)
+    with open_warehouse(wh) as con:
+        after = con.execute("select * from int.person_key order by person_id").fetchall()
+    assert after[: len(keys)] == keys and len(after) == len(keys) + 1
+    assert after[-1][1] == keys[-1][1] + 1
+
+
 def test_next_night_adds_only_its_own_alerts_and_clears_a_reversed_one(tmp_path):
     landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
     _county(landing)
