@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from expectations.gx_import import import_gx
 from pipelines.feeds import FEEDS, Feed
 from pipelines.memory import release_memory
 
@@ -68,7 +69,7 @@ _PATTERN_KINDS = ("id", "date", "amount", "int")
 
 def build_suite(feed: Feed, mostly: dict[str, float]) -> gx.ExpectationSuite:
     """The expectation suite of ``feed``: a batch-level contract of one delivery."""
-    import great_expectations as gx
+    gx = import_gx()  # scipy.stats and altair put off (expectations/gx_import.py)
     import great_expectations.expectations as gxe
 
     suite = gx.ExpectationSuite(name=feed.name)
@@ -103,7 +104,7 @@ def build_suite(feed: Feed, mostly: dict[str, float]) -> gx.ExpectationSuite:
 
 
 def _context(docs_dir: Path | None):
-    import great_expectations as gx
+    gx = import_gx()  # scipy.stats and altair put off (expectations/gx_import.py)
     from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
 
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -234,7 +235,7 @@ def _run_suites(
 ) -> tuple[list[tuple], list[ValidationOutcome]]:
     """GX on each batch; no DuckDB here, so that it can run beside the night's SQL in a thread.
     Returns the ``meta.validation`` records and one outcome per delivery."""
-    import great_expectations as gx
+    gx = import_gx()  # scipy.stats and altair put off (expectations/gx_import.py)
     import pandas as pd
 
     ctx = _context(docs_dir)
