@@ -5,7 +5,7 @@ by an input method (张立华 for 张丽华). ``fold`` brings the first two to o
 homophones equal. Surnames are read with their own table (曾 is zeng as a surname, not ceng; 单
 is shan, 解 xie ...) and compound surnames (欧阳, 司马 ...) are taken whole.
 
-Work is per *distinct* name (``name_table``), never per pair.
+Work is per *distinct* name (``name_table``, ``name_readings``), never per pair.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ __all__ = [
     "pinyin",
     "homophones",
     "name_table",
+    "name_readings",
     "char_readings",
     "SURNAME_READINGS",
     "COMPOUND_SURNAMES",
@@ -165,26 +166,32 @@ def homophones(a: str | None, b: str | None) -> bool:
 def name_table(names: Iterable[str | None], con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
     """One row per distinct delivered name: ``name``, ``folded``, ``pinyin``, ``surname_pinyin``.
 
-    With ``con``, readings are kept in the warehouse (``int.name_reading``, cleared whenever this
-    module or the pinyin and OpenCC packages change): a name is read once, on the night it first
-    appears, and later nights look it up. ``DOUDI_FULL_REBUILD=1`` reads every name again.
+    With ``con``, readings are kept in the warehouse (``int.name_reading``, see ``name_readings``)
+    and looked up there.
     """
     distinct = pd.Series(pd.unique(pd.Series(list(names), dtype=object).dropna()), dtype=object)
     if con is None:
         return _read_names(distinct)
+    frame = pd.DataFrame({"name": distinct})
+    scan_frame(con, frame, "_names", "create or replace temp table _name_list as select name from _names")
+    name_readings(con, "select name from _name_list")
+    return con.execute("select r.* from int.name_reading r semi join _name_list n using (name)").df()
+
+
+def name_readings(con: duckdb.DuckDBPyConnection, names_sql: str) -> None:
+    """Make ``int.name_reading`` hold a reading of every name ``names_sql`` (a query of one text
+    column) yields. Readings are kept (the table is cleared whenever this module or the pinyin and
+    OpenCC packages change): a name is read in Python once, on the night it first appears, and
+    later nights look it up in SQL. ``DOUDI_FULL_REBUILD=1`` reads every such name again."""
     _check_reading_version(con)
-    if full_rebuild_requested():
-        known = _read_names(distinct.iloc[:0])
-        fresh = _read_names(distinct)
-    else:
-        known = scan_frame(
-            con, pd.DataFrame({"name": distinct}), "_names",
-            "select r.* from int.name_reading r semi join _names n using (name)",
-        ).df()
-        fresh = _read_names(distinct[~distinct.isin(known["name"])])
-    if len(fresh):
-        scan_frame(con, fresh, "_fresh", "insert or replace into int.name_reading by name select * from _fresh")
-    return pd.concat([known, fresh], ignore_index=True)
+    names = f"select distinct n as name from ({names_sql}) t(n) where n is not null"
+    if not full_rebuild_requested():
+        names += " and n not in (select name from int.name_reading)"
+    fresh = _read_names(con.execute(names).df()["name"].astype(object))
+    if len(fresh):  # one row per name: no key declared (see warehouse/schema.sql)
+        if full_rebuild_requested():
+            scan_frame(con, fresh, "_fresh", "delete from int.name_reading where name in (select name from _fresh)")
+        scan_frame(con, fresh, "_fresh", "insert into int.name_reading by name select * from _fresh")
 
 
 def char_readings(con: duckdb.DuckDBPyConnection, names_sql: str) -> None:

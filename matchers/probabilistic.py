@@ -3,9 +3,10 @@
 * **index** (``warehouse/intermediate/int_link__candidates.sql``): candidate persons by the IDs one
   substitution or one adjacent swap away from the delivered (invalid) ID, else by birth date and
   area. Contract: ``link_candidate(feed, delivery_id, row_number, person_id, block)``.
-* **compare** (:func:`compare`): one level per comparison (name, birth, sex), vectorised over
-  pairs; names folded and read as pinyin once per distinct name. Contract: the candidate columns
-  plus ``name``, ``birth``, ``sex`` (a level, or null when a side lacks the value).
+* **compare** (:func:`compare`): one level per comparison (name, birth, sex), in SQL over the
+  pairs (``link_compared``); names folded and read as pinyin once per distinct name
+  (``matchers.names.name_readings``). Contract: the candidate columns plus ``name``, ``birth``,
+  ``sex`` (a level, or null when a side lacks the value).
 * **classify** (:func:`train`, :func:`score`): Fellegi-Sunter. The m and u probabilities and the
   prior of each block are learned from the night's exact links, each given a simulated typo and
   blocked like a real unlinked row (labelled pairs from the same candidate space), smoothed by the
@@ -31,7 +32,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from matchers.names import name_table
+from matchers.names import name_readings
 from pipelines.warehouse import run_sql_file, scan_frame
 
 __all__ = ["LinkSettings", "Model", "ProbabilisticMatcher", "compare", "load_settings", "score", "train"]
@@ -70,9 +71,14 @@ def load_settings(path: Path | None = None) -> LinkSettings:
 # --- compare -----------------------------------------------------------------------------------
 
 
-def _pairs_with_fields(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return con.execute(
+def compare(con: duckdb.DuckDBPyConnection, settings: LinkSettings) -> None:
+    """``link_compared``: the pairs of ``link_candidate`` with one level per comparison (``name``,
+    ``birth``, ``sex``; null when a side lacks the value), in SQL. Names are compared through their
+    readings (``int.name_reading``, read in Python once per distinct name): folded alike is
+    ``exact``, pinyin alike ``homophone``, pinyin Jaro-Winkler at or above ``pinyin_close`` ``close``."""
+    con.execute(
         """
+        create or replace temp table _pair_fields as
         select c.feed, c.delivery_id, c.row_number, c.person_id, c.block,
                r.name_norm as row_name, r.birth_date as row_birth, r.sex as row_sex,
                p.name as person_name, p.birth_date as person_birth, p.sex as person_sex
@@ -80,39 +86,33 @@ def _pairs_with_fields(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         join int.feed_row r using (feed, delivery_id, row_number)
         join int.person p using (person_id)
         """
-    ).df()
-
-
-def compare(pairs: pd.DataFrame, settings: LinkSettings, con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
-    """Add the comparison levels ``name``, ``birth``, ``sex`` to candidate pairs (vectorised); with
-    ``con``, names already read on an earlier night are looked up (``matchers.names.name_table``)."""
-    from rapidfuzz.distance import JaroWinkler
-    from rapidfuzz.process import cpdist
-
-    out = pairs.copy()
-    names = name_table(pd.concat([out["row_name"], out["person_name"]], ignore_index=True), con)
-    folded = dict(zip(names["name"], names["folded"], strict=True))
-    py = dict(zip(names["name"], names["pinyin"], strict=True))
-    rf, pf = out["row_name"].map(folded), out["person_name"].map(folded)
-    rp, pp = out["row_name"].map(py), out["person_name"].map(py)
-    if len(out):
-        jw = cpdist(
-            rp.fillna("").tolist(), pp.fillna("").tolist(), scorer=JaroWinkler.normalized_similarity, workers=-1
-        )
-    else:
-        jw = np.zeros(0)
-    known = rf.notna() & pf.notna()
-    out["name"] = np.select(
-        [~known, rf == pf, rp == pp, jw >= settings.pinyin_close],
-        [None, "exact", "homophone", "close"],
-        default="different",
     )
-    out["name"] = out["name"].where(known, None)
-    both_birth = out["row_birth"].notna() & out["person_birth"].notna()
-    out["birth"] = np.where(both_birth, np.where(out["row_birth"] == out["person_birth"], "same", "different"), None)
-    both_sex = out["row_sex"].notna() & out["person_sex"].notna()
-    out["sex"] = np.where(both_sex, np.where(out["row_sex"] == out["person_sex"], "same", "different"), None)
-    return out
+    name_readings(con, "select row_name from _pair_fields union all select person_name from _pair_fields")
+    con.execute(
+        """
+        create or replace temp table link_compared as
+        select f.feed, f.delivery_id, f.row_number, f.person_id, f.block,
+               case when a.folded is null or b.folded is null then null
+                    when a.folded = b.folded then 'exact'
+                    when a.pinyin = b.pinyin then 'homophone'
+                    when jaro_winkler_similarity(a.pinyin, b.pinyin) >= ? then 'close'
+                    else 'different' end as name,
+               case when f.row_birth is null or f.person_birth is null then null
+                    when f.row_birth = f.person_birth then 'same' else 'different' end as birth,
+               case when f.row_sex is null or f.person_sex is null then null
+                    when f.row_sex = f.person_sex then 'same' else 'different' end as sex
+        from _pair_fields f
+        left join int.name_reading a on a.name = f.row_name
+        left join int.name_reading b on b.name = f.person_name
+        """,
+        [settings.pinyin_close],
+    )
+    con.execute("drop table _pair_fields")
+
+
+def _compared(con: duckdb.DuckDBPyConnection, settings: LinkSettings) -> pd.DataFrame:
+    compare(con, settings)
+    return con.execute("select * from link_compared").df()
 
 
 # --- classify ----------------------------------------------------------------------------------
@@ -155,28 +155,31 @@ def score(pairs: pd.DataFrame, model: Model) -> pd.Series:
 
 
 def _fit(labelled: pd.DataFrame, settings: LinkSettings) -> Model:
+    """m, u and block priors from labelled pairs counted by level: columns ``block``, the
+    comparisons, ``is_match`` and ``n`` (the pairs with those values)."""
     levels: dict[str, dict[str, tuple[float, float, float]]] = {}
     match = labelled["is_match"].to_numpy(dtype=bool)
+    n = labelled["n"].to_numpy(dtype=np.int64)
     k = settings.prior_weight
     for c in COMPARISONS:
         col = labelled[c]
         prior = settings.priors[c]
-        n_m = int((col.notna() & match).sum())
-        n_u = int((col.notna() & ~match).sum())
+        n_m = int(n[(col.notna() & match).to_numpy()].sum())
+        n_u = int(n[(col.notna() & ~match).to_numpy()].sum())
         levels[c] = {}
         for level, (pm, pu) in prior.items():
-            m = ((col == level) & match).sum()
-            u = ((col == level) & ~match).sum()
+            m = int(n[((col == level) & match).to_numpy()].sum())
+            u = int(n[((col == level) & ~match).to_numpy()].sum())
             m_p = (m + k * pm) / (n_m + k)
             u_p = (u + k * pu) / (n_u + k)
             levels[c][level] = (float(m_p), float(u_p), float(math.log2(m_p / u_p)))
     priors = {}
     for block in BLOCKS:
-        in_block = labelled["block"] == block
-        n, m = int(in_block.sum()), int((in_block & labelled["is_match"]).sum())
-        lam = (m + 1) / (n + 2)
+        in_block = (labelled["block"] == block).to_numpy()
+        total, m = int(n[in_block].sum()), int(n[in_block & match].sum())
+        lam = (m + 1) / (total + 2)
         priors[block] = math.log2(lam / (1 - lam))
-    return Model(levels=levels, priors=priors, trained_on=len(labelled))
+    return Model(levels=levels, priors=priors, trained_on=int(n.sum()))
 
 
 def train(con: duckdb.DuckDBPyConnection, settings: LinkSettings) -> Model:
@@ -220,20 +223,22 @@ def train(con: duckdb.DuckDBPyConnection, settings: LinkSettings) -> Model:
         """
     )
     run_sql_file(con, "intermediate/int_link__candidates.sql")
-    pairs = con.execute(
-        "select c.*, p.true_person_id from link_candidate c join link_probe p using (feed, delivery_id, row_number)"
+    compare(con, settings)
+    # labelled pairs counted by their levels (a few hundred groups, not the pairs) for the fit
+    labelled = con.execute(
+        """
+        select c.block, c.name, c.birth, c.sex, c.person_id = p.true_person_id as is_match, count(*) as n
+        from link_compared c
+        join link_probe p using (feed, delivery_id, row_number)
+        group by all
+        """
     ).df()
-    if pairs.empty:
+    model = _fit(labelled, settings)
+    if not model.trained_on:
         log.info("no labelled pairs tonight: the priors of settings.yaml decide")
-        return _fit(pd.DataFrame(columns=["block", "is_match", *COMPARISONS]), settings)
-    compared = compare(_pairs_with_fields(con), settings, con)
-    compared = compared.merge(
-        pairs[["feed", "delivery_id", "row_number", "person_id", "true_person_id"]],
-        on=["feed", "delivery_id", "row_number", "person_id"],
-    )
-    compared["is_match"] = compared["person_id"] == compared["true_person_id"]
-    model = _fit(compared, settings)
-    log.info("linkage model trained on %d labelled pairs (%d matches)", len(compared), int(compared.is_match.sum()))
+        return model
+    matches = int(labelled.loc[labelled["is_match"], "n"].sum())
+    log.info("linkage model trained on %d labelled pairs (%d matches)", model.trained_on, matches)
     return model
 
 
@@ -321,7 +326,7 @@ class ProbabilisticMatcher:
               and c.row_number = d.row_number and c.person_id = d.person_id
             """
         )
-        pairs = compare(_pairs_with_fields(con), s, con)
+        pairs = _compared(con, s)
         if pairs.empty:
             return 0
         pairs["probability"] = score(pairs, model)
@@ -369,7 +374,7 @@ class ProbabilisticMatcher:
         )
         if not con.execute("select count(*) from link_candidate").fetchall()[0][0]:
             return 0
-        pairs = compare(_pairs_with_fields(con), self.settings, con)
+        pairs = _compared(con, self.settings)
         pairs = pairs[pairs["name"].isin(["exact", "homophone"])]
         if pairs.empty:
             return 0

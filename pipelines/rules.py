@@ -64,15 +64,14 @@ def _judge_names(con: duckdb.DuckDBPyConnection) -> None:
     characters not seen before; homophones are compared character by character, every reading of
     a polyphone counting, the surname (compound ones whole) alike.
     """
-    from matchers.names import COMPOUND_SURNAMES, char_readings, name_table
+    from matchers.names import COMPOUND_SURNAMES, char_readings, name_readings
 
     _identity_rows(con)
     con.execute(
         "create or replace table marts.name_pair as select distinct name_norm as name, reference_name "
         "from marts.identity_row where name_norm <> reference_name"
     )
-    names = con.execute("select name from marts.name_pair union select reference_name from marts.name_pair").df()
-    name_table(names["name"], con)
+    name_readings(con, "select name from marts.name_pair union all select reference_name from marts.name_pair")
     folded = (
         "select r.folded from int.name_reading r semi join "
         "(select name as n from marts.name_pair union select reference_name from marts.name_pair) p on p.n = r.name"

@@ -102,11 +102,13 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
     # temp tables now: rebuilt every night, they were 80 MB of every 1M night's commit
     for stale in ("fct_settlement", "dim_roster_member", "dim_certificate"):
         con.execute(f"drop table if exists marts.{stale}")
-    # int.link lost its primary key, int.person_key its primary key and unique person_id (see
-    # schema.sql): such a table is renamed, made again by schema.sql's DDL and its rows copied
+    # int.link, int.person_key and int.name_reading lost their primary keys (and person_key its
+    # unique person_id; see schema.sql): such a table is renamed, made again by schema.sql's DDL
+    # and its rows copied
     keyed = con.execute(
         "select distinct table_name from duckdb_constraints() where schema_name = 'int' "
-        "and table_name in ('link', 'person_key') and constraint_type in ('PRIMARY KEY', 'UNIQUE') order by 1"
+        "and table_name in ('link', 'person_key', 'name_reading') and constraint_type in ('PRIMARY KEY', 'UNIQUE') "
+        "order by 1"
     ).fetchall()
     for (table,) in keyed:
         con.execute("begin transaction")

@@ -75,6 +75,8 @@ def _tables(wh: Path) -> dict[str, list]:
         keys = "select count(*), count(distinct id_number), count(distinct person_id) from int.person_key"
         n, ids, persons = con.execute(keys).fetchall()[0]
         assert n == ids == persons > 0  # one person per ID number, one ID number per person (no key declared)
+        n, names = con.execute("select count(*), count(distinct name) from int.name_reading").fetchall()[0]
+        assert n == names > 0  # one reading per name (no key declared)
         return {t: sorted(map(repr, con.execute(f"select * from {t}").fetchall())) for t in DERIVED}
 
 

@@ -13,6 +13,7 @@ import pytest
 from factory import make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
 from typer.testing import CliRunner
 
+from matchers.names import name_table
 from pipelines.cli import app
 from pipelines.exports import ALERT_COLUMNS, LINK_COLUMNS
 from pipelines.night import run_night
@@ -63,19 +64,23 @@ def test_rerun_changes_nothing(tmp_path):
 
 
 def test_a_warehouse_with_the_old_keys_is_migrated_and_the_next_night_keeps_its_persons(tmp_path):
-    """Warehouses made before int.link and int.person_key lost their keys get the tables anew,
-    rows and not-null constraints kept, and the next night numbers new persons after the old ones."""
+    """Warehouses made before int.link, int.person_key and int.name_reading lost their keys get the
+    tables anew, rows and not-null constraints kept, and the next night numbers new persons after the old ones."""
     import duckdb
 
     landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
     _county(landing)
-    run_night(landing, date(2026, 11, 2), wh, MED)
+    run_night(landing, date(2026, 11, 2), wh)
     with open_warehouse(wh) as con:
+        name_table(["张三", "李四", "王五"], con)  # as the probabilistic matcher reads names
         keys = con.execute("select * from int.person_key order by person_id").fetchall()
         links = con.execute("select count(*) from int.link").fetchall()[0][0]
+        names = con.execute("select * from int.name_reading order by name").fetchall()
+    assert names
     con = duckdb.connect(str(wh))  # as an earlier version left it
     for table, ddl in (
         ("person_key", "id_number varchar primary key, person_id bigint not null unique, first_seen_on date not null"),
+        ("name_reading", "name varchar primary key, folded varchar, pinyin varchar, surname_pinyin varchar"),
         (
             "link",
             "feed varchar, delivery_id integer, row_number bigint, person_id bigint not null, method varchar, "
@@ -91,13 +96,15 @@ def test_a_warehouse_with_the_old_keys_is_migrated_and_the_next_night_keeps_its_
     with open_warehouse(wh) as con:
         kinds = con.execute(
             "select table_name, constraint_type, count(*) from duckdb_constraints() "
-            "where schema_name = 'int' and table_name in ('link', 'person_key') group by all order by all"
+            "where schema_name = 'int' and table_name in ('link', 'person_key', 'name_reading') "
+            "group by all order by all"
         ).fetchall()
-        assert kinds == [("link", "NOT NULL", 8), ("person_key", "NOT NULL", 3)]
+        assert kinds == [("link", "NOT NULL", 8), ("name_reading", "NOT NULL", 1), ("person_key", "NOT NULL", 3)]
         assert con.execute("select * from int.person_key order by person_id").fetchall() == keys
         assert con.execute("select count(*) from int.link").fetchall()[0][0] == links
+        assert con.execute("select * from int.name_reading order by name").fetchall() == names
     write_csv(landing, "household_registry", "2026-11-03", [registry_row(make_id(seq="041"), "赵六", "H4")])
-    run_night(landing, date(2026, 11, 3), wh, MED)
+    run_night(landing, date(2026, 11, 3), wh)
     with open_warehouse(wh) as con:
         after = con.execute("select * from int.person_key order by person_id").fetchall()
     assert after[: len(keys)] == keys and len(after) == len(keys) + 1

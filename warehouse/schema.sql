@@ -74,9 +74,10 @@ create table if not exists meta.build (
 );
 
 -- How each delivered name reads (folded, pinyin): read once in Python, on the night the name first
--- appears (matchers/names.py; cleared when that code or its dictionaries change).
+-- appears (matchers/names.py; cleared when that code or its dictionaries change). One row per
+-- name by construction (only names not read yet are added): no key declared, as int.person_key.
 create table if not exists int.name_reading (
-    name           varchar primary key,
+    name           varchar not null,
     folded         varchar,
     pinyin         varchar,
     surname_pinyin varchar
