@@ -245,13 +245,14 @@ def _feed_summary(con, run_id: int | None) -> list[dict]:
             from meta.delivery where run_id = ? group by feed
         ),
         -- as int.row_link counts them (linked: has a person; unlinked: no person, not quarantined),
-        -- without building its text columns
+        -- without building its text columns; a delivery is of one feed, so (delivery_id, row_number)
+        -- is the row (a join on the feed's text as well cost 0.5 s more at 3.8M rows)
         links as (
             select r.feed,
                    count(l.person_id) as linked,
                    count(*) filter (where l.person_id is null and not r.quarantined) as unlinked
             from int.feed_row r
-            left join int.link l using (feed, delivery_id, row_number)
+            left join int.link l on l.delivery_id = r.delivery_id and l.row_number = r.row_number
             group by r.feed
         )
         select feed, coalesce(t.files, 0), coalesce(t.delivered, 0), coalesce(t.loaded, 0),
