@@ -192,3 +192,45 @@ def test_homophones_compare_each_character_by_any_reading(a, b, same):
     from matchers.names import homophones
 
     assert homophones(a, b) is same
+
+
+def test_compare_levels_in_sql_on_pairs_with_known_answers():
+    """Each comparison's level for hand-built pairs: folded alike, read alike, pinyin Jaro-Winkler on
+    either side of ``pinyin_close`` (0.88: zhanglihui 0.96, zhangwei 0.87 from zhanglihua), a side missing."""
+    import duckdb
+
+    from matchers.probabilistic import compare, load_settings
+
+    con = duckdb.connect()
+    con.execute("create schema int; create schema meta")
+    con.execute("create table meta.build (target varchar primary key, fingerprint varchar not null)")
+    con.execute(
+        "create table int.name_reading (name varchar not null, folded varchar, pinyin varchar, surname_pinyin varchar)"
+    )
+    con.execute("create table int.char_reading (ch varchar, readings varchar[])")
+    born = date(1980, 1, 2)
+    rows = [  # row number, delivered name, birth, sex; person: name, birth, sex; expected levels
+        (1, "張麗華", born, "F", "张丽华", born, "F", ("exact", "same", "same")),
+        (2, "张立华", born, "F", "张丽华", date(1980, 1, 3), "F", ("homophone", "different", "same")),
+        (3, "张丽辉", None, "M", "张丽华", born, "F", ("close", None, "different")),
+        (4, "张伟", born, None, "张丽华", born, "F", ("different", "same", None)),
+        (5, "王建国", born, "F", "张丽华", born, "F", ("different", "same", "same")),
+        (6, "·", born, "F", "张丽华", born, "F", (None, "same", "same")),  # folds to nothing
+    ]
+    con.execute("create table int.feed_row (feed varchar, delivery_id int, row_number bigint, name_norm varchar, "
+                "birth_date date, sex varchar)")
+    con.execute("create table int.person (person_id bigint, name varchar, birth_date date, sex varchar)")
+    con.execute("create temp table link_candidate (feed varchar, delivery_id int, row_number bigint, "
+                "person_id bigint, block varchar)")
+    for n, name, birth, sex, p_name, p_birth, p_sex, _ in rows:
+        con.execute("insert into int.feed_row values ('medical_settlements', 1, ?, ?, ?, ?)", [n, name, birth, sex])
+        con.execute("insert into int.person values (?, ?, ?, ?)", [100 + n, p_name, p_birth, p_sex])
+        con.execute("insert into link_candidate values ('medical_settlements', 1, ?, ?, 'birth_area')", [n, 100 + n])
+    compare(con, load_settings())
+    got = con.execute("select row_number, name, birth, sex from link_compared order by row_number").fetchall()
+    assert got == [(n, *levels) for n, *_, levels in rows]
+    # each of the 7 distinct names (six delivered, one person's) read once and kept; a second
+    # comparison reads none again
+    assert con.execute("select count(*), count(distinct name) from int.name_reading").fetchall() == [(7, 7)]
+    compare(con, load_settings())
+    assert con.execute("select count(*) from int.name_reading").fetchall() == [(7,)]
