@@ -194,20 +194,13 @@ def test_homophones_compare_each_character_by_any_reading(a, b, same):
     assert homophones(a, b) is same
 
 
-def test_compare_levels_in_sql_on_pairs_with_known_answers():
+def test_compare_levels_in_sql_on_pairs_with_known_answers(tmp_path):
     """Each comparison's level for hand-built pairs: folded alike, read alike, pinyin Jaro-Winkler on
     either side of ``pinyin_close`` (0.88: zhanglihui 0.96, zhangwei 0.87 from zhanglihua), a side missing."""
-    import duckdb
-
     from matchers.probabilistic import compare, load_settings
+    from pipelines.warehouse import connect
 
-    con = duckdb.connect()
-    con.execute("create schema int; create schema meta")
-    con.execute("create table meta.build (target varchar primary key, fingerprint varchar not null)")
-    con.execute(
-        "create table int.name_reading (name varchar not null, folded varchar, pinyin varchar, surname_pinyin varchar)"
-    )
-    con.execute("create table int.char_reading (ch varchar, readings varchar[])")
+    con = connect(tmp_path / "w.duckdb")  # the warehouse's schema (int.name_reading, meta.build)
     born = date(1980, 1, 2)
     rows = [  # row number, delivered name, birth, sex; person: name, birth, sex; expected levels
         (1, "張麗華", born, "F", "张丽华", born, "F", ("exact", "same", "same")),
@@ -217,6 +210,7 @@ def test_compare_levels_in_sql_on_pairs_with_known_answers():
         (5, "王建国", born, "F", "张丽华", born, "F", ("different", "same", "same")),
         (6, "·", born, "F", "张丽华", born, "F", (None, "same", "same")),  # folds to nothing
     ]
+    # the columns compare reads of the rows and persons linkage builds
     con.execute("create table int.feed_row (feed varchar, delivery_id int, row_number bigint, name_norm varchar, "
                 "birth_date date, sex varchar)")
     con.execute("create table int.person (person_id bigint, name varchar, birth_date date, sex varchar)")

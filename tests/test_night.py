@@ -72,7 +72,7 @@ def test_a_warehouse_with_the_old_keys_is_migrated_and_the_next_night_keeps_its_
     _county(landing)
     run_night(landing, date(2026, 11, 2), wh)
     with open_warehouse(wh) as con:
-        name_table(["张三", "李四", "王五"], con)  # as the probabilistic matcher reads names
+        name_table(["张三", "李四", "王五"], con)  # readings kept in int.name_reading
         keys = con.execute("select * from int.person_key order by person_id").fetchall()
         links = con.execute("select count(*) from int.link").fetchall()[0][0]
         names = con.execute("select * from int.name_reading order by name").fetchall()
