@@ -160,24 +160,25 @@ def _fit(labelled: pd.DataFrame, settings: LinkSettings) -> Model:
     levels: dict[str, dict[str, tuple[float, float, float]]] = {}
     match = labelled["is_match"].to_numpy(dtype=bool)
     n = labelled["n"].to_numpy(dtype=np.int64)
+
+    def pairs(mask) -> int:  # labelled pairs in the groups that ``mask`` selects
+        return int(n[np.asarray(mask, dtype=bool)].sum())
+
     k = settings.prior_weight
     for c in COMPARISONS:
         col = labelled[c]
         prior = settings.priors[c]
-        n_m = int(n[(col.notna() & match).to_numpy()].sum())
-        n_u = int(n[(col.notna() & ~match).to_numpy()].sum())
+        n_m, n_u = pairs(col.notna() & match), pairs(col.notna() & ~match)
         levels[c] = {}
         for level, (pm, pu) in prior.items():
-            m = int(n[((col == level) & match).to_numpy()].sum())
-            u = int(n[((col == level) & ~match).to_numpy()].sum())
+            m, u = pairs((col == level) & match), pairs((col == level) & ~match)
             m_p = (m + k * pm) / (n_m + k)
             u_p = (u + k * pu) / (n_u + k)
             levels[c][level] = (float(m_p), float(u_p), float(math.log2(m_p / u_p)))
     priors = {}
     for block in BLOCKS:
         in_block = (labelled["block"] == block).to_numpy()
-        total, m = int(n[in_block].sum()), int(n[in_block & match].sum())
-        lam = (m + 1) / (total + 2)
+        lam = (pairs(in_block & match) + 1) / (pairs(in_block) + 2)
         priors[block] = math.log2(lam / (1 - lam))
     return Model(levels=levels, priors=priors, trained_on=int(n.sum()))
 
