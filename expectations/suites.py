@@ -8,17 +8,21 @@ arrived (canonical column names, before typing), so its figures describe what th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import pickle
 import shutil
+import subprocess
+import sys
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from expectations.gx_import import import_gx
+from pipelines.errors import DoudiError
 from pipelines.feeds import FEEDS, Feed
 from pipelines.memory import release_memory
 
@@ -231,10 +235,12 @@ def _combined(parts: list[tuple]) -> tuple:
 
 
 def _run_suites(
-    batches: list[_Batch], mostly: dict[str, float], docs_dir: Path | None
+    batches: list[_Batch], mostly: dict[str, float], docs_dir: Path | None, part_rows: int | None = None
 ) -> tuple[list[tuple], list[ValidationOutcome]]:
-    """GX on each batch; no DuckDB here, so that it can run beside the night's SQL in a thread.
-    Returns the ``meta.validation`` records and one outcome per delivery."""
+    """GX on each batch; no DuckDB here, so that it can run beside the night's SQL in another process
+    (``expectations/worker.py``). Returns the ``meta.validation`` records and one outcome per delivery.
+    ``part_rows``: the slice of a large delivery (:data:`PART_ROWS` unless given)."""
+    part_rows = part_rows or PART_ROWS
     gx = import_gx()  # scipy.stats and altair put off (expectations/gx_import.py)
     import pandas as pd
 
@@ -284,7 +290,7 @@ def _run_suites(
         rows = b.rows
         # Arrow-backed columns (no Python object per cell): a third of the time and memory, the same
         # results (GX's regex check converts to Python strings itself); row order does not matter to counts
-        if rows <= PART_ROWS:
+        if rows <= part_rows:
             (table,) = b.read(None, None)
             mine = run(b, "all", table.to_pandas(types_mapper=pd.ArrowDtype), "")
             del table
@@ -294,7 +300,7 @@ def _run_suites(
             del keys
             by_expectation: dict[tuple, list[tuple]] = {}
             offset = 0
-            for piece in b.read(None, PART_ROWS):
+            for piece in b.read(None, part_rows):
                 label = f" (rows {offset + 1}-{offset + piece.num_rows})"
                 offset += piece.num_rows
                 for rec in run(b, "rows", piece.to_pandas(types_mapper=pd.ArrowDtype), label):
@@ -343,52 +349,95 @@ def validate_deliveries(
 
 
 class BackgroundValidation:
-    """The feed contracts run in a thread beside the night's SQL (standardize, link, rules).
+    """The feed contracts run in their own process beside the night's SQL (standardize, link, rules).
 
     GX does not gate staging (its results describe the delivery; the row-level quarantine is SQL),
-    so its pandas work can overlap DuckDB's (on two cores the two mostly trade CPU; more cores gain
-    more). The thread never touches DuckDB: each delivery's checked columns are first spilled to a
-    Parquet file under ``spill_dir`` (the night's transaction is not visible to another connection),
-    and :meth:`finish` stores the results on the night's connection. One delivery, or one slice of a
-    large one, is in memory at a time, as in :func:`validate_deliveries`.
+    so its pandas work can overlap DuckDB's. In a thread it did, but GX is mostly GIL-holding Python
+    (its import alone 1.8-2.5 s), and every return of the night's thread from DuckDB waited for the
+    GIL: 4-5 s of a 1M-person incremental night. So it runs in a process
+    (``python -m expectations.worker``), started when this object is made, before ingest, so that
+    GX's import overlaps ingest. :meth:`submit` spills each delivery's checked columns to a Parquet
+    file under ``spill_dir`` (the night's transaction is not visible to another connection) and hands
+    the process their paths; :meth:`finish` waits for it and stores the results on the night's
+    connection; :meth:`close` (or leaving the ``with`` block) stops a process still running and
+    removes the spill. One delivery, or one slice of a large one, is in the process's memory at a
+    time, as in :func:`validate_deliveries`.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, delivery_ids: list[int], mostly: dict[str, float],
-                 docs_dir: Path | None, spill_dir: Path):
-        self.delivery_ids = list(delivery_ids)
+    def __init__(self, mostly: dict[str, float], docs_dir: Path | None, spill_dir: Path):
+        self.mostly, self.docs_dir = dict(mostly), None if docs_dir is None else str(Path(docs_dir).resolve())
         Path(spill_dir).mkdir(parents=True, exist_ok=True)
-        self.spill = Path(tempfile.mkdtemp(prefix="gx-", dir=spill_dir))
+        self.spill = Path(tempfile.mkdtemp(prefix="gx-", dir=spill_dir)).resolve()
+        self.delivery_ids: list[int] = []
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        env.setdefault("GX_ANALYTICS_ENABLED", "False")
+        level = str(logging.getLogger("expectations").getEffectiveLevel())
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "expectations.worker", level], stdin=subprocess.PIPE, env=env
+        )
+        self._submitted = False
+        self._job = False  # the process was handed deliveries to validate
+
+    def __enter__(self) -> BackgroundValidation:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def submit(self, con: duckdb.DuckDBPyConnection, delivery_ids: list[int]) -> None:
+        """Spill the deliveries ``delivery_ids`` and hand them to the process (once a night)."""
+        if self._submitted:
+            raise RuntimeError("the feed contracts take one night's deliveries once")
+        self._submitted = True
+        self.delivery_ids = list(delivery_ids)
         batches = []
+        for d, feed, source_file in _deliveries(con, self.delivery_ids) if self.delivery_ids else []:
+            path = self.spill / f"{d}.parquet"
+            target = str(path).replace("'", "''")
+            con.execute(f"copy ({_batch_sql(FEEDS[feed], d)}) to '{target}' (format parquet, compression zstd)")
+            batches.append((str(path), d, feed, source_file))
+        assert self._proc.stdin is not None
         try:
-            for d, feed, source_file in _deliveries(con, self.delivery_ids) if self.delivery_ids else []:
-                path = self.spill / f"{d}.parquet"
-                target = str(path).replace("'", "''")
-                con.execute(f"copy ({_batch_sql(FEEDS[feed], d)}) to '{target}' (format parquet, compression zstd)")
-                batches.append(_parquet_batch(path, d, feed, source_file))
-        except BaseException:  # a spill that fails (a full disk) leaves no folder behind
-            shutil.rmtree(self.spill, ignore_errors=True)
-            raise
-        self._result: tuple[list[tuple], list[ValidationOutcome]] | BaseException | None = None
-
-        def run() -> None:
-            try:
-                self._result = _run_suites(batches, mostly, docs_dir) if batches else ([], [])
-            except BaseException as exc:  # noqa: BLE001 - handed to the night's thread in finish()
-                self._result = exc
-
-        self._thread = threading.Thread(target=run, name="feed-contracts", daemon=True)
-        self._thread.start()
-
-    def wait(self) -> None:
-        self._thread.join()
-        shutil.rmtree(self.spill, ignore_errors=True)
+            if batches:
+                job = {"batches": batches, "mostly": self.mostly, "docs_dir": self.docs_dir,
+                       "part_rows": PART_ROWS, "out": str(self.spill / "result.pickle")}
+                self._job = True
+                self._proc.stdin.write(pickle.dumps(job))
+            self._proc.stdin.close()  # no job: the process exits
+        except BrokenPipeError:  # it died before it read its job: finish() says how
+            pass
 
     def finish(self, con: duckdb.DuckDBPyConnection) -> list[ValidationOutcome]:
         """Wait for GX, store its results in ``meta.validation`` and return the outcomes (or raise its error)."""
-        self.wait()
-        if isinstance(self._result, BaseException):
-            raise self._result
-        assert self._result is not None
-        records, outcomes = self._result
+        if not self._submitted:
+            self.submit(con, [])
+        code = self._proc.wait()
+        result_file = self.spill / "result.pickle"
+        if not self._job:  # nothing of the night's for GX
+            _store(con, self.delivery_ids, [])
+            return []
+        try:
+            result = pickle.loads(result_file.read_bytes()) if result_file.is_file() else None
+        finally:
+            shutil.rmtree(self.spill, ignore_errors=True)
+        if result is None:
+            raise DoudiError(
+                f"the feed contracts' process (GX) exited with code {code} before it validated the night's "
+                "deliveries; its error is in the night's log above"
+            )
+        if result[0] == "error":
+            raise DoudiError(f"the feed contracts (GX) failed: {result[1]}; the traceback is in the night's log above")
+        records, outcomes = result[1]
         _store(con, self.delivery_ids, records)
         return outcomes
+
+    def close(self) -> None:
+        """Stop the process if it still runs (a night that failed halfway) and remove the spill."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stdin is not None and not self._proc.stdin.closed:
+            with contextlib.suppress(OSError):  # a job it never read
+                self._proc.stdin.close()
+        shutil.rmtree(self.spill, ignore_errors=True)

@@ -36,7 +36,7 @@ def test_every_expectation_reads_only_checked_columns():
 @pytest.mark.parametrize("how", ["validate_deliveries", "night"])
 def test_known_defects_are_counted_on_their_columns(tmp_path, how):
     """The same counts from the sequential step (Airflow's validate task) and from the night's
-    background thread (``doudi run``), which spills each batch to Parquet and stores the results after rules."""
+    background process (``doudi run``), which spills each batch to Parquet and stores the results after rules."""
     rows = [settlement_row(f"S{i}", make_id(seq=f"{i:03d}"), f"人{i}", "100.00") for i in range(1, 9)]
     rows[1]["id_number"] = "ABC123"  # not an ID
     rows[2]["insurance_type"] = "商业保险"  # not an allowed value
@@ -96,8 +96,10 @@ def test_a_large_delivery_validated_in_parts_gives_the_whole_delivery_counts(tmp
     mostly = load_policy().delivery.gx_mostly.model_dump()
 
     def records(background: bool = False) -> dict:
-        if background:  # the night's way: spilled to Parquet, read back a slice at a time, in a thread
-            suites.BackgroundValidation(con, loaded, mostly, None, tmp_path).finish(con)
+        if background:  # the night's way: spilled to Parquet, read back a slice at a time, in a process
+            with suites.BackgroundValidation(mostly, None, tmp_path) as contracts:
+                contracts.submit(con, loaded)
+                contracts.finish(con)
         else:
             validate_deliveries(con, loaded, mostly)
         found = con.execute(
@@ -112,6 +114,71 @@ def test_a_large_delivery_validated_in_parts_gives_the_whole_delivery_counts(tmp
     assert records(background=True) == whole
     assert whole[("expect_column_values_to_be_unique", "settlement_id")][2] == 2
     assert sum(1 for v in whole.values() if not v[0]) == 5  # id, set, name, key, amount: the five defects fail
+
+
+def _one_delivery(tmp_path):
+    rows = [settlement_row(f"S{i}", make_id(seq=f"{i:03d}"), f"人{i}", "100.00") for i in range(1, 4)]
+    write_csv(tmp_path / "landing", "medical_settlements", "2026-11-10", rows, name="s.csv")
+    con = connect(tmp_path / "w.duckdb")
+    return con, ingest(con, tmp_path / "landing", AS_OF, run_id=1).loaded
+
+
+def test_the_contracts_process_failing_or_killed_is_an_error_of_the_night_not_a_silent_pass(tmp_path):
+    """GX failing in its process (Data Docs cannot be written: the folder is a file) and the process
+    killed before it answers: both a ``DoudiError`` from ``finish`` that says so, nothing stored,
+    the spill removed."""
+    from expectations.suites import BackgroundValidation
+    from pipelines.errors import DoudiError
+
+    con, loaded = _one_delivery(tmp_path)
+    mostly = load_policy().delivery.gx_mostly.model_dump()
+    (tmp_path / "docs").write_text("not a folder")
+    with BackgroundValidation(mostly, tmp_path / "docs", tmp_path / "spill") as contracts:
+        contracts.submit(con, loaded)
+        with pytest.raises(DoudiError, match="feed contracts \\(GX\\) failed"):
+            contracts.finish(con)
+    with BackgroundValidation(mostly, None, tmp_path / "spill") as contracts:
+        contracts._proc.kill()  # before it reads its job: killed by the OOM killer, say
+        contracts._proc.wait()
+        contracts.submit(con, loaded)
+        with pytest.raises(DoudiError, match="exited with code -9"):
+            contracts.finish(con)
+    assert con.execute("select count(*) from meta.validation").fetchall()[0][0] == 0
+    assert list((tmp_path / "spill").iterdir()) == []
+
+
+def test_a_night_that_fails_halfway_stops_the_contracts_process(tmp_path, monkeypatch):
+    """The night fails in linkage: its error is the night's, the GX process is not left running and
+    its spill is gone; the same night then runs to the end and stores the contracts' results."""
+    import pipelines.night as night
+    from expectations.suites import BackgroundValidation
+
+    rows = [settlement_row(f"S{i}", make_id(seq=f"{i:03d}"), f"人{i}", "100.00") for i in range(1, 4)]
+    write_csv(tmp_path / "landing", "medical_settlements", "2026-11-10", rows, name="s.csv")
+    started: list[BackgroundValidation] = []
+
+    class Watched(BackgroundValidation):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    def broken_link(con, as_of):
+        raise RuntimeError("linkage broke")
+
+    monkeypatch.setattr(night, "BackgroundValidation", Watched)
+    monkeypatch.setattr(night, "link", broken_link)
+    wh = tmp_path / "wh" / "w.duckdb"
+    with pytest.raises(RuntimeError, match="linkage broke"):
+        run_night(tmp_path / "landing", AS_OF, wh)
+    assert started[0]._proc.poll() is not None
+    assert not started[0].spill.exists()
+    monkeypatch.undo()
+    run_night(tmp_path / "landing", AS_OF, wh)
+    con = connect(wh)
+    assert con.execute("select count(*) from meta.validation where not success").fetchall()[0][0] == 0
+    assert con.execute("select count(*) from meta.validation").fetchall()[0][0] == len(
+        _suite_expectations("medical_settlements")
+    )
 
 
 def test_gx_imports_without_scipy_stats_and_altair_until_read(tmp_path):
