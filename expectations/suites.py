@@ -8,14 +8,18 @@ arrived (canonical column names, before typing), so its figures describe what th
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import glob
 import logging
 import os
 import pickle
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -348,36 +352,111 @@ def validate_deliveries(
     return outcomes
 
 
+class _Worker:
+    """One GX process (``python -m expectations.worker``): a job at a time, reused by the nights of
+    this process that follow one another (tests, a backfill), so that GX is imported once."""
+
+    def __init__(self) -> None:
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        env.setdefault("GX_ANALYTICS_ENABLED", "False")
+        level = str(logging.getLogger("expectations").getEffectiveLevel())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "expectations.worker", level, str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def send(self, job: dict) -> bool:
+        """Hand it ``job``; False when it is gone (its exit code says why)."""
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(pickle.dumps(job))
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return False
+        return True
+
+    def done(self) -> bool:
+        """Wait for the end of its job: True when it says so, False when it died first."""
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline() == b"done\n"
+
+    def close(self, kill: bool = False) -> None:
+        """Stop it: at once (``kill``, a job in flight), or by closing its input (it is idle)."""
+        if kill and self.alive():
+            self.proc.kill()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None and not stream.closed:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - an idle worker exits on end of input
+            self.proc.kill()
+            self.proc.wait()
+
+
+_idle: list[_Worker] = []  # at most one idle worker, kept for the next night of this process
+_idle_lock = threading.Lock()
+
+
+def _take_worker() -> _Worker:
+    with _idle_lock:
+        while _idle:
+            worker = _idle.pop()
+            if worker.alive():
+                return worker
+            worker.close()
+    return _Worker()
+
+
+def _give_back(worker: _Worker) -> None:
+    with _idle_lock:
+        if worker.alive() and not _idle:
+            _idle.append(worker)
+            return
+    worker.close()
+
+
+@atexit.register
+def _close_idle() -> None:
+    with _idle_lock:
+        while _idle:
+            _idle.pop().close()
+
+
 class BackgroundValidation:
     """The feed contracts run in their own process beside the night's SQL (standardize, link, rules).
 
     GX does not gate staging (its results describe the delivery; the row-level quarantine is SQL),
     so its pandas work can overlap DuckDB's. In a thread it did, but GX is mostly GIL-holding Python
     (its import alone 1.8-2.5 s), and every return of the night's thread from DuckDB waited for the
-    GIL: 4-5 s of a 1M-person incremental night. So it runs in a process
-    (``python -m expectations.worker``), started when this object is made, before ingest, so that
-    GX's import overlaps ingest. :meth:`submit` spills each delivery's checked columns to a Parquet
-    file under ``spill_dir`` (the night's transaction is not visible to another connection) and hands
-    the process their paths; :meth:`finish` waits for it and stores the results on the night's
-    connection; :meth:`close` (or leaving the ``with`` block) stops a process still running and
-    removes the spill. One delivery, or one slice of a large one, is in the process's memory at a
-    time, as in :func:`validate_deliveries`.
+    GIL: about 4 s of a 19 s, 1M-person incremental night. So it runs in a process
+    (``python -m expectations.worker``), taken when this object is made, before ingest, so that
+    GX's import overlaps ingest; a process left idle by an earlier night of this process is reused.
+    :meth:`submit` spills each delivery's checked columns to a Parquet file under ``spill_dir`` (the
+    night's transaction is not visible to another connection) and hands the process their paths;
+    :meth:`finish` waits for it and stores the results on the night's connection; :meth:`close` (or
+    leaving the ``with`` block) kills a process still at work (a night that failed halfway), keeps
+    an idle one for the next night and removes the spill. One delivery, or one slice of a large one,
+    is in the process's memory at a time, as in :func:`validate_deliveries`.
     """
 
     def __init__(self, mostly: dict[str, float], docs_dir: Path | None, spill_dir: Path):
         self.mostly, self.docs_dir = dict(mostly), None if docs_dir is None else str(Path(docs_dir).resolve())
         Path(spill_dir).mkdir(parents=True, exist_ok=True)
-        self.spill = Path(tempfile.mkdtemp(prefix="gx-", dir=spill_dir)).resolve()
+        _reap_spills(Path(spill_dir))
+        self.spill = Path(tempfile.mkdtemp(prefix=_spill_prefix(), dir=spill_dir)).resolve()
         self.delivery_ids: list[int] = []
-        root = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-        env.setdefault("GX_ANALYTICS_ENABLED", "False")
-        level = str(logging.getLogger("expectations").getEffectiveLevel())
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "expectations.worker", level], stdin=subprocess.PIPE, env=env
-        )
+        self._worker: _Worker | None = _take_worker()
         self._submitted = False
         self._job = False  # the process was handed deliveries to validate
+        self._busy = False  # ... and has not answered yet
 
     def __enter__(self) -> BackgroundValidation:
         return self
@@ -387,7 +466,7 @@ class BackgroundValidation:
 
     def submit(self, con: duckdb.DuckDBPyConnection, delivery_ids: list[int]) -> None:
         """Spill the deliveries ``delivery_ids`` and hand them to the process (once a night)."""
-        if self._submitted:
+        if self._submitted or self._worker is None:
             raise RuntimeError("the feed contracts take one night's deliveries once")
         self._submitted = True
         self.delivery_ids = list(delivery_ids)
@@ -397,34 +476,32 @@ class BackgroundValidation:
             target = str(path).replace("'", "''")
             con.execute(f"copy ({_batch_sql(FEEDS[feed], d)}) to '{target}' (format parquet, compression zstd)")
             batches.append((str(path), d, feed, source_file))
-        assert self._proc.stdin is not None
-        try:
-            if batches:
-                job = {"batches": batches, "mostly": self.mostly, "docs_dir": self.docs_dir,
-                       "part_rows": PART_ROWS, "out": str(self.spill / "result.pickle")}
-                self._job = True
-                self._proc.stdin.write(pickle.dumps(job))
-            self._proc.stdin.close()  # no job: the process exits
-        except BrokenPipeError:  # it died before it read its job: finish() says how
-            pass
+        if batches:
+            job = {"batches": batches, "mostly": self.mostly, "docs_dir": self.docs_dir,
+                   "part_rows": PART_ROWS, "out": str(self.spill / "result.pickle")}
+            self._job = self._busy = True
+            self._worker.send(job)  # a worker that is gone: finish() says how
 
     def finish(self, con: duckdb.DuckDBPyConnection) -> list[ValidationOutcome]:
         """Wait for GX, store its results in ``meta.validation`` and return the outcomes (or raise its error)."""
         if not self._submitted:
             self.submit(con, [])
-        code = self._proc.wait()
-        result_file = self.spill / "result.pickle"
+        assert self._worker is not None
         if not self._job:  # nothing of the night's for GX
             _store(con, self.delivery_ids, [])
             return []
+        answered = self._worker.done()
+        self._busy = False
+        result_file = self.spill / "result.pickle"
         try:
-            result = pickle.loads(result_file.read_bytes()) if result_file.is_file() else None
+            result = pickle.loads(result_file.read_bytes()) if answered and result_file.is_file() else None
         finally:
             shutil.rmtree(self.spill, ignore_errors=True)
         if result is None:
+            self._worker.close(kill=True)
             raise DoudiError(
-                f"the feed contracts' process (GX) exited with code {code} before it validated the night's "
-                "deliveries; its error is in the night's log above"
+                f"the feed contracts' process (GX) exited with code {self._worker.proc.returncode} before it "
+                "validated the night's deliveries; its error is in the night's log above"
             )
         if result[0] == "error":
             raise DoudiError(f"the feed contracts (GX) failed: {result[1]}; the traceback is in the night's log above")
@@ -433,11 +510,32 @@ class BackgroundValidation:
         return outcomes
 
     def close(self) -> None:
-        """Stop the process if it still runs (a night that failed halfway) and remove the spill."""
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        if self._proc.stdin is not None and not self._proc.stdin.closed:
-            with contextlib.suppress(OSError):  # a job it never read
-                self._proc.stdin.close()
+        """Kill the process if it is still at work (a night that failed halfway), else keep it for the
+        next night; remove the spill."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            if self._busy:
+                worker.close(kill=True)
+            else:
+                _give_back(worker)
         shutil.rmtree(self.spill, ignore_errors=True)
+
+
+def _spill_prefix() -> str:
+    return f"gx-{socket.gethostname()}-{os.getpid()}-"
+
+
+def _reap_spills(spill_dir: Path) -> None:
+    """Remove the spill folders that nights on this host left when their process was killed (their
+    process is gone); a folder of a night still running, here or on another host, stays."""
+    host = f"gx-{socket.gethostname()}-"
+    for folder in spill_dir.glob(f"{glob.escape(host)}*"):
+        pid = folder.name[len(host):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # alive, someone else's
+            continue

@@ -138,8 +138,8 @@ def test_the_contracts_process_failing_or_killed_is_an_error_of_the_night_not_a_
         with pytest.raises(DoudiError, match="feed contracts \\(GX\\) failed"):
             contracts.finish(con)
     with BackgroundValidation(mostly, None, tmp_path / "spill") as contracts:
-        contracts._proc.kill()  # before it reads its job: killed by the OOM killer, say
-        contracts._proc.wait()
+        contracts._worker.proc.kill()  # before it reads its job: killed by the OOM killer, say
+        contracts._worker.proc.wait()
         contracts.submit(con, loaded)
         with pytest.raises(DoudiError, match="exited with code -9"):
             contracts.finish(con)
@@ -155,12 +155,12 @@ def test_a_night_that_fails_halfway_stops_the_contracts_process(tmp_path, monkey
 
     rows = [settlement_row(f"S{i}", make_id(seq=f"{i:03d}"), f"人{i}", "100.00") for i in range(1, 4)]
     write_csv(tmp_path / "landing", "medical_settlements", "2026-11-10", rows, name="s.csv")
-    started: list[BackgroundValidation] = []
+    started: list = []
 
     class Watched(BackgroundValidation):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            started.append(self)
+            started.append((self._worker, self.spill))
 
     def broken_link(con, as_of):
         raise RuntimeError("linkage broke")
@@ -170,8 +170,9 @@ def test_a_night_that_fails_halfway_stops_the_contracts_process(tmp_path, monkey
     wh = tmp_path / "wh" / "w.duckdb"
     with pytest.raises(RuntimeError, match="linkage broke"):
         run_night(tmp_path / "landing", AS_OF, wh)
-    assert started[0]._proc.poll() is not None
-    assert not started[0].spill.exists()
+    worker, spill = started[0]
+    assert worker.proc.poll() is not None  # killed: it had the night's deliveries in hand
+    assert not spill.exists()
     monkeypatch.undo()
     run_night(tmp_path / "landing", AS_OF, wh)
     con = connect(wh)
@@ -179,6 +180,61 @@ def test_a_night_that_fails_halfway_stops_the_contracts_process(tmp_path, monkey
     assert con.execute("select count(*) from meta.validation").fetchall()[0][0] == len(
         _suite_expectations("medical_settlements")
     )
+
+
+def test_nights_of_one_process_reuse_the_contracts_process_and_a_killed_night_leaves_nothing(tmp_path):
+    """Two nights in a row share one GX process (GX imported once); a night's process killed while
+    GX works: GX's process dies with it, and the next night here removes the spill it left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from expectations.suites import BackgroundValidation
+
+    con, loaded = _one_delivery(tmp_path)
+    mostly = load_policy().delivery.gx_mostly.model_dump()
+    pids = []
+    for _ in range(2):
+        with BackgroundValidation(mostly, None, tmp_path / "spill") as contracts:
+            pids.append(contracts._worker.proc.pid)
+            contracts.submit(con, loaded)
+            assert [o.success for o in contracts.finish(con)] == [True]
+    assert pids[0] == pids[1]
+    con.close()
+
+    script = f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from expectations.suites import BackgroundValidation
+from pipelines.policy import load_policy
+from pipelines.warehouse import connect
+con = connect({str(tmp_path / "w.duckdb")!r})
+contracts = BackgroundValidation(load_policy().delivery.gx_mostly.model_dump(), None, {str(tmp_path / "spill")!r})
+contracts.submit(con, [1])
+print(contracts._worker.proc.pid, contracts.spill, flush=True)
+time.sleep(600)
+"""
+    night = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    worker_pid, spill = night.stdout.readline().split()
+    night.send_signal(signal.SIGKILL)
+    night.wait()
+    deadline = time.monotonic() + 20
+    status = Path(f"/proc/{worker_pid}/status")
+    while time.monotonic() < deadline:
+        try:
+            os.kill(int(worker_pid), 0)
+            if "\tZ" in status.read_text().split("State:", 1)[1].split("\n", 1)[0]:
+                break  # dead, not yet reaped by whoever adopted it
+        except (ProcessLookupError, FileNotFoundError):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the GX process outlived its night")
+    assert Path(spill).is_dir()  # left behind by the killed night
+    with BackgroundValidation(mostly, None, tmp_path / "spill"):
+        assert not Path(spill).exists()
 
 
 def test_gx_imports_without_scipy_stats_and_altair_until_read(tmp_path):
