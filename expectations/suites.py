@@ -384,7 +384,10 @@ class _Worker:
     def done(self) -> bool:
         """Wait for the end of its job: True when it says so, False when it died first."""
         assert self.proc.stdout is not None
-        return self.proc.stdout.readline() == b"done\n"
+        while line := self.proc.stdout.readline():
+            if line == b"done\n":
+                return True
+        return False
 
     def close(self, kill: bool = False) -> None:
         """Stop it: at once (``kill``, a job in flight), or by closing its input (it is idle)."""

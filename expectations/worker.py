@@ -34,8 +34,11 @@ def _die_with(parent: int) -> None:
 def main(argv: list[str]) -> int:
     level = int(argv[0]) if argv else logging.WARNING
     _die_with(int(argv[1]) if len(argv) > 1 else 0)
-    jobs, answers = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # whatever GX prints goes to the log, not into the answers
+    # the answers keep the pipe that was standard output; whatever GX or a C library prints to
+    # standard output goes to the log instead, not into the answers
+    jobs, answers = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     from expectations.gx_import import import_gx
 
