@@ -77,7 +77,10 @@ else:
     from pipelines.night import step_report
     result["night_seconds"] = time.perf_counter() - t  # what a night that is not a month's last costs
     result["night_ended_at"] = time.time()
-    # the feed contracts' process (GX, expectations/worker.py) is this one's only child so far
+    # the feed contracts' process (GX, expectations/worker.py) is this one's only child so far; it
+    # is kept idle for a next night, and only an ended child is counted
+    from expectations.suites import close_idle_workers
+    close_idle_workers()
     gx = resource.getrusage(resource.RUSAGE_CHILDREN)
     result["gx_peak_rss_mib"], result["gx_cpu_seconds"] = gx.ru_maxrss / 1024, gx.ru_utime + gx.ru_stime
     started = time.perf_counter()
@@ -88,7 +91,7 @@ result["seconds"] = time.perf_counter() - t
 usage, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 result["cpu_seconds"] = usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
 result["load"] = __import__("os").getloadavg()[0]
-result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+result["peak_rss_mib"] = usage.ru_maxrss / 1024
 print(json.dumps(result))
 """
 

@@ -40,6 +40,7 @@ __all__ = [
     "ValidationOutcome",
     "build_suite",
     "checked_columns",
+    "close_idle_workers",
     "validate_deliveries",
     "ID_PATTERN",
     "DATE_PATTERN",
@@ -359,7 +360,6 @@ class _Worker:
     def __init__(self) -> None:
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-        env.setdefault("GX_ANALYTICS_ENABLED", "False")
         level = str(logging.getLogger("expectations").getEffectiveLevel())
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "expectations.worker", level, str(os.getpid())],
@@ -371,15 +371,12 @@ class _Worker:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def send(self, job: dict) -> bool:
-        """Hand it ``job``; False when it is gone (its exit code says why)."""
+    def send(self, job: dict) -> None:
+        """Hand it ``job``; a worker already gone never answers, which :meth:`done` tells."""
         assert self.proc.stdin is not None
-        try:
+        with contextlib.suppress(OSError):  # BrokenPipeError: it died
             self.proc.stdin.write(pickle.dumps(job))
             self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            return False
-        return True
 
     def done(self) -> bool:
         """Wait for the end of its job: True when it says so, False when it died first."""
@@ -427,7 +424,10 @@ def _give_back(worker: _Worker) -> None:
 
 
 @atexit.register
-def _close_idle() -> None:
+def close_idle_workers() -> None:
+    """End the GX process kept idle for this process's next night (done at exit anyway); a caller
+    that counts its children's resources (``bench/night.py``) calls it first, since only an ended
+    child is counted."""
     with _idle_lock:
         while _idle:
             _idle.pop().close()
@@ -483,7 +483,7 @@ class BackgroundValidation:
             job = {"batches": batches, "mostly": self.mostly, "docs_dir": self.docs_dir,
                    "part_rows": PART_ROWS, "out": str(self.spill / "result.pickle")}
             self._job = self._busy = True
-            self._worker.send(job)  # a worker that is gone: finish() says how
+            self._worker.send(job)
 
     def finish(self, con: duckdb.DuckDBPyConnection) -> list[ValidationOutcome]:
         """Wait for GX, store its results in ``meta.validation`` and return the outcomes (or raise its error)."""

@@ -116,9 +116,14 @@ def test_a_large_delivery_validated_in_parts_gives_the_whole_delivery_counts(tmp
     assert sum(1 for v in whole.values() if not v[0]) == 5  # id, set, name, key, amount: the five defects fail
 
 
-def _one_delivery(tmp_path):
+def _deliver_one(tmp_path) -> None:
+    """Three good settlements in ``tmp_path / "landing"``."""
     rows = [settlement_row(f"S{i}", make_id(seq=f"{i:03d}"), f"人{i}", "100.00") for i in range(1, 4)]
     write_csv(tmp_path / "landing", "medical_settlements", "2026-11-10", rows, name="s.csv")
+
+
+def _one_delivery(tmp_path):
+    _deliver_one(tmp_path)
     con = connect(tmp_path / "w.duckdb")
     return con, ingest(con, tmp_path / "landing", AS_OF, run_id=1).loaded
 
@@ -153,8 +158,7 @@ def test_a_night_that_fails_halfway_stops_the_contracts_process(tmp_path, monkey
     import pipelines.night as night
     from expectations.suites import BackgroundValidation
 
-    rows = [settlement_row(f"S{i}", make_id(seq=f"{i:03d}"), f"人{i}", "100.00") for i in range(1, 4)]
-    write_csv(tmp_path / "landing", "medical_settlements", "2026-11-10", rows, name="s.csv")
+    _deliver_one(tmp_path)
     started: list = []
 
     class Watched(BackgroundValidation):
