@@ -17,11 +17,30 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
-from pipelines.errors import DoudiError
+from pipelines.errors import DoudiError, expected_failure
+
+
+class _Doudi(TyperGroup):
+    """The root command: the one place where an expected failure of any command (``DoudiError``, a
+    path that is a folder or a file, no permission, a full disk, a warehouse held by another process)
+    becomes one line on stderr and its documented exit status instead of a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:  # typer.Exit and click's usage errors pass through: expected_failure maps neither
+            failure = expected_failure(exc)
+            if failure is None:
+                raise  # a defect: its traceback is what a developer needs
+            _fail(failure)
+
 
 app = typer.Typer(
+    cls=_Doudi,
     help="兜底 doudi: nightly social-assistance data matching and early warning.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -109,8 +128,9 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug l
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
-    raise typer.Exit(2)
+    """One line on stderr (the message's own line breaks folded), exit with the error's status (2 by default)."""
+    err.print(f"[bold red]error:[/] {escape(' '.join(str(exc).split()))}", soft_wrap=True, highlight=False)
+    raise typer.Exit(getattr(exc, "exit_code", 2))
 
 
 @app.command()
@@ -166,6 +186,8 @@ def run(
     except DoudiError as exc:
         _fail(exc)
     _print_summary(summary)
+    if summary.nothing_delivered:
+        console.print(f"[yellow]{escape(summary.nothing_delivered)}[/]", soft_wrap=True, highlight=False)
     raise typer.Exit(summary.exit_code)
 
 
@@ -326,8 +348,6 @@ def links_export(
 
 
 def _with_warehouse(warehouse: Path | None, fn):
-    import duckdb
-
     from pipelines.warehouse import open_warehouse
 
     path = warehouse or _warehouse_default()
@@ -336,12 +356,8 @@ def _with_warehouse(warehouse: Path | None, fn):
     try:
         with open_warehouse(path) as con:
             return fn(con)
-    except DoudiError as exc:
+    except DoudiError as exc:  # another process holding the file is one too (WarehouseBusy, exit 5)
         _fail(exc)
-    except duckdb.IOException as exc:  # another process holds the file (DuckDB: one writer at a time)
-        if "lock" not in str(exc).lower():
-            raise
-        _fail(DoudiError(f"the warehouse {path} is in use by another process (a night running?): try again later"))
 
 
 @links_app.command("explain")

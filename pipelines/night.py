@@ -17,7 +17,7 @@ from pathlib import Path
 
 from expectations import BackgroundValidation, validate_deliveries
 from pipelines.dates import is_month_end
-from pipelines.errors import DoudiError
+from pipelines.errors import DoudiError, PublishFailed, expected_failure
 from pipelines.exports import export_alerts, export_links
 from pipelines.ingest import ingest
 from pipelines.link import link
@@ -67,6 +67,23 @@ class NightSummary:
     def exit_code(self) -> int:
         """0: every delivery loaded (quarantined rows allowed); 3: a delivery rejected or held."""
         return EXIT_DELIVERY_PROBLEM if self.problems else 0
+
+    @property
+    def nothing_delivered(self) -> str | None:
+        """What the summary says of a night that received no new file (its exit status stays 0: a quiet
+        night is normal, the time-bound rules still run); None when something was delivered."""
+        if any(f["files"] for f in self.feeds):
+            return None
+        held = "no data yet" if not any(f["linked"] or f["unlinked"] for f in self.feeds) else "the data in force"
+        if self.files_skipped:
+            return (
+                f"no new delivery for {self.as_of}: the {self.files_skipped} file(s) of the landing area were loaded "
+                f"on earlier nights; the rules ran again on {held}"
+            )
+        return (
+            f"nothing delivered: the landing area has no file dated on or before {self.as_of} "
+            f"(expected <feed>/<YYYY-MM-DD>/<file>); the rules ran again on {held}"
+        )
 
 
 EXIT_DELIVERY_PROBLEM = 3
@@ -311,7 +328,8 @@ def run_night(
     check_rule_parameters(policy)
     warehouse = Path(warehouse)
     if not Path(landing).is_dir():
-        raise DoudiError(f"landing area {landing} does not exist: pass --landing DIR")
+        what = "is a file, not a folder" if Path(landing).exists() else "does not exist"
+        raise DoudiError(f"landing area {landing} {what}: pass --landing DIR")
     out_dir = Path(out_dir or exports_dir(warehouse, as_of))
     docs_dir = data_docs_dir(warehouse, as_of)
     phases: dict[str, float] = {}
@@ -360,15 +378,31 @@ def run_night(
                 )
             raise
 
-        t = time.perf_counter()
-        exports = _publish(con, out_dir, warehouse)
-        casework = _publish_casework(con, as_of, policy, casework_db) if casework_db else None
-        phases["publish"] = time.perf_counter() - t
-        if is_month_end(as_of):  # the month's last night ends with the monthly report, as in the DAG
+        # the night's data is committed; what it publishes may still fail (a read-only or full exports
+        # folder, the casework store down): the run is then not "succeeded" but "publish_failed" with
+        # the reason, and the same night run again writes it (it loads nothing twice)
+        try:
             t = time.perf_counter()
-            monthly = _monthly_report(con, as_of, policy, out_dir / "report")
-            exports.update({f"report_{k}": v for k, v in monthly["report"].items()})
-            phases["report"] = time.perf_counter() - t
+            exports = _publish(con, out_dir, warehouse)
+            casework = _publish_casework(con, as_of, policy, casework_db) if casework_db else None
+            phases["publish"] = time.perf_counter() - t
+            if is_month_end(as_of):  # the month's last night ends with the monthly report, as in the DAG
+                t = time.perf_counter()
+                monthly = _monthly_report(con, as_of, policy, out_dir / "report")
+                exports.update({f"report_{k}": v for k, v in monthly["report"].items()})
+                phases["report"] = time.perf_counter() - t
+        except Exception as exc:
+            failure = expected_failure(exc)
+            con.execute(
+                "update meta.run set finished_at = ?, status = 'publish_failed', message = ? where run_id = ?",
+                [datetime.now(), f"{type(exc).__name__}: {str(failure or exc)[:500]}", run_id],
+            )
+            if failure is None:
+                raise
+            raise PublishFailed(
+                f"the night {as_of} is saved in the warehouse (run {run_id}), but publishing it failed: {failure}; "
+                "put that right and run the same night again (it loads nothing twice) to write its exports"
+            ) from exc
 
         return NightSummary(
             run_id=run_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -13,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from pipelines.errors import WarehouseBusy, WarehouseError
 from pipelines.feeds import FEEDS
 
 __all__ = [
@@ -81,7 +83,19 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise _open_error(path, exc) from exc
+    # DuckDB opens a CSV, Parquet or JSON file as an in-memory database with the file as a view: a
+    # night "run" into it would write nothing and say it succeeded
+    if con.execute("select path from duckdb_databases() where database_name = current_database()").fetchall() == [
+        (None,)
+    ]:
+        con.close()
+        raise WarehouseError(
+            f"{path} is a data file, not a DuckDB warehouse: pass --warehouse with the warehouse's .duckdb file"
+        )
     # DuckDB spills what does not fit under its memory limit to the temporary directory, so a large
     # county runs in bounded memory on a machine it shares (its own default is 80 % of RAM)
     con.execute("set temp_directory = ?", [str(temp_directory(path))])
@@ -94,6 +108,45 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         _migrate(con)
     con.execute((SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
     return con
+
+
+def _open_error(path: Path, exc: duckdb.IOException) -> WarehouseError:
+    """DuckDB's refusal to open ``path`` as one line that says what to do."""
+    message = str(exc)
+    if "Could not set lock" in message:  # "... Conflicting lock is held in /usr/bin/python3 (PID 123) ..."
+        pid = re.search(r"\(PID (\d+)\)", message)
+        name = _process_name(int(pid.group(1))) if pid else ""
+        holder = f" (PID {pid.group(1)}{': ' + name if name else ''})" if pid else ""
+        what = "another night is running" if name.startswith("doudi run") else "another process holds it"
+        return WarehouseBusy(
+            f"the warehouse {path} is in use: {what}{holder}; nothing was changed, run this again when it has ended"
+        )
+    if path.is_dir():
+        return WarehouseError(
+            f"the warehouse {path} is a folder: pass --warehouse with a DuckDB file, e.g. {path / 'warehouse.duckdb'}"
+        )
+    if "not a valid DuckDB database file" in message:
+        return WarehouseError(f"{path} is not a DuckDB warehouse: pass --warehouse with the warehouse's .duckdb file")
+    return WarehouseError(f"cannot open the warehouse {path}: {message.removeprefix('IO Error: ')}")
+
+
+def _process_name(pid: int) -> str:
+    """``doudi run --as-of 2026-11-02`` for a night, else the program's name; never the process's other
+    arguments (a casework URL may carry a password). Empty where /proc cannot tell (not Linux, ended)."""
+    try:
+        argv = [a for a in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0") if a]
+    except OSError:
+        return ""
+    entry = next((i for i, a in enumerate(argv[:3]) if Path(a).name == "doudi" or a == "pipelines.cli"), None)
+    if entry is None:
+        return Path(argv[0]).name if argv else ""
+    words = []
+    for a in argv[entry + 1 :]:
+        if a.startswith("-"):
+            break
+        words.append(a)
+    as_of = next((b for a, b in zip(argv, argv[1:], strict=False) if a == "--as-of"), "")
+    return " ".join(["doudi", *words] + (["--as-of", as_of] if re.fullmatch(r"[0-9-]{1,10}", as_of) else []))
 
 
 def _migrate(con: duckdb.DuckDBPyConnection) -> None:

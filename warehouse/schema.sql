@@ -16,7 +16,7 @@ create table if not exists meta.run (
     landing       varchar,
     started_at    timestamp not null,
     finished_at   timestamp,
-    status        varchar not null,          -- running | succeeded | failed
+    status        varchar not null,          -- running | succeeded | failed | publish_failed (data saved, exports not)
     phase_seconds json,
     message       varchar
 );
