@@ -83,19 +83,15 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
+    if not _duckdb_file_or_new(path):
+        # DuckDB would open a CSV, Parquet or JSON file as an in-memory database with the file as a view
+        # (a night "run" into it writes nothing and succeeds) and a SQLite file (the casework store) through
+        # its sqlite extension, writing the warehouse's tables into it
+        raise WarehouseError(f"{path} is not a DuckDB warehouse: pass --warehouse with the warehouse's .duckdb file")
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
         raise _open_error(path, exc) from exc
-    # DuckDB opens a CSV, Parquet or JSON file as an in-memory database with the file as a view: a
-    # night "run" into it would write nothing and say it succeeded
-    if con.execute("select path from duckdb_databases() where database_name = current_database()").fetchall() == [
-        (None,)
-    ]:
-        con.close()
-        raise WarehouseError(
-            f"{path} is a data file, not a DuckDB warehouse: pass --warehouse with the warehouse's .duckdb file"
-        )
     # DuckDB spills what does not fit under its memory limit to the temporary directory, so a large
     # county runs in bounded memory on a machine it shares (its own default is 80 % of RAM)
     con.execute("set temp_directory = ?", [str(temp_directory(path))])
@@ -108,6 +104,17 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         _migrate(con)
     con.execute((SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
     return con
+
+
+def _duckdb_file_or_new(path: Path) -> bool:
+    """Whether ``path`` is a DuckDB database file (its header's magic bytes ``DUCK`` at offset 8), or
+    nothing yet (no file, or an empty one: DuckDB's own error says so)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(12)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return True  # nothing to protect here; DuckDB's error is mapped to one line below
+    return not head or head[8:12] == b"DUCK"
 
 
 def _open_error(path: Path, exc: duckdb.IOException) -> WarehouseError:
