@@ -124,9 +124,10 @@ def _open_error(path: Path, exc: duckdb.IOException) -> WarehouseError:
         pid = re.search(r"\(PID (\d+)\)", message)
         name = _process_name(int(pid.group(1))) if pid else ""
         holder = f" (PID {pid.group(1)}{': ' + name if name else ''})" if pid else ""
-        what = "another night is running" if name.startswith("doudi run") else "another process holds it"
+        night = ": another night is running" if name.startswith("doudi run") else ""
         return WarehouseBusy(
-            f"the warehouse {path} is in use: {what}{holder}; nothing was changed, run this again when it has ended"
+            f"the warehouse {path} is in use by another process{holder}{night}; nothing was changed, "
+            "run this again when it has ended"
         )
     if path.is_dir():
         return WarehouseError(

@@ -280,7 +280,7 @@ sys.stdin.read()  # holds the warehouse until the test closes its stdin
             ["run", "--as-of", "2026-11-03", "--casework", "postgresql://u:secret@db/cw"],
             "another night is running",
         ),
-        ("holder.py", [], "another process holds it"),
+        ("holder.py", [], "in use by another process (PID"),
     ],
 )
 def test_two_nights_on_one_warehouse(county, tmp_path, program, args, words):

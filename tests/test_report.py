@@ -533,4 +533,4 @@ def test_cli_says_so_when_a_night_holds_the_warehouse(county, tmp_path):
         out = CliRunner().invoke(app, ["report", "--month", "2026-11", "--warehouse", str(wh), "--out", str(tmp_path)])
     finally:
         holder.communicate("", timeout=30)
-    assert out.exit_code == 2 and "in use by another process" in out.output, out.output
+    assert out.exit_code == 5 and "in use by another process" in out.output, out.output  # 5: try again later
