@@ -173,9 +173,11 @@ def run(
 
     With --casework (or DOUDI_CASEWORK_DB) the night ends by publishing its alerts to the casework store.
 
-    Exit status: 0 when every delivery was loaded (quarantined rows allowed); 3 when a delivery was
-    rejected or held (the night is still completed for every usable feed); 2 for a usage or policy
-    error (nothing was changed).
+    Exit status: 0 when every delivery was loaded (quarantined rows allowed; a night without a new
+    delivery too, and the summary says so); 3 when a delivery was rejected or held (the night is still
+    completed for every usable feed); 2 for a usage, path or policy error (nothing was changed); 5 when
+    another process holds the warehouse (nothing was changed: run it again when that one has ended);
+    6 when the night's data was saved but its exports could not be written (run the same night again).
     """
     from pipelines.night import run_night
     from pipelines.policy import load_policy

@@ -199,7 +199,15 @@ def step_publish(
     """Write the night's masked exports (alerts, links) beside the warehouse; close the run."""
     out_dir = Path(out_dir or exports_dir(warehouse, as_of))
     with open_warehouse(warehouse) as con:
-        exports = _publish(con, out_dir, warehouse)
+        try:
+            exports = _publish(con, out_dir, warehouse)
+        except Exception as exc:  # the night's data stands; its run is not "succeeded" (see run_night)
+            if run_id is not None:
+                con.execute(
+                    "update meta.run set finished_at = ?, status = 'publish_failed', message = ? where run_id = ?",
+                    [datetime.now(), f"{type(exc).__name__}: {str(expected_failure(exc) or exc)[:500]}", run_id],
+                )
+            raise
         if run_id is not None:
             con.execute(
                 "update meta.run set finished_at = ?, status = 'succeeded' where run_id = ?", [datetime.now(), run_id]

@@ -238,6 +238,21 @@ def test_a_night_whose_exports_fail_is_saved_but_not_succeeded(tmp_path, kind):
     assert len((good / "alerts.csv").read_text(encoding="utf-8-sig").splitlines()) == 1 + raised
 
 
+def test_the_dags_publish_step_records_its_failure_too(county, tmp_path):
+    """The DAG's publish task closes the run: a failed one leaves it publish_failed, not running; its retry succeeds."""
+    from pipelines.night import step_ingest, step_publish
+
+    wh = tmp_path / "w.duckdb"
+    shutil.copy(county / "wh" / "w.duckdb", wh)
+    run_id = step_ingest(wh, county / "landing", date(2026, 11, 2), MED, validate=False)["run_id"]
+    with pytest.raises(OSError):
+        step_publish(wh, date(2026, 11, 2), _bad("under_a_file", tmp_path / "bad"), run_id=run_id)
+    status, message = _runs(wh)[-1]
+    assert status == "publish_failed" and str(tmp_path / "bad" / "a_file.txt") in message, message
+    step_publish(wh, date(2026, 11, 2), tmp_path / "exports", run_id=run_id)
+    assert _runs(wh)[-1][0] == "succeeded"
+
+
 def test_a_read_only_warehouse(county, tmp_path):
     wh = tmp_path / "w.duckdb"
     shutil.copy(county / "wh" / "w.duckdb", wh)
