@@ -128,8 +128,11 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug l
 
 
 def _fail(exc: Exception) -> None:
-    """One line on stderr (the message's own line breaks folded), exit with the error's status (2 by default)."""
-    err.print(f"[bold red]error:[/] {escape(' '.join(str(exc).split()))}", soft_wrap=True, highlight=False)
+    """One line on stderr, exit with the error's status (2 by default). The message's line breaks are
+    folded and other control characters written as escapes: a path from the command line or a file
+    name cannot move the cursor, colour the terminal or add a line."""
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in " ".join(str(exc).split()))
+    err.print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True, highlight=False)
     raise typer.Exit(getattr(exc, "exit_code", 2))
 
 

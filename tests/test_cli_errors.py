@@ -158,13 +158,22 @@ def test_an_out_path_that_cannot_be_written(county, tmp_path, command, kind):
     _assert_one_line(r, 2, "a_f", BAD_OUT[wants][kind])  # names the folder or file in the way
 
 
-@pytest.mark.parametrize(("kind", "words"), [("file", "is a file, not a folder"), ("missing", "does not exist")])
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("file", "is a file, not a folder"),
+        ("missing", "does not exist"),
+        ("escapes", "nowhere\\x1b[32m all loaded does not exist"),  # a colour as text, the carriage return a space
+    ],
+)
 def test_a_landing_area_that_is_not_a_folder(county, tmp_path, kind, words):
-    landing = tmp_path / "nowhere" if kind == "missing" else _bad(kind, tmp_path)
+    landing = {"missing": tmp_path / "nowhere", "escapes": tmp_path / "nowhere\x1b[32m all loaded\r"}.get(kind)
+    landing = landing or _bad(kind, tmp_path)
     r = CliRunner().invoke(
         app, ["run", "--landing", str(landing), "--as-of", NIGHT, "--warehouse", str(tmp_path / "w.duckdb")]
     )
-    _assert_one_line(r, 2, str(landing), words)
+    _assert_one_line(r, 2, words)
+    assert "\x1b" not in r.stderr and "\r" not in r.stderr
     assert not (tmp_path / "w.duckdb").exists()
 
 
