@@ -317,6 +317,23 @@ def _transaction(con):
     log.debug("commit: %.2f s", time.perf_counter() - started)
 
 
+def _publish_failed(con, run_id: int, as_of: date, exc: Exception, published: str | None) -> None:
+    """Record the run as ``publish_failed`` with the reason and raise it: ``PublishFailed`` for a failure
+    the user can put right (a folder, a permission, a full disk), the exception itself for a defect."""
+    failure = expected_failure(exc)
+    con.execute(
+        "update meta.run set finished_at = ?, status = 'publish_failed', message = ? where run_id = ?",
+        [datetime.now(), f"{type(exc).__name__}: {str(failure or exc)[:500]}", run_id],
+    )
+    if failure is None:
+        raise exc
+    casework = " (its alerts did reach the casework store)" if published else ""
+    raise PublishFailed(
+        f"the night {as_of} is saved in the warehouse (run {run_id}){casework}, but publishing it failed: {failure}; "
+        "put that right and run the same night again (it loads nothing twice) to write its exports"
+    ) from exc
+
+
 def run_night(
     landing: Path,
     as_of: date,
@@ -388,29 +405,31 @@ def run_night(
 
         # the night's data is committed; what it publishes may still fail (a read-only or full exports
         # folder, the casework store down): the run is then not "succeeded" but "publish_failed" with
-        # the reason, and the same night run again writes it (it loads nothing twice)
+        # the reason, and the same night run again writes it (it loads nothing twice). The casework
+        # store is published to even when the exports failed: tonight's alerts still reach caseworkers
+        exports: dict[str, str] = {}
+        casework = None
+        failed: list[Exception] = []
+        t = time.perf_counter()
         try:
-            t = time.perf_counter()
             exports = _publish(con, out_dir, warehouse)
+        except Exception as exc:
+            failed.append(exc)
+        try:
             casework = _publish_casework(con, as_of, policy, casework_db) if casework_db else None
-            phases["publish"] = time.perf_counter() - t
-            if is_month_end(as_of):  # the month's last night ends with the monthly report, as in the DAG
-                t = time.perf_counter()
+        except Exception as exc:
+            failed.append(exc)
+        phases["publish"] = time.perf_counter() - t
+        if is_month_end(as_of) and not failed:  # the month's last night ends with the monthly report, as in the DAG
+            t = time.perf_counter()
+            try:
                 monthly = _monthly_report(con, as_of, policy, out_dir / "report")
                 exports.update({f"report_{k}": v for k, v in monthly["report"].items()})
-                phases["report"] = time.perf_counter() - t
-        except Exception as exc:
-            failure = expected_failure(exc)
-            con.execute(
-                "update meta.run set finished_at = ?, status = 'publish_failed', message = ? where run_id = ?",
-                [datetime.now(), f"{type(exc).__name__}: {str(failure or exc)[:500]}", run_id],
-            )
-            if failure is None:
-                raise
-            raise PublishFailed(
-                f"the night {as_of} is saved in the warehouse (run {run_id}), but publishing it failed: {failure}; "
-                "put that right and run the same night again (it loads nothing twice) to write its exports"
-            ) from exc
+            except Exception as exc:
+                failed.append(exc)
+            phases["report"] = time.perf_counter() - t
+        if failed:
+            _publish_failed(con, run_id, as_of, failed[0], published=casework)
 
         return NightSummary(
             run_id=run_id,

@@ -247,6 +247,30 @@ def test_a_night_whose_exports_fail_is_saved_but_not_succeeded(tmp_path, kind):
     assert len((good / "alerts.csv").read_text(encoding="utf-8-sig").splitlines()) == 1 + raised
 
 
+def test_failed_exports_do_not_keep_the_alerts_from_the_casework_store(tmp_path):
+    """Its own process (Django is set up once per process on one store), as `doudi run` runs."""
+    import sqlite3
+
+    landing, wh, store = tmp_path / "landing", tmp_path / "wh" / "w.duckdb", tmp_path / "casework.sqlite3"
+    _county(landing)
+    exports = _bad("file", tmp_path / "bad")
+    r = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "--landing", str(landing), "--as-of", NIGHT,
+         "--warehouse", str(wh), "--exports", str(exports), "--casework", f"sqlite:///{store}"],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "DOUDI_THREADS": "1"},
+    )  # fmt: skip
+    # the web application logs its publish at INFO (webapp/settings.py); the error is one line, the last
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert r.returncode == 6 and [x for x in lines if x.startswith("error:")] == lines[-1:], r.stderr
+    assert "Traceback" not in r.stderr
+    assert "its alerts did reach the casework store" in lines[-1] and str(exports) in lines[-1], lines[-1]
+    with open_warehouse(wh) as con:
+        raised = con.execute("select count(*) from marts.alert").fetchall()[0][0]
+    with sqlite3.connect(store) as cw:
+        assert cw.execute("select count(*) from casework_alert").fetchall() == [(raised,)]
+    assert [s for s, _ in _runs(wh)] == ["publish_failed"]
+
+
 def test_the_dags_publish_step_records_its_failure_too(county, tmp_path):
     """The DAG's publish task closes the run: a failed one leaves it publish_failed, not running; its retry succeeds."""
     from pipelines.night import step_ingest, step_publish
