@@ -63,7 +63,8 @@ def household_profile(con: duckdb.DuckDBPyConnection, code: str, reveal: bool = 
         f"""
         select a.alert_id, a.rule_id, a.rule_version, a.period, a.figure, a.threshold, a.status,
                a.first_raised_on, a.last_seen_on, {idn} as id_number, {name} as name,
-               {"a.evidence::varchar" if reveal else "mask_ids_in(a.evidence::varchar)"} as evidence
+               {"a.evidence::varchar" if reveal else "mask_ids_in(a.evidence::varchar)"} as evidence,
+               coalesce(a.evidence_omitted, 0) as evidence_omitted
         from marts.alert a
         left join int.person p using (person_id)
         where coalesce(a.household_key, 'P:' || a.person_id) = ? and a.status not in ('cleared', 'closed')

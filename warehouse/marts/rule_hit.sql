@@ -26,7 +26,7 @@ final as (
            rule_id, rule_version, subject_type, person_id,
            routed_household_key as household_key, period,
            figure::decimal(14, 2) as figure, threshold::decimal(14, 2) as threshold,
-           region_code, township, evidence
+           region_code, township, evidence, evidence_omitted
     from routed
 )
 select * from final;
