@@ -53,7 +53,9 @@ def _hot_settlements() -> list[dict]:
 
 
 HOT_ROWS = _hot_settlements()
-CONTROL_ROWS = [settlement_row(f"CTL{k}", CONTROL, "程控", "10500.00", settled_on=f"2026-11-0{k + 1}") for k in range(3)]
+CONTROL_ROWS = [
+    settlement_row(f"CTL{k}", CONTROL, "程控", "10500.00", settled_on=f"2026-11-0{k + 1}") for k in range(3)
+]
 
 
 def _largest(cap: int) -> list[str]:
