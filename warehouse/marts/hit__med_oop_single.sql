@@ -27,7 +27,7 @@ with settlements as (
 ),
 roster_status as (
     select s.settlement_id,
-           arg_max(m.category, m.status_from) as roster_category
+           arg_max(m.category, (m.status_from, m.valid_from, m.category, m.household_key)) as roster_category
     from settlements s
     join int.household_member m
         on m.person_id = s.person_id
@@ -78,7 +78,7 @@ final as (
                when 'settlement' then settlement_id
                else strftime(event_date, '%Y-%m') end as period,
            max(net_oop_compliant) as figure,
-           arg_max(warning_line, net_oop_compliant) as threshold,
+           arg_max(warning_line, (net_oop_compliant, -warning_line)) as threshold  -- two equal settlements: the lower line,
            list({
                feed: 'medical_settlements', source_file: source_file, row_number: row_number,
                record_key: settlement_id, method: link_method, score: link_score,

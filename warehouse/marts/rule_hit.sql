@@ -6,7 +6,7 @@ with hits as (
     select * from marts.rule_hit_raw
 ),
 household_region as (
-    select household_key, any_value(region_code) as region_code, any_value(township) as township
+    select household_key, min(region_code) as region_code, arg_min(township, (region_code, township)) as township
     from int.household_member where valid_to is null
     group by household_key
 ),

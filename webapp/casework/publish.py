@@ -48,11 +48,12 @@ _HOUSEHOLDS = """
         from marts.alert
     ),
     home as (  -- the household's township and village: where its latest alert was routed
-        select key, arg_max(region_code, first_raised_on) as region_code, arg_max(township, first_raised_on) as township
+        select key, arg_max(region_code, (first_raised_on, region_code, township)) as region_code,
+               arg_max(township, (first_raised_on, region_code, township)) as township
         from keyed group by key
     ),
     village as (
-        select household_key as key, region_code, any_value(village) as village
+        select household_key as key, region_code, min(village) as village
         from int.household_member where valid_to is null and village is not null group by all
     ),
     final as (
@@ -82,7 +83,7 @@ _PEOPLE = """
         select a.person_id, a.household_key, null, null from marts.alert a where a.person_id is not null
     ),
     one as (
-        select person_id, arg_max(key, relation is not null) as key, max(relation) as relation,
+        select person_id, arg_max(key, (relation is not null, key)) as key, max(relation) as relation,
                max(category) as category
         from wanted where person_id is not null group by person_id
     ),
@@ -99,7 +100,7 @@ _PEOPLE = """
 
 _ALERTS = """
     with village as (
-        select region_code, any_value(village) as village from int.household_member
+        select region_code, min(village) as village from int.household_member
         where village is not null group by region_code
     )
     select a.alert_id, a.rule_id, a.rule_version, a.subject_type, a.person_id,
@@ -119,8 +120,8 @@ _ALERTS = """
 ALERT_BATCH = 500
 
 _MEMBERS = """
-    select household_key, person_id, coalesce(any_value(relation), '') as relation,
-           coalesce(any_value(category), '') as category
+    select household_key, person_id, coalesce(min(relation), '') as relation,
+           coalesce(min(category), '') as category
     from int.household_member
     where valid_to is null and household_key in (select key from published_household)
     group by all
