@@ -78,7 +78,7 @@ final as (
                when 'settlement' then settlement_id
                else strftime(event_date, '%Y-%m') end as period,
            max(net_oop_compliant) as figure,
-           arg_max(warning_line, (net_oop_compliant, -warning_line)) as threshold  -- two equal settlements: the lower line,
+           arg_max(warning_line, (net_oop_compliant, -warning_line)) as threshold,  -- two equal settlements: the lower line
            list({
                feed: 'medical_settlements', source_file: source_file, row_number: row_number,
                record_key: settlement_id, method: link_method, score: link_score,
