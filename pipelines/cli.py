@@ -595,6 +595,8 @@ def households_show(
                 highlight=False,
                 soft_wrap=True,
             )
+        if a.get("evidence_omitted"):
+            console.print(f"  [{n}] 另有 {a['evidence_omitted']} 条证据未列出", highlight=False)
 
 
 members_keys = ("id_number", "name", "relation", "sex", "age", "category", "feed")

@@ -55,6 +55,7 @@ ALERT_COLUMNS = [
     # added after the first release (keep at the end)
     "cleared_on",
     "household_score",  # the queue's order: the household risk score (policy risk.yaml), highest first
+    "evidence_omitted",  # evidence rows left out of `evidence` (delivery.yaml max_evidence_items): 另有 N 条
 ]
 LINK_COLUMNS = [
     "feed",
@@ -98,7 +99,7 @@ def _alerts_sql(reveal: bool) -> str:
                         p.hukou_number) as hukou_number,
                a.region_code, a.township, a.figure, a.threshold, a.period, a.status,
                a.first_raised_on, a.last_seen_on, {evidence} as evidence, a.cleared_on,
-               hp.score as household_score
+               hp.score as household_score, coalesce(a.evidence_omitted, 0) as evidence_omitted
         from marts.alert a
         left join marts.household_profile hp
             on hp.household_key = coalesce(a.household_key, 'P:' || a.person_id)

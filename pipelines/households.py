@@ -54,7 +54,7 @@ def household_profile(con: duckdb.DuckDBPyConnection, code: str, reveal: bool = 
             select {idn}, {name}, m.relation, p.sex, age_years(p.birth_date, ?::date), m.category, m.feed
             from int.household_member m join int.person p using (person_id)
             where m.household_key = ? and m.valid_to is null
-            order by m.relation <> '户主', p.birth_date
+            order by m.relation <> '户主', p.birth_date, m.person_id, m.feed, m.category
             """,
             [as_of, key],
         ).fetchall()
@@ -63,11 +63,12 @@ def household_profile(con: duckdb.DuckDBPyConnection, code: str, reveal: bool = 
         f"""
         select a.alert_id, a.rule_id, a.rule_version, a.period, a.figure, a.threshold, a.status,
                a.first_raised_on, a.last_seen_on, {idn} as id_number, {name} as name,
-               {"a.evidence::varchar" if reveal else "mask_ids_in(a.evidence::varchar)"} as evidence
+               {"a.evidence::varchar" if reveal else "mask_ids_in(a.evidence::varchar)"} as evidence,
+               coalesce(a.evidence_omitted, 0) as evidence_omitted
         from marts.alert a
         left join int.person p using (person_id)
         where coalesce(a.household_key, 'P:' || a.person_id) = ? and a.status not in ('cleared', 'closed')
-        order by a.first_raised_on, a.rule_id, a.period
+        order by a.first_raised_on, a.rule_id, a.period, a.alert_id
         """,
         [key],
     ).fetchall()

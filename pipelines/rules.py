@@ -295,7 +295,7 @@ def compute_hits(
     """
     timings = {} if timings is None else timings
     check_rule_parameters(policy)
-    set_variables(con, as_of=as_of)
+    set_variables(con, as_of=as_of, evidence_max_items=policy.delivery.max_evidence_items)
     _load_region_policy(con, policy, as_of)
     _load_referrals(con, as_of)
     for shared in ("fct_settlement", "dim_roster_member", "dim_certificate"):  # medical / roster / disability
@@ -317,20 +317,41 @@ def compute_hits(
         timings[rule.id] = time.perf_counter() - started
         log.debug("rule %s: %.2f s", rule.id, timings[rule.id])
     if ran:
-        union = " union all ".join(
-            f"select rule_id, {version} as rule_version, subject_type, person_id, household_key, period, "
-            f"figure, threshold, to_json(evidence) as evidence from marts.hit__{rule_id.lower()}"
-            for rule_id, version in ran
-        )
+        union = " union all ".join(_capped_hits(con, rule_id, version) for rule_id, version in ran)
     else:
         union = (
             "select null::varchar rule_id, null::integer rule_version, null::varchar subject_type, "
             "null::bigint person_id, null::varchar household_key, null::varchar period, "
-            "null::decimal(14,2) figure, null::decimal(14,2) threshold, null::json evidence where false"
+            "null::decimal(14,2) figure, null::decimal(14,2) threshold, null::json evidence, "
+            "null::integer evidence_omitted where false"
         )
     con.execute(f"create or replace table marts.rule_hit_raw as {union}")
     run_sql_file(con, "marts/rule_hit.sql")
     return [rule_id for rule_id, _ in ran]
+
+
+def _capped_hits(con: duckdb.DuckDBPyConnection, rule_id: str, version: int) -> str:
+    """A rule's hits with at most ``evidence_max_items`` evidence items each (delivery.yaml) and the
+    count of the items left out: nothing after the rules (alerts, exports, casework) sees more.
+
+    A rule whose items can be many (one ID's settlements) keeps its largest ones itself and says how
+    many it left out in an ``evidence_omitted`` column; for every other rule the first items of its
+    own (totally ordered) list are kept.
+    """
+    table = f"hit__{rule_id.lower()}"
+    own = con.execute(
+        "select count(*) from duckdb_columns() where schema_name = 'marts' and table_name = ? "
+        "and column_name = 'evidence_omitted'",
+        [table],
+    ).fetchall()[0][0]
+    omitted = "coalesce(evidence_omitted, 0)" if own else "0"
+    cap = "getvariable('evidence_max_items')"
+    return (
+        f"select rule_id, {version} as rule_version, subject_type, person_id, household_key, period, "
+        f"figure, threshold, to_json(list_slice(evidence, 1, {cap})) as evidence, "
+        f"({omitted} + greatest(coalesce(len(evidence), 0) - {cap}, 0))::integer as evidence_omitted "
+        f"from marts.{table}"
+    )
 
 
 def evaluate_rules(

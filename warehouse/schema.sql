@@ -139,6 +139,8 @@ create table if not exists marts.alert (
 -- when and how casework closed the alert (published back from the casework store, webapp/)
 alter table marts.alert add column if not exists closed_on date;
 alter table marts.alert add column if not exists outcome varchar;  -- assisted | referred | not_eligible | false_alarm
+-- evidence items left out of `evidence` (policy delivery.yaml max_evidence_items): the screen says 另有 N 条
+alter table marts.alert add column if not exists evidence_omitted integer default 0;
 
 -- Great Expectations results per delivery (batch level: counts, never sample values).
 create table if not exists meta.validation (

@@ -125,6 +125,9 @@ class DeliveryPolicy(_Strict):
     hold_min_previous: int = Field(ge=0)
     max_value_length: int = Field(ge=10)
     gx_mostly: GxMostly
+    # evidence items kept per alert (the rest counted: 另有 N 条); a default so that a county's older
+    # copy of delivery.yaml still loads
+    max_evidence_items: int = Field(default=200, ge=1, le=10_000)
 
 
 class RiskPolicy(_Strict):

@@ -110,12 +110,15 @@ def next_night(
                     select * from settled where trim(coalesce(reverses, '')) = '' and trim(settlement_id) <> ''
                 ),
                 fresh as (
-                    select *, row_number() over (order by hash(settlement_id, getvariable('seed'))) as seq
+                    select *,
+                           row_number() over (order by hash(settlement_id, getvariable('seed')), settlement_id) as seq
                     from usable
                     qualify seq <= {int(settlements) - n_rev}
                 ),
                 reversed as (
-                    select *, row_number() over (order by hash(settlement_id, getvariable('seed'), 'r')) as seq
+                    select *,
+                           row_number() over (order by hash(settlement_id, getvariable('seed'), 'r'), settlement_id)
+                               as seq
                     from usable
                     qualify seq <= {n_rev}
                 )
@@ -161,7 +164,8 @@ def next_night(
             table = con.sql(
                 f"""
                 with ranked as (
-                    select *, row_number() over (order by hash(household_code, id_number, getvariable('seed')))
+                    select *, row_number() over (order by hash(household_code, id_number, getvariable('seed')),
+                                                       household_code, id_number)
                               as pick
                     from roster
                 ),
@@ -170,7 +174,8 @@ def next_night(
                 joining as (
                     select {join_sel}
                     from (
-                        select g.*, row_number() over (order by hash(g.id_number, getvariable('seed'))) as seq
+                        select g.*,
+                               row_number() over (order by hash(g.id_number, getvariable('seed')), g.id_number) as seq
                         from registry g
                         where trim(g.status) = '正常'
                           and trim(g.id_number) not in (select trim(id_number) from roster)

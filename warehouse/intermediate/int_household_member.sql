@@ -40,7 +40,7 @@ numbered as (
     ) = 1
 ),
 spells as (
-    select feed, household_key, any_value(code) as code, id_number, category,
+    select feed, household_key, min(code) as code, id_number, category,
            min(delivered_on) as valid_from,
            max(snap_idx) as last_idx,
            min(enrolled_on) as enrolled_on,

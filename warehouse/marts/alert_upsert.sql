@@ -12,6 +12,7 @@ select h.alert_id,
             when a.last_seen_on > getvariable('as_of') or a.cleared_on > getvariable('as_of') then 'unchanged'
             when a.status = 'cleared' or a.figure <> h.figure or a.last_seen_on < getvariable('as_of')
                  or a.evidence::varchar <> h.evidence::varchar or a.rule_version <> h.rule_version
+                 or a.evidence_omitted is distinct from h.evidence_omitted
                 then 'updated'
             else 'unchanged' end as change
 from marts.rule_hit h
@@ -27,17 +28,18 @@ update marts.alert a set
     last_seen_on = getvariable('as_of'),
     region_code = h.region_code,
     township = h.township,
-    evidence = h.evidence
+    evidence = h.evidence,
+    evidence_omitted = h.evidence_omitted
 from marts.rule_hit h
 join alert_change c using (alert_id)
 where a.alert_id = h.alert_id and c.change = 'updated';
 
 insert into marts.alert (alert_id, rule_id, rule_version, subject_type, person_id, household_key, period,
                          figure, threshold, status, first_raised_on, last_seen_on, cleared_on,
-                         region_code, township, evidence)
+                         region_code, township, evidence, evidence_omitted)
 select h.alert_id, h.rule_id, h.rule_version, h.subject_type, h.person_id, h.household_key, h.period,
        h.figure, h.threshold, 'open', getvariable('as_of'), getvariable('as_of'), null,
-       h.region_code, h.township, h.evidence
+       h.region_code, h.township, h.evidence, h.evidence_omitted
 from marts.rule_hit h
 join alert_change c using (alert_id)
 where c.change = 'new';

@@ -26,6 +26,6 @@ final as (
              category: category}] as evidence
     from gaps
     where no_living or no_care
-    qualify row_number() over (partition by person_id order by row_number) = 1
+    qualify row_number() over (partition by person_id order by row_number, source_file) = 1
 )
 select * from final;

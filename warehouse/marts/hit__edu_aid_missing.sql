@@ -34,6 +34,7 @@ final as (
     from students s
     join dim_roster_member m using (person_id)
     where list_contains(getvariable('eam_categories'), m.category)
-    qualify row_number() over (partition by s.person_id order by s.row_number) = 1
+    qualify row_number() over (partition by s.person_id
+                               order by s.row_number, s.source_file, m.row_number, m.source_file) = 1
 )
 select * from final;

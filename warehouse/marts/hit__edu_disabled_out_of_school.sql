@@ -6,9 +6,9 @@
 -- `schooled` in rules.yaml; the latest delivery of the school year that lists the child decides. One alert per child and school year; the figure is the age.
 create or replace table marts.hit__edu_disabled_out_of_school as
 with certified as (
-    select person_id, any_value(disability_type) as disability_type, min(grade_n) as grade,
+    select person_id, min(disability_type) as disability_type, min(grade_n) as grade,
            list({feed: 'disability', source_file: source_file, row_number: row_number, record_key: record_key,
-                 method: method, score: score, detail: disability_type} order by row_number) as evidence
+                 method: method, score: score, detail: disability_type} order by row_number, source_file) as evidence
     from dim_certificate
     group by person_id
 ),
@@ -39,7 +39,7 @@ education as (
     select person_id,
            bool_or(list_contains(getvariable('edo_schooled'), status)) as schooled,
            list({feed: 'education', source_file: source_file, row_number: row_number, record_key: record_key,
-                 method: method, score: score, detail: status} order by row_number) as evidence
+                 method: method, score: score, detail: status} order by row_number, source_file) as evidence
     from education_rows
     group by person_id
 ),
@@ -56,6 +56,6 @@ final as (
     join certified c using (person_id)
     left join education e using (person_id)
     where not coalesce(e.schooled, false)
-    qualify row_number() over (partition by m.person_id order by m.row_number) = 1
+    qualify row_number() over (partition by m.person_id order by m.row_number, m.source_file) = 1
 )
 select * from final;

@@ -45,7 +45,8 @@ final as (
                                   then ' 住房困难, 无公租房/租赁补贴' else '' end},
                          {feed: 'civil_affairs', source_file: ca_file, row_number: ca_row, record_key: ca_key,
                           method: ca_method, score: ca_score,
-                          detail: category || coalesce(' ' || support_mode, '')}] order by row_number)) as evidence
+                          detail: category || coalesce(' ' || support_mode, '')}]
+                         order by row_number, source_file, ca_row, ca_file)) as evidence
     from judged
     where unsafe or needy_unhoused
     group by household_key

@@ -19,10 +19,10 @@ with low_income as (
       and not (p.ever_registered or p.ever_on_roster)
 ),
 people as (
-    select person_id, any_value(household_key) as household_key,
+    select person_id, min(household_key) as household_key,
            list({feed: case source when 'roster' then 'civil_affairs' else 'medical_settlements' end,
                  source_file: source_file, row_number: row_number, record_key: record_key, method: method,
-                 score: score, low_income_by: source, detail: detail} order by source, row_number) as evidence
+                 score: score, low_income_by: source, detail: detail} order by source, row_number, source_file) as evidence
     from low_income
     group by person_id
 ),

@@ -40,11 +40,16 @@ totals as (
            sum(net_oop_compliant) as total,
            bool_or(coalesce(list_contains(getvariable('moa_identity_low_income_values'), insured_identity), false))
                as identity_low_income,
+           -- at most evidence_max_items settlements (delivery.yaml), the largest; the rest counted
            list({feed: 'medical_settlements', source_file: source_file, row_number: row_number,
                  record_key: settlement_id, method: link_method, score: link_score, settled_on: settled_on,
-                 net_oop_compliant: net_oop_compliant} order by settled_on, settlement_id) as evidence
-    from settlements
-    semi join candidates using (person_id, settled_year)
+                 net_oop_compliant: net_oop_compliant} order by settled_on, settlement_id, source_file, row_number)
+               filter (where evidence_rank <= getvariable('evidence_max_items')) as evidence,
+           count(*) filter (where evidence_rank > getvariable('evidence_max_items')) as evidence_omitted
+    from (select *, row_number() over (partition by person_id, settled_year
+                                       order by net_oop_compliant desc, settled_on, settlement_id,
+                                                source_file, row_number) as evidence_rank
+          from settlements semi join candidates using (person_id, settled_year))
     group by person_id, settled_year
 ),
 on_roster as (
@@ -88,7 +93,8 @@ final as (
     select 'MED_OOP_ANNUAL' as rule_id, 'person' as subject_type, person_id, household_key,
            settled_year::varchar as period, total::decimal(14, 2) as figure,
            round(exact_threshold, 2)::decimal(14, 2) as threshold,
-           list_transform(evidence, lambda e: struct_insert(e, low_income := low_income, urban := urban)) as evidence
+           list_transform(evidence, lambda e: struct_insert(e, low_income := low_income, urban := urban)) as evidence,
+           evidence_omitted
     from thresholds
     where total > exact_threshold
 )

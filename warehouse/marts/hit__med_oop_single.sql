@@ -27,7 +27,7 @@ with settlements as (
 ),
 roster_status as (
     select s.settlement_id,
-           arg_max(m.category, m.status_from) as roster_category
+           arg_max(m.category, (m.status_from, m.valid_from, m.category, m.household_key)) as roster_category
     from settlements s
     join int.household_member m
         on m.person_id = s.person_id
@@ -58,7 +58,15 @@ lined as (
     from evaluated
 ),
 hits as (
-    select * from lined where net_oop_compliant > warning_line
+    select *,
+           -- the period's largest settlements are its evidence (at most evidence_max_items, delivery.yaml)
+           row_number() over (partition by person_id, case getvariable('mos_period')
+                                                          when 'year' then strftime(event_date, '%Y')
+                                                          when 'settlement' then settlement_id
+                                                          else strftime(event_date, '%Y-%m') end
+                              order by net_oop_compliant desc, settled_on, settlement_id, source_file, row_number)
+               as evidence_rank
+    from lined where net_oop_compliant > warning_line
 ),
 final as (
     select 'MED_OOP_SINGLE' as rule_id,
@@ -70,7 +78,7 @@ final as (
                when 'settlement' then settlement_id
                else strftime(event_date, '%Y-%m') end as period,
            max(net_oop_compliant) as figure,
-           arg_max(warning_line, net_oop_compliant) as threshold,
+           arg_max(warning_line, (net_oop_compliant, -warning_line)) as threshold,  -- two equal settlements: the lower line
            list({
                feed: 'medical_settlements', source_file: source_file, row_number: row_number,
                record_key: settlement_id, method: link_method, score: link_score,
@@ -81,7 +89,9 @@ final as (
                insured_identity: insured_identity,
                identity_disagrees: roster_covers and insured_identity is not null
                                    and low_income <> identity_low_income
-           } order by settled_on, settlement_id) as evidence
+           } order by settled_on, settlement_id, source_file, row_number)
+               filter (where evidence_rank <= getvariable('evidence_max_items')) as evidence,
+           count(*) filter (where evidence_rank > getvariable('evidence_max_items')) as evidence_omitted
     from hits
     group by person_id, period
 )

@@ -5,7 +5,7 @@ create or replace table marts.hit__phase_out_ending as
 with households as (
     select household_key, max(phase_out_until) as phase_out_until,
            list({feed: 'civil_affairs', source_file: source_file, row_number: row_number, record_key: record_key,
-                 method: method, score: score, phase_out_until: phase_out_until} order by row_number)
+                 method: method, score: score, phase_out_until: phase_out_until} order by row_number, source_file)
                filter (where phase_out_until is not null) as evidence
     from dim_roster_member
     group by household_key

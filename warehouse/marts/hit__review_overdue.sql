@@ -9,11 +9,11 @@ with households as (
     select household_key,
            coalesce(max(last_review_on), min(enrolled_on)) as last_review_on,
            max(last_review_on) is null as never_reviewed,
-           arg_max(category, relation = '户主') as category,
-           arg_max(dibao_class, relation = '户主') as dibao_class,
+           arg_max(category, (relation = '户主', -person_id)) as category,
+           arg_max(dibao_class, (relation = '户主', -person_id)) as dibao_class,
            list({feed: 'civil_affairs', source_file: source_file, row_number: row_number, record_key: record_key,
                  method: method, score: score, last_review_on: last_review_on}
-                order by row_number) filter (where relation = '户主') as evidence
+                order by row_number, source_file) filter (where relation = '户主') as evidence
     from dim_roster_member
     group by household_key
 ),

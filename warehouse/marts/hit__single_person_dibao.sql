@@ -14,7 +14,7 @@ with certificates as (
            bool_or(list_contains(getvariable('spd_severe_grades'), grade_n)
                    or (list_contains(getvariable('spd_grade3_types'), disability_type) and grade_n = 3)) as severe,
            list({feed: 'disability', source_file: source_file, row_number: row_number, record_key: record_key,
-                 method: method, score: score, detail: disability_type || ' ' || grade} order by row_number)
+                 method: method, score: score, detail: disability_type || ' ' || grade} order by row_number, source_file)
                as evidence
     from dim_certificate
     group by person_id
@@ -52,6 +52,6 @@ final as (
     from banded
     where age >= getvariable('spd_age') or coalesce(severe, false)
        or list_contains(getvariable('spd_severe_health'), health)
-    qualify row_number() over (partition by person_id order by row_number) = 1
+    qualify row_number() over (partition by person_id order by row_number, source_file) = 1
 )
 select * from final;

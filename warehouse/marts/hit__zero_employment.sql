@@ -18,7 +18,7 @@ households as (
            count(*) filter (where list_contains(getvariable('ze_employed'), employment)) as employed,
            list({feed: 'civil_affairs', source_file: source_file, row_number: row_number, record_key: record_key,
                  method: method, score: score, age: age_years, labor_ability: labor_ability,
-                 employment: employment} order by row_number) as evidence
+                 employment: employment} order by row_number, source_file) as evidence
     from able
     group by household_key
 ),

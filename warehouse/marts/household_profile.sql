@@ -34,15 +34,15 @@ member_score as (
     group by m.household_key
 ),
 category as (
-    select household_key as profile_key, arg_max(category, relation = '户主') as category
+    select household_key as profile_key, arg_max(category, (relation = '户主', -person_id)) as category
     from int.household_member
     where valid_to is null and feed = 'civil_affairs'
     group by household_key
 ),
 signals as (
     select l.profile_key,
-           any_value(l.township) as township,
-           any_value(l.region_code) as region_code,
+           arg_min(l.township, (l.region_code, l.township)) as township,
+           min(l.region_code) as region_code,
            count(*) as live_alerts,
            sum(w.weight) as rule_points,
            min(l.first_raised_on) as oldest_raised_on,

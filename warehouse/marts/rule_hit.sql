@@ -6,7 +6,7 @@ with hits as (
     select * from marts.rule_hit_raw
 ),
 household_region as (
-    select household_key, any_value(region_code) as region_code, any_value(township) as township
+    select household_key, min(region_code) as region_code, arg_min(township, (region_code, township)) as township
     from int.household_member where valid_to is null
     group by household_key
 ),
@@ -26,7 +26,7 @@ final as (
            rule_id, rule_version, subject_type, person_id,
            routed_household_key as household_key, period,
            figure::decimal(14, 2) as figure, threshold::decimal(14, 2) as threshold,
-           region_code, township, evidence
+           region_code, township, evidence, evidence_omitted
     from routed
 )
 select * from final;

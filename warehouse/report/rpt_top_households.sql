@@ -1,7 +1,7 @@
 -- The households with the highest risk score (marts.household_profile: the caseworkers' queue order),
 -- as the last night left it; the head's ID and name masked.
 with head as (
-    select household_key, arg_max(person_id, relation = '户主') as person_id
+    select household_key, arg_max(person_id, (relation = '户主', -person_id)) as person_id
     from int.household_member
     where valid_to is null
     group by household_key

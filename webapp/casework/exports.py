@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
+from itertools import chain
 
 from django.http import HttpResponse
 from django.utils import timezone
@@ -104,13 +105,16 @@ def household_workbook(household, members, alerts, events) -> bytes:
          a.assignee.display() if a.assignee else "", a.first_raised_on, a.deadline, _label(Outcome, a.outcome)]
         for a in alerts
     ))  # fmt: skip
-    _sheet(wb, "证据", ["预警编号", "部门数据", "来源文件#行", "记录键", "匹配方式", "匹配得分", "说明"], (
+    _sheet(wb, "证据", ["预警编号", "部门数据", "来源文件#行", "记录键", "匹配方式", "匹配得分", "说明"], chain((
         [a.alert_id, e.get("feed"), f"{e.get('source_file')}#{e.get('row_number')}", e.get("record_key"),
          e.get("method"), e.get("score"),
          "; ".join(f"{k}: {v}" for k, v in e.items()
                    if k not in {"feed", "source_file", "row_number", "record_key", "method", "score", "link"})]
         for a in alerts for e in (a.evidence or [])
-    ))  # fmt: skip
+    ), (  # an alert keeps its largest rows only (the night's policy): say how many more there are
+        [a.alert_id, "", "", "", "", "", f"另有 {a.evidence_omitted} 条证据未列出"]
+        for a in alerts if a.evidence_omitted
+    )))  # fmt: skip
     _sheet(wb, "办理记录", ["时间", "操作人", "操作", "预警编号", "原状态", "新状态", "说明"], (
         [timezone.localtime(ev.at).strftime("%Y-%m-%d %H:%M:%S"), ev.actor_name, ev.get_action_display(),
          ev.alert.alert_id if ev.alert else "", ev.from_status, ev.to_status, ev.comment]

@@ -132,6 +132,7 @@ class Alert(models.Model):
     last_seen_on = models.DateField()
     cleared_on = models.DateField("消除日期", null=True)
     evidence = models.JSONField(default=list)
+    evidence_omitted = models.IntegerField("未列出的证据条数", default=0)  # the night keeps the largest rows
     score = models.DecimalField("风险分", max_digits=10, decimal_places=2, default=0)
     last_night = models.DateField()
     # ---- casework: written by people only -------------------------------------------------------

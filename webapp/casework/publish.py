@@ -48,11 +48,12 @@ _HOUSEHOLDS = """
         from marts.alert
     ),
     home as (  -- the household's township and village: where its latest alert was routed
-        select key, arg_max(region_code, first_raised_on) as region_code, arg_max(township, first_raised_on) as township
+        select key, arg_max(region_code, (first_raised_on, region_code, township)) as region_code,
+               arg_max(township, (first_raised_on, region_code, township)) as township
         from keyed group by key
     ),
     village as (
-        select household_key as key, region_code, any_value(village) as village
+        select household_key as key, region_code, min(village) as village
         from int.household_member where valid_to is null and village is not null group by all
     ),
     final as (
@@ -82,7 +83,7 @@ _PEOPLE = """
         select a.person_id, a.household_key, null, null from marts.alert a where a.person_id is not null
     ),
     one as (
-        select person_id, arg_max(key, relation is not null) as key, max(relation) as relation,
+        select person_id, arg_max(key, (relation is not null, key)) as key, max(relation) as relation,
                max(category) as category
         from wanted where person_id is not null group by person_id
     ),
@@ -99,23 +100,28 @@ _PEOPLE = """
 
 _ALERTS = """
     with village as (
-        select region_code, any_value(village) as village from int.household_member
+        select region_code, min(village) as village from int.household_member
         where village is not null group by region_code
     )
     select a.alert_id, a.rule_id, a.rule_version, a.subject_type, a.person_id,
            coalesce(a.household_key, 'P:' || a.person_id) as household_key,
            left(a.region_code, 9) as township_code, coalesce(v.village, '') as village, a.period,
            a.figure, a.threshold, a.status, a.first_raised_on, a.last_seen_on, a.cleared_on,
-           mask_ids_in(a.evidence::varchar) as evidence, coalesce(hp.score, 0) as score
+           mask_ids_in(a.evidence::varchar) as evidence, coalesce(a.evidence_omitted, 0) as evidence_omitted,
+           coalesce(hp.score, 0) as score
     from marts.alert a
     left join marts.household_profile hp on hp.household_key = coalesce(a.household_key, 'P:' || a.person_id)
     left join village v on v.region_code = a.region_code
     where a.region_code is not null
+    order by a.alert_id
 """
+# alerts are read from the warehouse and written to the store this many at a time: a county's alerts
+# (and an alert's evidence, up to delivery.yaml max_evidence_items rows) never sit in memory at once
+ALERT_BATCH = 500
 
 _MEMBERS = """
-    select household_key, person_id, coalesce(any_value(relation), '') as relation,
-           coalesce(any_value(category), '') as category
+    select household_key, person_id, coalesce(min(relation), '') as relation,
+           coalesce(min(category), '') as category
     from int.household_member
     where valid_to is null and household_key in (select key from published_household)
     group by all
@@ -199,7 +205,6 @@ def publish_night(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -
     households = _frame(con, "select * from published_household")
     people = _frame(con, _PEOPLE)
     members = _frame(con, _MEMBERS)
-    alerts = _frame(con, _ALERTS)
     explain = {
         (f, int(r)): {"method": m, "score": s, "compared": json.loads(c) if c else None}
         for f, r, m, s, c in con.execute(_EXPLAIN).fetchall()
@@ -320,86 +325,63 @@ def publish_night(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -
         )
 
         before = dict(Alert.objects.values_list("alert_id", "condition"))
-        rows = []
-        for r in alerts.itertuples():
-            if r.township_code not in township_pk or r.household_key not in household_pk:
-                log.warning("alert %s has no township or household in the casework store: not published", r.alert_id)
-                continue
-            evidence = json.loads(r.evidence)
-            for e in evidence:
-                link = explain.get((e.get("source_file"), e.get("row_number")))
-                if link:
-                    e["link"] = link
-            rows.append(
-                Alert(
-                    alert_id=r.alert_id,
-                    rule_id=r.rule_id,
-                    rule_version=int(r.rule_version),
-                    subject_type=r.subject_type,
-                    person_id=person_pk.get(int(r.person_id)) if _none(r.person_id) is not None else None,
-                    household_id=household_pk[r.household_key],
-                    township_id=township_pk[r.township_code],
-                    village=r.village,
-                    period=r.period,
-                    figure=_none(r.figure),
-                    threshold=_none(r.threshold),
-                    condition=r.status if r.status in Condition.values else Condition.OPEN,
-                    first_raised_on=r.first_raised_on,
-                    last_seen_on=r.last_seen_on,
-                    cleared_on=_none(r.cleared_on),
-                    evidence=evidence,
-                    score=Decimal(str(r.score)),
-                    last_night=as_of,
-                    # casework fields, used on insert only (never in update_fields below)
-                    deadline=r.first_raised_on + timedelta(days=policy.casework.deadline_for(r.rule_id)),
-                )
-            )
-        Alert.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["alert_id"],
-            update_fields=[
-                "rule_version",
-                "person",
-                "household",
-                "township",
-                "village",
-                "figure",
-                "threshold",
-                "condition",
-                "last_seen_on",
-                "cleared_on",
-                "evidence",
-                "score",
-                "last_night",
-            ],  # fmt: skip
-        )
-        alert_pk = dict(Alert.objects.values_list("alert_id", "pk"))
         events = []
-        for a in rows:
-            was = before.get(a.alert_id)
-            if was is None:
-                result.alerts_new += 1
-                events.append(
-                    _night_event(
-                        alert_pk[a.alert_id],
-                        a.household_id,
-                        AuditEvent.Action.CREATED,
-                        "",
-                        a.condition,
-                        f"{a.rule_id} {a.period}",
-                    )
-                )
-            else:
-                result.alerts_updated += 1
-                if was != a.condition:
-                    result.conditions_changed += 1
-                    note = f"预警情况：{Condition(was).label} → {Condition(a.condition).label}"
+        # the last read of the warehouse in this step: its batches are read while the store is written
+        for batch in con.sql(_ALERTS).to_arrow_reader(ALERT_BATCH):
+            rows = _alert_rows(batch.to_pylist(), explain, township_pk, household_pk, person_pk, as_of, policy)
+            Alert.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["alert_id"],
+                update_fields=[
+                    "rule_version",
+                    "person",
+                    "household",
+                    "township",
+                    "village",
+                    "figure",
+                    "threshold",
+                    "condition",
+                    "last_seen_on",
+                    "cleared_on",
+                    "evidence",
+                    "evidence_omitted",
+                    "score",
+                    "last_night",
+                ],  # fmt: skip
+            )
+            alert_pk = dict(Alert.objects.filter(alert_id__in=[a.alert_id for a in rows]).values_list("alert_id", "pk"))
+            for a in rows:
+                was = before.get(a.alert_id)
+                if was is None:
+                    result.alerts_new += 1
                     events.append(
                         _night_event(
-                            alert_pk[a.alert_id], a.household_id, AuditEvent.Action.CONDITION, was, a.condition, note
+                            alert_pk[a.alert_id],
+                            a.household_id,
+                            AuditEvent.Action.CREATED,
+                            "",
+                            a.condition,
+                            f"{a.rule_id} {a.period}",
                         )
                     )
+                else:
+                    result.alerts_updated += 1
+                    if was != a.condition:
+                        result.conditions_changed += 1
+                        note = f"预警情况：{Condition(was).label} → {Condition(a.condition).label}"
+                        events.append(
+                            _night_event(
+                                alert_pk[a.alert_id],
+                                a.household_id,
+                                AuditEvent.Action.CONDITION,
+                                was,
+                                a.condition,
+                                note,
+                            )
+                        )
+            AuditEvent.objects.bulk_create(events)
+            events = []
 
         overdue = list(
             Alert.objects.filter(deadline__lt=as_of, escalated_on__isnull=True)
@@ -407,7 +389,7 @@ def publish_night(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -
             .values_list("pk", "household_id", "deadline")
         )
         Alert.objects.filter(pk__in=[pk for pk, _, _ in overdue]).update(escalated_on=as_of)
-        events += [
+        events = [
             _night_event(pk, hh, AuditEvent.Action.ESCALATED, "", "", f"超过办结期限 {deadline}，升级至县级")
             for pk, hh, deadline in overdue
         ]
@@ -415,6 +397,55 @@ def publish_night(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -
         AuditEvent.objects.bulk_create(events)
     log.info("%s", result)
     return result
+
+
+def _alert_rows(
+    batch: list[dict],
+    explain: dict,
+    township_pk: dict,
+    household_pk: dict,
+    person_pk: dict,
+    as_of: date,
+    policy: Policy,
+) -> list[Alert]:
+    """One batch of the warehouse's alerts as store rows (an alert without a township or household in
+    the store is logged and left out)."""
+    rows = []
+    for r in batch:
+        if r["township_code"] not in township_pk or r["household_key"] not in household_pk:
+            log.warning("alert %s has no township or household in the casework store: not published", r["alert_id"])
+            continue
+        evidence = json.loads(r["evidence"])
+        for e in evidence:
+            link = explain.get((e.get("source_file"), e.get("row_number")))
+            if link:
+                e["link"] = link
+        rows.append(
+            Alert(
+                alert_id=r["alert_id"],
+                rule_id=r["rule_id"],
+                rule_version=int(r["rule_version"]),
+                subject_type=r["subject_type"],
+                person_id=person_pk.get(int(r["person_id"])) if r["person_id"] is not None else None,
+                household_id=household_pk[r["household_key"]],
+                township_id=township_pk[r["township_code"]],
+                village=r["village"],
+                period=r["period"],
+                figure=r["figure"],
+                threshold=r["threshold"],
+                condition=r["status"] if r["status"] in Condition.values else Condition.OPEN,
+                first_raised_on=r["first_raised_on"],
+                last_seen_on=r["last_seen_on"],
+                cleared_on=r["cleared_on"],
+                evidence=evidence,
+                evidence_omitted=int(r["evidence_omitted"]),
+                score=Decimal(str(r["score"])),
+                last_night=as_of,
+                # casework fields, used on insert only (never in update_fields of publish_night)
+                deadline=r["first_raised_on"] + timedelta(days=policy.casework.deadline_for(r["rule_id"])),
+            )
+        )
+    return rows
 
 
 def _night_event(alert_pk: int, household_pk: int, action: str, was: str, now: str, comment: str) -> AuditEvent:
