@@ -1,8 +1,8 @@
 """Every alert figure of the monthly report reconciles with the alerts export and the casework store
 (issue 20, item 17), on a demo-sized county (20,000 persons) run as a county runs it: `doudi run
---casework` on 20 November, caseworkers closing some cases on 25 November, a new enrolment snapshot
-on 29 November that enrols most of the people INS_NOT_ENROLLED warned about, and the month's last
-night on 30 November, which writes the report.
+--casework` on 20 November with an enrolment snapshot missing a third of its rows, caseworkers
+closing some cases on 25 November, the whole snapshot again on 29 November (the conditions of most
+INS_NOT_ENROLLED alerts clear), and the month's last night on 30 November, which writes the report.
 
 月末未办结 (open at the month's end) = raised by then, not closed by casework, and its condition not
 cleared; 条件消除未办结 = cleared but not closed: together, the cases casework has not closed.
@@ -183,3 +183,6 @@ def test_cleared_conditions_are_not_counted_open(county):
     assert want.cleared > 0.8 * want.raised
     assert want.open_at_end < 0.1 * want.raised
     assert want.open_at_end + want.cleared_not_closed + want.closed == want.raised  # each in one state
+    sheet = _sheet(county["xlsx"], "预警")
+    ins = sheet[sheet["规则"] == "INS_NOT_ENROLLED"]
+    assert (ins["月末未办结"].sum(), ins["条件消除"].sum()) == (want.open_at_end, want.cleared)
