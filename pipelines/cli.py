@@ -318,6 +318,12 @@ def _print_summary(summary) -> None:
         f"alerts: {a.get('new', 0)} new, {a.get('updated', 0)} updated, "
         f"{a.get('unchanged', 0)} unchanged, {a.get('cleared', 0)} cleared; {summary.alerts_open} open"
     )
+    for r in summary.rules_skipped:
+        console.print(
+            f"  [yellow]rule {r['rule_id']} skipped[/] (its alerts left as they were): {r['reason']}",
+            soft_wrap=True,
+            highlight=False,
+        )
     console.print("seconds per phase: " + ", ".join(f"{k} {v:.1f}" for k, v in summary.phase_seconds.items()))
     console.print(f"exports: {summary.exports['alerts']}  {summary.exports['links']}")
     if summary.casework:

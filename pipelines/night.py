@@ -22,7 +22,7 @@ from pipelines.exports import export_alerts, export_links
 from pipelines.ingest import ingest
 from pipelines.link import link
 from pipelines.policy import Policy, load_policy
-from pipelines.rules import check_rule_parameters, evaluate_rules
+from pipelines.rules import check_rule_parameters, evaluate_rules, skipped_rules
 from pipelines.standardize import standardize
 from pipelines.warehouse import full_rebuild, open_warehouse, temp_directory
 
@@ -38,6 +38,7 @@ __all__ = [
     "step_casework",
     "step_report",
     "night_summary",
+    "night_rules_skipped",
     "exports_dir",
 ]
 
@@ -62,6 +63,8 @@ class NightSummary:
     data_docs: str | None = None
     exports: dict[str, str] = field(default_factory=dict)
     casework: str | None = None  # what the publish to the casework store did (None: not asked for)
+    # rules not run tonight because a feed they need was not in force (their alerts left as they were)
+    rules_skipped: list[dict] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -257,6 +260,12 @@ def night_summary(warehouse: Path, as_of: date, run_id: int | None = None) -> li
         return _feed_summary(con, run_id)
 
 
+def night_rules_skipped(warehouse: Path, as_of: date) -> list[dict]:
+    """The rules the night ``as_of`` skipped, each with its feeds not in force (``pipelines.rules.skipped_rules``)."""
+    with open_warehouse(warehouse, read_only=True) as con:
+        return skipped_rules(con, as_of)
+
+
 def _feed_summary(con, run_id: int | None) -> list[dict]:
     from pipelines.feeds import FEED_NAMES
 
@@ -448,4 +457,5 @@ def run_night(
             data_docs=str(docs_dir / "index.html") if validated else None,
             exports=exports,
             casework=casework,
+            rules_skipped=skipped_rules(con, as_of),
         )

@@ -60,6 +60,7 @@ def write_night_report(nights: list[dict], counties_file: str | None = None) -> 
             "alerts": alerts,
             "late": night.get("late", []),
             "problems": night.get("problems", []),
+            "rules_skipped": night.get("rules_skipped", []),
             "feeds": night.get("feeds", []),
             "rewound": night.get("rewound"),
             "casework": night.get("casework"),
@@ -74,7 +75,7 @@ def write_night_report(nights: list[dict], counties_file: str | None = None) -> 
         send(
             channels, "night_done",
             {"county": night["county"], "as_of": night["as_of"], "alerts": alerts, "late": len(entry["late"]),
-             "problems": len(entry["problems"])},
+             "problems": len(entry["problems"]), "rules_skipped": [r["rule_id"] for r in entry["rules_skipped"]]},
         )  # fmt: skip
     log.info("night %s: %d counties, %d late sources", summary["as_of"], len(nights), len(summary["late"]))
     return summary

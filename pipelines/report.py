@@ -95,6 +95,7 @@ SECTIONS: dict[str, tuple[str, str, dict[str, str]]] = {
             "closed_false_alarm": "办结:误报",
             "open_at_end": "月末未办结",
             "overdue": "其中逾期",
+            "cleared_not_closed": "条件消除未办结",
         },
     ),
     "overdue": (
@@ -146,6 +147,24 @@ SECTIONS: dict[str, tuple[str, str, dict[str, str]]] = {
             "linked_fuzzy": "模糊匹配",
             "unmatched": "未匹配",
             "conflicting": "身份冲突",
+        },
+    ),
+    "rules_skipped": (
+        "rpt_rules_skipped.sql",
+        "暂停运行的规则",
+        {
+            "rule_id": "规则",
+            "rule_name": "规则名称",
+            "feed": "数据代码",
+            "feed_name": "所需部门数据",
+            "reason": "原因代码",
+            "reason_text": "原因",
+            "nights": "未运行夜数",
+            "first_night": "首次未运行",
+            "last_night": "最近未运行",
+            "last_delivered_on": "最近交付日期",
+            "freshness_days": "时效(天)",
+            "on_report_day": "统计日仍未运行",
         },
     ),
     "quality": (
@@ -200,6 +219,7 @@ class MonthlyReport:
             "closed": int(alerts["closed"].sum()),
             "open_at_end": int(alerts["open_at_end"].sum()),
             "overdue": int(alerts["overdue"].sum()),
+            "cleared_not_closed": int(alerts["cleared_not_closed"].sum()),
         }
 
 
@@ -285,6 +305,7 @@ def build_report(
                               sections[name]["rule_id"].map(RULE_NAMES))  # fmt: skip
     for name in ("comparison", "quality"):
         sections[name].insert(1, "feed_name", sections[name]["feed"].map(FEED_NAMES_ZH))
+    _explain_skips(sections["rules_skipped"])
     for name in ("population", "movement", "population_trend"):
         frame = sections[name]
         frame["category"] = pd.Categorical(frame["category"], categories=CATEGORY_ORDER, ordered=True)
@@ -297,6 +318,22 @@ def build_report(
     report.seconds = time.perf_counter() - t0
     log.info("monthly report %s%s: %.1f s", month, f" county {county}" if county else "", report.seconds)
     return report
+
+
+def _explain_skips(frame: pd.DataFrame) -> None:
+    """The skipped rules' section in Chinese: rule and feed names, the reason as a sentence."""
+    frame.insert(1, "rule_name", frame["rule_id"].map(RULE_NAMES))
+    frame.insert(3, "feed_name", frame["feed"].map(FEED_NAMES_ZH))
+    stale = frame["reason"] == "stale"
+    days = frame["freshness_days"].astype("Int64").astype("string")
+    frame.insert(
+        5,
+        "reason_text",
+        ("最近一次交付为 " + frame["last_delivered_on"].astype("string") + "，已超过 " + days + " 天时效").where(
+            stale, "从未交付"
+        ),
+    )
+    frame["on_report_day"] = frame["on_report_day"].map({True: "是", False: "否"})
 
 
 def find_chromium() -> str | None:

@@ -182,7 +182,7 @@ def _county_view(report: MonthlyReport, county: str) -> dict:
     alerts = s["alerts"].query("county_code == @county")
     movement_cols = ["at_start", "entered", "exited", "at_end", "new_to_roster", "left_roster"]
     alert_cols = ["raised", "cleared", "closed", "closed_assisted", "closed_referred", "closed_not_eligible",
-                  "closed_false_alarm", "open_at_end", "overdue"]  # fmt: skip
+                  "closed_false_alarm", "open_at_end", "overdue", "cleared_not_closed"]  # fmt: skip
     by_category = _by(pop, ["category"], ["persons", "households"])
     return {
         "code": county,
@@ -230,6 +230,7 @@ def render_html(report: MonthlyReport) -> str:
         comparison_month=s["comparison"].query("month == @report.month"),
         comparison_trend=s["comparison"],
         quality=s["quality"],
+        rules_skipped=s["rules_skipped"],
         charts=charts(report),
         labels=labels,
         headers=_headers,

@@ -31,6 +31,8 @@ __all__ = [
     "household_profiles",
     "rule_fingerprint",
     "rule_versions",
+    "feeds_in_force",
+    "skipped_rules",
 ]
 
 log = logging.getLogger(__name__)
@@ -265,6 +267,87 @@ def household_profiles(con: duckdb.DuckDBPyConnection, policy: Policy) -> int:
     return con.execute("select count(*) from marts.household_profile").fetchone()[0]
 
 
+def feeds_in_force(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -> dict[str, dict]:
+    """Per feed, its latest usable delivery on or before ``as_of`` and whether it is in force.
+
+    Usable: loaded (an accepted held snapshot included) with at least one row in force, or the same
+    bytes delivered again on a later date (a duplicate: the department confirms them). In force:
+    ``as_of`` minus its date is at most the feed's ``freshness_days`` (delivery.yaml). Returns
+    ``{feed: {"last_delivered_on", "freshness_days", "reason"}}``; ``reason`` is None when in force,
+    else ``never_delivered`` or ``stale``.
+    """
+    from pipelines.feeds import FEED_NAMES
+
+    # a snapshot delivered again unchanged (recorded as a duplicate of a loaded one) is as fresh as its date
+    last = dict(
+        con.execute(
+            """
+            with usable as (
+                select feed, file_hash from meta.delivery
+                where outcome in ('loaded', 'loaded_with_quarantine') and rows_loaded > 0 and delivered_on <= $1
+            )
+            select d.feed, max(d.delivered_on) from meta.delivery d
+            where d.delivered_on <= $1
+              and (d.outcome in ('loaded', 'loaded_with_quarantine') and d.rows_loaded > 0
+                   or d.outcome = 'duplicate' and (d.feed, d.file_hash) in (select (feed, file_hash) from usable))
+            group by d.feed
+            """,
+            [as_of],
+        ).fetchall()
+    )
+    status = {}
+    for feed in FEED_NAMES:
+        limit = policy.delivery.freshness_days[feed]
+        day = last.get(feed)
+        reason = "never_delivered" if day is None else "stale" if (as_of - day).days > limit else None
+        status[feed] = {"last_delivered_on": day, "freshness_days": limit, "reason": reason}
+    return status
+
+
+def _record_skips(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy, status: dict[str, dict]) -> set[str]:
+    """``meta.rule_skip`` for the night: every enabled rule with a needed feed not in force (rewritten
+    on a rerun of the night); returns the rules to skip."""
+    rows = [
+        (as_of, rule.id, feed, *(status[feed][k] for k in ("reason", "last_delivered_on", "freshness_days")))
+        for rule in policy.rules.values()
+        if rule.enabled
+        for feed in rule.needed_feeds
+        if status[feed]["reason"] is not None
+    ]
+    con.execute("delete from meta.rule_skip where as_of = ?", [as_of])
+    if rows:
+        con.executemany("insert into meta.rule_skip values (?, ?, ?, ?, ?, ?)", rows)
+    for rule_id in sorted({r[1] for r in rows}):
+        feeds = [f"{r[2]} ({r[3]})" for r in rows if r[1] == rule_id]
+        log.warning("rule %s skipped: %s not in force; its alerts are left as they were", rule_id, ", ".join(feeds))
+    return {r[1] for r in rows}
+
+
+def skipped_rules(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict]:
+    """The rules the night ``as_of`` skipped and why: one entry per rule, its feeds not in force."""
+    rows = con.execute(
+        "select rule_id, feed, reason, last_delivered_on, freshness_days from meta.rule_skip "
+        "where as_of = ? order by rule_id, feed",
+        [as_of],
+    ).fetchall()
+    out: dict[str, dict] = {}
+    for rule_id, feed, reason, last, limit in rows:
+        entry = out.setdefault(rule_id, {"rule_id": rule_id, "feeds": []})
+        entry["feeds"].append(
+            {"feed": feed, "reason": reason, "last_delivered_on": last.isoformat() if last else None,
+             "freshness_days": limit}
+        )  # fmt: skip
+    for entry in out.values():
+        entry["reason"] = "; ".join(_skip_text(f) for f in entry["feeds"])
+    return list(out.values())
+
+
+def _skip_text(feed: dict) -> str:
+    if feed["reason"] == "never_delivered":
+        return f"{feed['feed']} never delivered"
+    return f"{feed['feed']} last delivered {feed['last_delivered_on']}, older than its {feed['freshness_days']} days"
+
+
 def _load_referrals(con: duckdb.DuckDBPyConnection, as_of: date) -> int:
     """``int.referral``: the receipts of the province exchange up to ``as_of`` beside this warehouse."""
     from pipelines.exchange import referrals_dir
@@ -291,6 +374,10 @@ def compute_hits(
 ) -> list[str]:
     """Run every enabled rule for the night ``as_of`` into ``marts.rule_hit`` (routed, not yet alerts).
 
+    A rule with a needed feed (``sources``) not in force (never delivered, or older than its
+    freshness limit) does not run: it is recorded in ``meta.rule_skip`` and left out of the rules
+    that ran, so that the upsert neither raises, updates nor clears its alerts.
+
     Returns the rules that ran; ``timings`` (if given) receives seconds per rule and shared step.
     """
     timings = {} if timings is None else timings
@@ -303,9 +390,10 @@ def compute_hits(
         run_sql_file(con, f"marts/{shared}.sql")
         timings[shared] = time.perf_counter() - started
     versions = rule_versions(con, policy, as_of, record_versions)
+    skipped = _record_skips(con, as_of, policy, feeds_in_force(con, as_of, policy))
     ran: list[tuple[str, int]] = []
     for rule in policy.rules.values():
-        if not rule.enabled:
+        if not rule.enabled or rule.id in skipped:
             continue
         started = time.perf_counter()
         sql_file, prefix = RULE_SQL[rule.id]

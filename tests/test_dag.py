@@ -262,6 +262,7 @@ def test_one_run_maps_over_counties_and_a_late_source_fails_only_its_branch(airf
     ).exists()
     night = json.loads((root / "520303" / "exports" / "2026-11-20" / "night.json").read_text(encoding="utf-8"))
     assert night["late"] == [{"feed": "disability", "last_delivery": "2026-11-18"}]
+    assert night["rules_skipped"] == []  # the 18 November disability file is within its 45 days: in force
 
     events = [json.loads(line) for line in (tmp_path / "notifications.jsonl").read_text(encoding="utf-8").splitlines()]
     kinds = sorted(((e["event"], e.get("county"), e.get("task_id")) for e in events), key=repr)

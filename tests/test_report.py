@@ -133,7 +133,10 @@ def _month_alerts(t: dict, start: date, end: date) -> pd.DataFrame:
     a["raised"] = within(a.first_raised_on)
     a["cleared"] = within(a.cleared_on)
     a["closed"] = within(closed_day)
-    a["open_at_end"] = (a.first_raised_on <= end) & closed_day.apply(lambda d: d is None or d != d or d > end)
+    not_closed = (a.first_raised_on <= end) & closed_day.apply(lambda d: d is None or d != d or d > end)
+    cleared = a.cleared_on.apply(lambda d: d is not None and d == d and d <= end)
+    a["open_at_end"] = not_closed & ~cleared  # the condition still holds: 月末未办结
+    a["cleared_not_closed"] = not_closed & cleared
     a["overdue"] = a.open_at_end & (a.first_raised_on.apply(lambda d: d + timedelta(days=DEADLINE_DAYS)) < end)
     return a
 
@@ -187,7 +190,7 @@ def test_alerts_raised_cleared_closed_by_rule_and_outcome(county):
     report, t = county["report"], county["t"]
     a = _month_alerts(t, date(2026, 11, 1), report.day)
     got = report.sections["alerts"]
-    for col in ("raised", "cleared", "closed", "open_at_end", "overdue"):
+    for col in ("raised", "cleared", "closed", "open_at_end", "overdue", "cleared_not_closed"):
         want = a[a.first_raised_on <= report.day].groupby("rule_id")[col].sum()
         have = got.groupby("rule_id")[col].sum().reindex(want.index, fill_value=0)
         assert (want == have).all(), (col, want[want != have], have[want != have])
@@ -266,6 +269,33 @@ def test_a_month_without_a_previous_snapshot_has_no_baseline(county):
     assert not october.baseline and october.county == "520302"
     assert october.day == date(2026, 10, 31)
     assert october.sections["movement"].at_start.sum() == 0
+
+
+def test_rules_skipped_for_feeds_not_in_force_are_named_in_chinese(county):
+    """31 October: only the roster and the registry had come; every rule needing another feed skipped
+    that night (meta.rule_skip), and the report names each with its feed and why."""
+    from pipelines.labels import FEED_NAMES_ZH
+    from pipelines.report_render import render_html
+
+    policy = _policy()
+    delivered = {"civil_affairs", "household_registry"}
+    want = sorted(
+        (r.id, f) for r in policy.rules.values() if r.enabled for f in r.needed_feeds if f not in delivered
+    )
+    skipped = county["october"].sections["rules_skipped"]
+    assert sorted(zip(skipped.rule_id, skipped.feed, strict=True)) == want and want
+    assert set(skipped.reason) == {"never_delivered"} and set(skipped.reason_text) == {"从未交付"}
+    assert set(skipped.nights) == {1} and set(skipped.on_report_day) == {"是"}
+    assert list(skipped.rule_name) == [RULE_NAMES[r] for r in skipped.rule_id]
+    assert list(skipped.feed_name) == [FEED_NAMES_ZH[f] for f in skipped.feed]
+    html = render_html(county["october"])
+    parsed = _Tables()
+    parsed.feed(html)
+    table = parsed.frame("rules-skipped")
+    assert list(table.rule_name) == list(skipped.rule_name) and set(table.reason_text) == {"从未交付"}
+    assert f"本月有 {skipped.rule_id.nunique()} 条规则" in html
+    assert county["report"].sections["rules_skipped"].empty  # every feed in force on the November nights
+    assert "本月各夜所有启用的规则均已运行" in render_html(county["report"])
 
 
 # --- the files: HTML, XLSX, PDF ------------------------------------------------------------------------
@@ -363,6 +393,10 @@ def test_html_shows_the_same_figures(county, files):
     assert len(overdue) == min(100, totals["overdue"])  # the oldest 100 listed, all in the XLSX
 
 
+DATE_COLUMNS = ("deadline", "first_raised_on", "oldest_raised_on", "day", "first_night", "last_night",
+                "last_delivered_on")  # fmt: skip
+
+
 def test_xlsx_reads_back_the_same_figures(county, files):
     report = county["report"]
     book = openpyxl.load_workbook(files["xlsx"], read_only=True)
@@ -376,8 +410,7 @@ def test_xlsx_reads_back_the_same_figures(county, files):
         for col in columns:
             want = frame[col].astype(object).where(frame[col].notna(), None).astype(str).tolist()
             got = back[col].astype(object).where(back[col].notna(), None).astype(str).tolist()
-            if pd.api.types.is_datetime64_any_dtype(frame[col]) or col in ("deadline", "first_raised_on",
-                                                                            "oldest_raised_on", "day"):  # fmt: skip
+            if pd.api.types.is_datetime64_any_dtype(frame[col]) or col in DATE_COLUMNS:
                 want = [w[:10] for w in want]
                 got = [g[:10] for g in got]
             assert got == want, (sheet, col)

@@ -211,6 +211,18 @@ create table if not exists meta.rule_version (
     primary key (rule_id, version)
 );
 
+-- Rules a night did not run because a feed they need was not in force (pipelines/rules.py): one row
+-- per night, rule and feed; the rule's alerts were left as they were. Rewritten when a night reruns.
+create table if not exists meta.rule_skip (
+    as_of             date not null,
+    rule_id           varchar not null,
+    feed              varchar not null,
+    reason            varchar not null,  -- never_delivered | stale
+    last_delivered_on date,              -- the feed's latest usable delivery on or before the night
+    freshness_days    integer not null,
+    primary key (as_of, rule_id, feed)
+);
+
 -- Household risk profiles, rebuilt every night by marts/household_profile.sql (empty until then).
 create table if not exists marts.household_profile (
     household_key    varchar,

@@ -6,6 +6,7 @@ seeds' values. A county points ``--policy DIR`` (or ``DOUDI_POLICY``) at its own
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.errors import PolicyError
+from pipelines.feeds import FEED_NAMES
 from pipelines.policy.params import RULE_PARAMETERS
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
 ]  # fmt: skip
 
 DEFAULT_DIR = Path(__file__).parent
+log = logging.getLogger(__name__)
 
 
 class _Strict(BaseModel):
@@ -32,7 +35,13 @@ class Rule(_Strict):
     version: int = Field(ge=1)
     enabled: bool = True
     subject: Literal["person", "household"]
+    # the feeds the rule needs: when one of them was never delivered or is older than its freshness
+    # limit (delivery.yaml freshness_days) the rule does not run that night and its alerts stay as
+    # they were; ``all``: it reads every feed and needs none in particular
     sources: list[str]
+    # feeds it also reads where delivered, which only add evidence or another ground for the same
+    # alert: their absence cannot raise or clear an alert wrongly, so it does not stop the rule
+    optional_sources: list[str] = []
     seed: str
     parameters: dict[str, Any] = {}
 
@@ -42,6 +51,18 @@ class Rule(_Strict):
         if value not in RULE_PARAMETERS:
             raise ValueError(f"unknown rule {value!r} (known: {', '.join(RULE_PARAMETERS)})")
         return value
+
+    @field_validator("sources", "optional_sources")
+    @classmethod
+    def _feeds(cls, value: list[str]) -> list[str]:
+        if unknown := [f for f in value if f not in FEED_NAMES and f != "all"]:
+            raise ValueError(f"unknown feed(s) {', '.join(unknown)} (known: all, {', '.join(FEED_NAMES)})")
+        return value
+
+    @property
+    def needed_feeds(self) -> list[str]:
+        """The feeds that must be in force for the rule to run (``all`` needs none in particular)."""
+        return [f for f in self.sources if f != "all"]
 
 
 class Township(_Strict):
@@ -128,6 +149,18 @@ class DeliveryPolicy(_Strict):
     # evidence items kept per alert (the rest counted: 另有 N 条); a default so that a county's older
     # copy of delivery.yaml still loads
     max_evidence_items: int = Field(default=200, ge=1, le=10_000)
+    # days a feed's latest delivery stays in force (night − delivery date ≤ limit); a county's own
+    # delivery.yaml may leave feeds out: they take the shipped file's limits (load_policy)
+    freshness_days: dict[str, int] = {}
+
+    @field_validator("freshness_days")
+    @classmethod
+    def _freshness(cls, value: dict[str, int]) -> dict[str, int]:
+        if unknown := sorted(set(value) - set(FEED_NAMES)):
+            raise ValueError(f"unknown feed(s) {', '.join(unknown)} (known: {', '.join(FEED_NAMES)})")
+        if bad := sorted(k for k, v in value.items() if not 1 <= v <= 3660):
+            raise ValueError(f"days must be 1..3660 ({', '.join(bad)})")
+        return value
 
 
 class RiskPolicy(_Strict):
@@ -260,13 +293,30 @@ def load_policy(directory: Path | str | None = None) -> Policy:
     for path in sorted((directory / "regions").glob("*.yaml")):
         region = _load_yaml(path, RegionPolicy)
         regions[region.county_code] = region  # type: ignore[attr-defined]
-    delivery = _load_yaml(directory / "delivery.yaml", DeliveryPolicy)
+    delivery = _with_shipped_freshness(directory, _load_yaml(directory / "delivery.yaml", DeliveryPolicy))
     risk = _load_yaml(directory / "risk.yaml", RiskPolicy)
     casework = _load_yaml(directory / "casework.yaml", CaseworkPolicy)
     _check_review_intervals(directory, rules, regions)
     return Policy(
         source=str(directory), delivery=delivery, risk=risk, casework=casework, rules=rules, regions=regions
     )
+
+
+def _with_shipped_freshness(directory: Path, delivery: DeliveryPolicy) -> DeliveryPolicy:
+    """A county's delivery.yaml written before freshness limits existed (or listing only some feeds)
+    takes the shipped file's limits for the feeds it leaves out, and is told so."""
+    missing = [f for f in FEED_NAMES if f not in delivery.freshness_days]
+    if not missing:
+        return delivery
+    shipped = _load_yaml(DEFAULT_DIR / "delivery.yaml", DeliveryPolicy).freshness_days  # type: ignore[attr-defined]
+    if absent := [f for f in missing if f not in shipped]:
+        raise PolicyError(f"{DEFAULT_DIR}/delivery.yaml: freshness_days: no limit for {', '.join(absent)}")
+    if directory.resolve() != DEFAULT_DIR.resolve():
+        log.warning(
+            "%s/delivery.yaml: no freshness_days for %s: the shipped limits apply", directory, ", ".join(missing)
+        )
+    limits = {**delivery.freshness_days, **{f: shipped[f] for f in missing}}
+    return delivery.model_copy(update={"freshness_days": limits})
 
 
 def _check_review_intervals(directory: Path, rules: dict[str, Rule], regions: dict[str, RegionPolicy]) -> None:

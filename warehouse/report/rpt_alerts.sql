@@ -1,5 +1,6 @@
 -- Alerts by county, township and rule during the month: raised, condition cleared, closed by outcome,
--- and still open (not closed by casework) at the month's end, of which overdue.
+-- still open at the month's end (not closed by casework, condition not cleared: rpt__alert.sql), of
+-- which overdue, and cleared but not closed by casework.
 select county_code, township_code, township_name as township, rule_id,
        count(*) filter (where first_raised_on between getvariable('rpt_start') and getvariable('rpt_end')) as raised,
        count(*) filter (where cleared_on between getvariable('rpt_start') and getvariable('rpt_end')) as cleared,
@@ -13,9 +14,10 @@ select county_code, township_code, township_name as township, rule_id,
        count(*) filter (where closed_day between getvariable('rpt_start') and getvariable('rpt_end')
                         and outcome = 'false_alarm') as closed_false_alarm,
        count(*) filter (where open_at_end) as open_at_end,
-       count(*) filter (where open_at_end and deadline < getvariable('rpt_end')) as overdue
+       count(*) filter (where open_at_end and deadline < getvariable('rpt_end')) as overdue,
+       count(*) filter (where cleared_not_closed) as cleared_not_closed
 from rpt_alert
 where first_raised_on <= getvariable('rpt_end')
 group by all
-having raised + cleared + closed + open_at_end > 0
+having raised + cleared + closed + open_at_end + cleared_not_closed > 0
 order by county_code, township_code, rule_id
