@@ -153,13 +153,14 @@ def _alerts_sql(reveal: bool) -> str:
     name = "p.name" if reveal else "mask_name(p.name)"
     # evidence cites record keys, some of which carry an ID number (roster, enrolment, certificate)
     evidence = "a.evidence" if reveal else "mask_ids_in(a.evidence::varchar)::json"
+    key = "" if reveal else "mask_ids_in"  # a county whose household codes are built from the head's ID
     return f"""
         select a.alert_id, a.rule_id, a.rule_version, a.subject_type,
                {idn} as id_number, {name} as name,
-               case when a.household_key like 'CA:%' then substr(a.household_key, 4)
-                    else p.household_code end as household_code,
-               coalesce(case when a.household_key like 'HK:%' then substr(a.household_key, 4) end,
-                        p.hukou_number) as hukou_number,
+               {key}(case when a.household_key like 'CA:%' then substr(a.household_key, 4)
+                    else p.household_code end) as household_code,
+               {key}(coalesce(case when a.household_key like 'HK:%' then substr(a.household_key, 4) end,
+                        p.hukou_number)) as hukou_number,
                a.region_code, a.township, a.figure, a.threshold, a.period, a.status,
                a.first_raised_on, a.last_seen_on, {evidence} as evidence, a.cleared_on,
                hp.score as household_score
@@ -475,11 +476,10 @@ def _raw_json_sql(reveal: bool) -> str:
             elif not reveal and c.name == "name":
                 value = f"mask_name(r.{c.name})"
             fields.append(f"'{c.name}', {value}")
-        parts.append(
-            f"select '{feed.name}' as feed, r.delivery_id, r.row_number, "
-            f"json_merge_patch(json_object({', '.join(fields)}), coalesce(r.extra, '{{}}')) as raw "
-            f"from raw.{feed.name} r"
-        )
+        raw = f"json_merge_patch(json_object({', '.join(fields)}), coalesce(r.extra, '{{}}'))"
+        if not reveal:  # a column the contract does not know (in extra) may carry an ID number too
+            raw = f"mask_ids_in({raw}::varchar)::json"
+        parts.append(f"select '{feed.name}' as feed, r.delivery_id, r.row_number, {raw} as raw from raw.{feed.name} r")
     return " union all ".join(parts)
 
 
@@ -520,9 +520,9 @@ REVIEW_COLUMNS = [
 
 def export_review(con: duckdb.DuckDBPyConnection, out: Path, reveal_ids: bool = False) -> int:
     """The latest night's pairs between the thresholds, best first, for confirm/reject."""
-    m_id, m_name = ("", "") if reveal_ids else ("mask_id", "mask_name")
+    m_id, m_name, m_key = ("", "", "") if reveal_ids else ("mask_id", "mask_name", "mask_ids_in")
     sql = f"""
-        select r.source_file || '#' || r.row_number as row_key, r.feed, r.record_key,
+        select r.source_file || '#' || r.row_number as row_key, r.feed, {m_key}(r.record_key) as record_key,
                {m_id}(r.raw_id_number) as raw_id_number, {m_name}(f.name_norm) as row_name,
                v.person_id, {m_id}(p.id_number) as id_number, {m_name}(p.name) as name,
                round(v.score, 4) as score, v.night
