@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines import exports as ex
+from pipelines.idcard import mask_ids_in
 from pipelines.night import run_night
 from pipelines.warehouse import open_warehouse
 
@@ -25,7 +26,7 @@ HYPERLINK = '=HYPERLINK("http://x","y")'
 CMD = "=cmd|' /C calc'!A0"
 AT = "@SUM(1+1)*cmd|' /C calc'!A0"
 PLUS = "+1+cmd|' /C calc'!A0"
-A, B, C = make_id(seq="011"), make_id(seq="021"), make_id(seq="031")
+A, B, C, D = make_id(seq="011"), make_id(seq="021"), make_id(seq="031"), make_id(seq="041")
 
 # Independent of the code under test: what a spreadsheet runs (OWASP: = + - @ tab CR first, also after
 # leading whitespace and in full-width forms; NUL as ASVS adds).
@@ -132,15 +133,17 @@ def county(tmp_path_factory) -> Path:
     number and a name (medical insurance), a delivered ID, a file name; and an ordinary household."""
     root = tmp_path_factory.mktemp("injection")
     landing = root / "landing"
-    registry = [registry_row(A, "张三", "H1"), registry_row(B, "李四", "H2"), registry_row(C, "王五", "H3")]
+    registry = [registry_row(A, "张三", "H1"), registry_row(B, "李四", "H2"), registry_row(C, "王五", "H3"),
+                registry_row(D, "赵六", "H4")]  # fmt: skip
     write_csv(landing, "household_registry", "2026-11-01", registry)
     write_csv(landing, "civil_affairs", "2026-11-01",
               [roster_row(A, "张三", HYPERLINK, village=CMD), roster_row(B, "李四", "-2+3", village=" =1+1"),
-               roster_row(C, "王五", "HH3", village="石桥村")])  # an ordinary household  # fmt: skip
+               roster_row(C, "王五", "HH3", village="石桥村"),  # an ordinary household
+               roster_row(D, "赵六", "HH" + D, village="石桥村")])  # a household code made of an ID  # fmt: skip
     write_csv(landing, "medical_settlements", "2026-11-10", [
         settlement_row(AT, A, "张三", "5000.00"),  # MED_OOP_SINGLE for a 低保 member: an alert citing the row
         settlement_row("S2", HYPERLINK, "@SUM(1)", "10.00"),  # an ID nobody has: unmatched
-        settlement_row(PLUS, B, "李四", "10.00", settled_on="昨天"),  # quarantined
+        settlement_row(PLUS, B, "李四", "10.00", settled_on="昨天", 备用证件号=C),  # quarantined; a column unknown
     ])  # fmt: skip
     bad = landing / "medical_settlements" / "2026-11-12" / "=1+1.csv"
     bad.parent.mkdir(parents=True)
@@ -283,3 +286,21 @@ def test_ordinary_cells_are_written_byte_for_byte_as_before(county, tmp_path):
         # only the rows carrying a planted cell differ, and only by the quotes put in front of them
         assert differ and all(x.replace(b"'", b"") == y.replace(b"'", b"") for x, y in differ)
         assert len(differ) < len(a) - 1
+
+
+def test_ids_inside_codes_and_unknown_columns_are_masked(county, tmp_path):
+    """A household code built from the head's ID (alerts export) and an ID in a column the contract does
+    not know (the quarantine sheet's raw values) are masked like every other ID; shown with reveal_ids."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(county, warehouse)
+    with open_warehouse(warehouse) as con:
+        for reveal in (False, True):
+            ex.export_alerts(con, tmp_path / f"a{reveal}.csv", reveal_ids=reveal)
+            ex.export_quarantine(con, tmp_path / f"q{reveal}.csv", reveal_ids=reveal)
+            ex.export_compare(con, "medical_settlements", tmp_path / f"c{reveal}.csv", "csv", reveal_ids=reveal)
+    for name, planted in (("a", "HH" + D), ("q", C), ("c", C)):
+        masked, shown = (
+            (tmp_path / f"{name}False.csv").read_text("utf-8-sig"),
+            (tmp_path / f"{name}True.csv").read_text("utf-8-sig"),
+        )
+        assert planted in shown and planted not in masked and mask_ids_in(planted) in masked
