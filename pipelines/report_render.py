@@ -257,7 +257,7 @@ def write_xlsx(report: MonthlyReport, path: Path) -> Path:
     from pipelines.exports import neutralise_frame
 
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        about.to_excel(writer, sheet_name="说明", index=False)
+        neutralise_frame(about).to_excel(writer, sheet_name="说明", index=False)
         for name, (_, sheet, columns) in SECTIONS.items():
             frame = report.sections[name][list(columns)].copy()
             for col in frame.columns:
