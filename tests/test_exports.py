@@ -289,8 +289,9 @@ def test_ordinary_cells_are_written_byte_for_byte_as_before(county, tmp_path):
 
 
 def test_ids_inside_codes_and_unknown_columns_are_masked(county, tmp_path):
-    """A household code built from the head's ID (alerts export) and an ID in a column the contract does
-    not know (the quarantine sheet's raw values) are masked like every other ID; shown with reveal_ids."""
+    """A household code built from the head's ID (alerts export, households show, the report) and an ID
+    in a column the contract does not know (the quarantine sheet's raw values) are masked like every
+    other ID; shown with reveal_ids."""
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(county, warehouse)
     with open_warehouse(warehouse) as con:
@@ -298,7 +299,14 @@ def test_ids_inside_codes_and_unknown_columns_are_masked(county, tmp_path):
             ex.export_alerts(con, tmp_path / f"a{reveal}.csv", reveal_ids=reveal)
             ex.export_quarantine(con, tmp_path / f"q{reveal}.csv", reveal_ids=reveal)
             ex.export_compare(con, "medical_settlements", tmp_path / f"c{reveal}.csv", "csv", reveal_ids=reveal)
-    for name, planted in (("a", "HH" + D), ("q", C), ("c", C)):
+        from pipelines.households import household_profile
+
+        for reveal in (False, True):
+            (tmp_path / f"h{reveal}.csv").write_text(str(household_profile(con, "HH" + D, reveal)), "utf-8-sig")
+    _report(warehouse, tmp_path / "report.xlsx")
+    report = "\n".join(str(c) for c in _cells(tmp_path / "report.xlsx"))
+    assert "HH" + D not in report and mask_ids_in("HH" + D) in report  # the highest-scoring households
+    for name, planted in (("a", "HH" + D), ("q", C), ("c", C), ("h", "HH" + D)):
         masked, shown = (
             (tmp_path / f"{name}False.csv").read_text("utf-8-sig"),
             (tmp_path / f"{name}True.csv").read_text("utf-8-sig"),
