@@ -42,9 +42,10 @@ def explain_row(
 ) -> dict:
     idn = "k.id_number" if reveal else "mask_id(k.id_number)"
     raw = "r.raw_id_number" if reveal else "mask_id(r.raw_id_number)"
+    key = "r.record_key" if reveal else "mask_ids_in(r.record_key)"  # most keys carry the row's ID number
     cur = con.execute(
         f"""
-        select r.feed, r.source_file, r.row_number, r.record_key, {raw} as raw_id_number, r.person_id,
+        select r.feed, r.source_file, r.row_number, {key} as record_key, {raw} as raw_id_number, r.person_id,
                {idn} as id_number, r.method, r.score,
                r.compared, r.unlinked_reason
         from int.row_link r left join int.person_key k using (person_id)

@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 
 from pipelines.errors import DoudiError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
+    "neutralise",
+    "neutralise_frame",
+    "sheet_row",
     "ALERT_COLUMNS",
     "LINK_COLUMNS",
     "DELIVERY_COLUMNS",
@@ -31,6 +38,63 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# --- cells a spreadsheet would run (CSV / formula injection) -------------------------------------
+# OWASP's CSV injection guidance: a cell starting with = + - @ (also after leading whitespace, and in
+# the full-width forms a Chinese input method types), or with a tab, carriage return or NUL, is read
+# as a formula by Excel, WPS or LibreOffice: =HYPERLINK(...) in a village name, =cmd|' /C calc'!A0 in
+# a household code. Such a cell is written with a single quote in front; a plain number (-12.5) stays
+# as it is. The same definition is the SQL macro cell_text() (warehouse/macros.sql), used where DuckDB
+# writes the rows; tests/test_exports.py holds the two to agree.
+_SPACE = "\t\n\x0b\x0c\r \u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
+FORMULA_START = re.compile(f"(?:[\x00\t\r]|[{_SPACE}]*[=+\\-@\uff1d\uff0b\uff0d\uff20])")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+
+
+def neutralise(value: Any) -> Any:
+    """``value`` as a spreadsheet cell that is never a formula: text a spreadsheet would run gets a
+    single quote in front; other text, numbers, dates and None are returned as they are.
+
+    >>> neutralise("=1+2"), neutralise(" @SUM(A1)"), neutralise("深溪镇"), neutralise("-12.5"), neutralise(-3)
+    ("'=1+2", "' @SUM(A1)", '深溪镇', '-12.5', -3)
+    """
+    if isinstance(value, str) and FORMULA_START.match(value) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def sheet_row(values: list[Any]) -> list[Any]:
+    """A row of cells for openpyxl's ``append``: every text cell through :func:`neutralise`."""
+    return [neutralise(v) for v in values]
+
+
+def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells went through :func:`neutralise` (vectorised); other cells
+    (numbers, dates) keep their value and type."""
+    out = frame.copy()
+    for col in out.columns:
+        column = out[col]
+        if column.dtype == "category":
+            column = column.astype("string")
+        if column.dtype == "object" or str(column.dtype).startswith("string"):
+            text = column.astype("string")
+            is_text = column.map(lambda v: isinstance(v, str)) if column.dtype == "object" else text.notna()
+            risky = (text.str.match(FORMULA_START) & ~text.str.fullmatch(_PLAIN_NUMBER)).fillna(False) & is_text
+            out[col] = column.mask(risky, "'" + text)
+    return out
+
+
+def sheet_sql(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """``sql`` with every text column (VARCHAR, JSON) through ``cell_text()``: the query a CSV or XLSX
+    export writes. Numbers and dates keep their type; the rows and their order are the query's."""
+    rel = con.sql(sql)
+    cols = []
+    for name, kind in zip(rel.columns, rel.types, strict=True):
+        quoted = '"' + name.replace('"', '""') + '"'
+        text = str(kind) in ("VARCHAR", "JSON")
+        cols.append(f"cell_text({quoted}::varchar) as {quoted}" if text else quoted)
+    return f"select {', '.join(cols)} from ({sql}) as _sheet"
+
 
 ExportFormat = Literal["csv", "xlsx", "json"]
 
@@ -90,13 +154,14 @@ def _alerts_sql(reveal: bool) -> str:
     name = "p.name" if reveal else "mask_name(p.name)"
     # evidence cites record keys, some of which carry an ID number (roster, enrolment, certificate)
     evidence = "a.evidence" if reveal else "mask_ids_in(a.evidence::varchar)::json"
+    key = "" if reveal else "mask_ids_in"  # a county whose household codes are built from the head's ID
     return f"""
         select a.alert_id, a.rule_id, a.rule_version, a.subject_type,
                {idn} as id_number, {name} as name,
-               case when a.household_key like 'CA:%' then substr(a.household_key, 4)
-                    else p.household_code end as household_code,
-               coalesce(case when a.household_key like 'HK:%' then substr(a.household_key, 4) end,
-                        p.hukou_number) as hukou_number,
+               {key}(case when a.household_key like 'CA:%' then substr(a.household_key, 4)
+                    else p.household_code end) as household_code,
+               {key}(coalesce(case when a.household_key like 'HK:%' then substr(a.household_key, 4) end,
+                        p.hukou_number)) as hukou_number,
                a.region_code, a.township, a.figure, a.threshold, a.period, a.status,
                a.first_raised_on, a.last_seen_on, {evidence} as evidence, a.cleared_on,
                hp.score as household_score, coalesce(a.evidence_omitted, 0) as evidence_omitted
@@ -118,11 +183,22 @@ def _alerts_sql(reveal: bool) -> str:
 LINKS_PART_ROWS = 2_000_000  # rows per query of the links export (see _links_parts)
 
 
-def _links_sql(reveal: bool, delivery_ids: list[int] | None = None, with_delivery: bool = False) -> str:
+def _links_sql(
+    reveal: bool, delivery_ids: list[int] | None = None, with_delivery: bool = False, sheet: bool = False
+) -> str:
+    """``sheet``: for a CSV, every text cell through ``cell_text()`` (written here rather than by
+    :func:`sheet_sql` so that the night's pieces hash the query they are written with)."""
     # the delivered values' masks are made when a row is staged (stg.*.record_key_masked, raw_id_masked)
     raw = "r.raw_id_number" if reveal else "r.raw_id_masked"
     idn = "r.id_number" if reveal else "mask_id(r.id_number)"
     key = "r.record_key" if reveal else "r.record_key_masked"
+    if sheet:
+        raw, idn, key = f"cell_text({raw})", f"cell_text({idn})", f"cell_text({key})"
+    feed, source, method, reason = (
+        ("cell_text(r.feed)", "cell_text(r.source_file)", "cell_text(r.method)", "cell_text(r.unlinked_reason)")
+        if sheet
+        else ("r.feed", "r.source_file", "r.method", "r.unlinked_reason")
+    )
     only = f"where r.delivery_id in ({', '.join(str(int(d)) for d in delivery_ids)})" if delivery_ids else ""
     # ordered by feed, file and row: the files ranked first, so that the rows sort on integers
     return f"""
@@ -130,8 +206,9 @@ def _links_sql(reveal: bool, delivery_ids: list[int] | None = None, with_deliver
             select delivery_id, row_number() over (order by feed, source_file, delivery_id) as file_rank
             from meta.delivery
         )
-        select r.feed, r.source_file, r.row_number, {key} as record_key, {raw} as raw_id_number,
-               r.person_id, {idn} as id_number, r.method, r.score, r.unlinked_reason
+        select {feed} as feed, {source} as source_file, r.row_number, {key} as record_key,
+               {raw} as raw_id_number, r.person_id, {idn} as id_number, {method} as method, r.score,
+               {reason} as unlinked_reason
                {", r.delivery_id as _delivery" if with_delivery else ""}
         from int.row_link r
         join files f using (delivery_id)
@@ -156,18 +233,21 @@ def _links_parts(con: duckdb.DuckDBPyConnection, reveal: bool) -> list[str]:
             rows = 0
         parts[-1].append(delivery_id)
         rows += delivered
-    return [_links_sql(reveal, ids) for ids in parts if ids]
+    return [_links_sql(reveal, ids, sheet=True) for ids in parts if ids]
 
 
 def _write(
     con: duckdb.DuckDBPyConnection, sql: str, out: Path, fmt: ExportFormat, headers: dict[str, str] | None = None
 ) -> int:
-    """Run the export query once and write its rows; JSON-typed columns stay nested in JSON.
-    ``headers``: the XLSX header row as people read it (the columns keep their order)."""
+    """Run the export query once and write its rows; JSON-typed columns stay nested in JSON. In CSV
+    and XLSX every text cell goes through ``cell_text()`` (see :func:`neutralise`); JSON, read by
+    programs, keeps the values as they are. ``headers``: the XLSX header row as people read it (the
+    columns keep their order)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
         path = str(out).replace("'", "''")
         return con.execute(f"copy ({sql}) to '{path}' (format json, array true)").fetchall()[0][0]  # rows written
+    sql = sheet_sql(con, sql)  # CSV and XLSX: no cell a spreadsheet would run
     if fmt == "csv":
         return _write_csv(con, [sql], out)
     table = con.sql(sql).to_arrow_table()
@@ -281,7 +361,7 @@ def _write_pieces(con: duckdb.DuckDBPyConnection, missing: list[tuple[int, int, 
         files = {d: p.with_suffix(".tmp").open("wb") for d, p in paths.items()}
         writers: dict[int, pacsv.CSVWriter] = {}
         try:
-            for batch in con.sql(_links_sql(False, list(paths), with_delivery=True)).arrow():
+            for batch in con.sql(_links_sql(False, list(paths), with_delivery=True, sheet=True)).arrow():
                 ids = batch.column("_delivery")
                 columns = [c for c in batch.schema.names if c != "_delivery"]
                 for d in pc.unique(ids).to_pylist():  # the batch's deliveries (one or two), in order
@@ -308,7 +388,7 @@ def _write_links_cached(con: duckdb.DuckDBPyConnection, out: Path, pieces_dir: P
 
     macros = (Path(__file__).resolve().parent.parent / "warehouse" / "macros.sql").read_text("utf-8")
     staging = con.execute("select feed, fingerprint from meta.staging order by feed").fetchall()
-    code = hashlib.sha256(f"{_links_sql(False, [0])}\x1f{macros}\x1f{staging}".encode()).hexdigest()
+    code = hashlib.sha256(f"{_links_sql(False, [0], sheet=True)}\x1f{macros}\x1f{staging}".encode()).hexdigest()
     pieces = con.execute(_LINK_PIECES_SQL).fetchall()
     pieces_dir.mkdir(parents=True, exist_ok=True)
     wanted: list[tuple[Path, int]] = []
@@ -329,7 +409,7 @@ def _write_links_cached(con: duckdb.DuckDBPyConnection, out: Path, pieces_dir: P
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("wb") as f:
         f.write(b"\xef\xbb\xbf")
-        header = con.sql(_links_sql(False, [0]) + " limit 0").arrow().read_all()
+        header = con.sql(_links_sql(False, [0], sheet=True) + " limit 0").arrow().read_all()
         import pyarrow.csv as pacsv
 
         pacsv.write_csv(header, f, write_options=pacsv.WriteOptions(quoting_style="needed"))
@@ -397,11 +477,10 @@ def _raw_json_sql(reveal: bool) -> str:
             elif not reveal and c.name == "name":
                 value = f"mask_name(r.{c.name})"
             fields.append(f"'{c.name}', {value}")
-        parts.append(
-            f"select '{feed.name}' as feed, r.delivery_id, r.row_number, "
-            f"json_merge_patch(json_object({', '.join(fields)}), coalesce(r.extra, '{{}}')) as raw "
-            f"from raw.{feed.name} r"
-        )
+        raw = f"json_merge_patch(json_object({', '.join(fields)}), coalesce(r.extra, '{{}}'))"
+        if not reveal:  # a column the contract does not know (in extra) may carry an ID number too
+            raw = f"mask_ids_in({raw}::varchar)::json"
+        parts.append(f"select '{feed.name}' as feed, r.delivery_id, r.row_number, {raw} as raw from raw.{feed.name} r")
     return " union all ".join(parts)
 
 
@@ -442,9 +521,9 @@ REVIEW_COLUMNS = [
 
 def export_review(con: duckdb.DuckDBPyConnection, out: Path, reveal_ids: bool = False) -> int:
     """The latest night's pairs between the thresholds, best first, for confirm/reject."""
-    m_id, m_name = ("", "") if reveal_ids else ("mask_id", "mask_name")
+    m_id, m_name, m_key = ("", "", "") if reveal_ids else ("mask_id", "mask_name", "mask_ids_in")
     sql = f"""
-        select r.source_file || '#' || r.row_number as row_key, r.feed, r.record_key,
+        select r.source_file || '#' || r.row_number as row_key, r.feed, {m_key}(r.record_key) as record_key,
                {m_id}(r.raw_id_number) as raw_id_number, {m_name}(f.name_norm) as row_name,
                v.person_id, {m_id}(p.id_number) as id_number, {m_name}(p.name) as name,
                round(v.score, 4) as score, v.night

@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 
 from pipelines.errors import DoudiError
+from pipelines.idcard import mask_ids_in
 
 __all__ = ["find_household", "household_profile"]
 
@@ -46,6 +47,9 @@ def household_profile(con: duckdb.DuckDBPyConnection, code: str, reveal: bool = 
         "oldest_raised_on", "score", "rule_points", "category_points", "member_points", "age_points",
     ]  # fmt: skip
     profile: dict[str, Any] = dict(zip(columns, head, strict=True)) if head else {"household_key": key, "score": 0}
+    if not reveal:  # a household code built from the head's ID is masked like the ID
+        for k in ("household_key", "household_code"):
+            profile[k] = mask_ids_in(profile.get(k))
     as_of = con.execute("select max(as_of) from int.night").fetchone()[0]
     profile["members_list"] = [
         dict(zip(["id_number", "name", "relation", "sex", "age", "category", "feed"], r, strict=True))

@@ -10,7 +10,7 @@ import re
 import unicodedata
 from datetime import date
 
-__all__ = ["WEIGHTS", "check_char", "is_valid", "normalize", "mask_id", "mask_name", "to18"]
+__all__ = ["WEIGHTS", "check_char", "is_valid", "normalize", "mask_id", "mask_ids_in", "mask_name", "to18"]
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"
@@ -58,6 +58,18 @@ def mask_id(s: str | None) -> str | None:
     if len(s) <= 10:
         return "*" * len(s)
     return s[:6] + "*" * (len(s) - 10) + s[-4:]
+
+
+# every 18-character ID number inside a text: the SQL macro mask_ids_in() of warehouse/macros.sql
+_ID_IN_TEXT = re.compile(r"([0-9]{6})[0-9]{8}([0-9]{3}[0-9X])")
+
+
+def mask_ids_in(s: str | None) -> str | None:
+    """Every 18-character ID number inside ``s`` (a record key, a certificate number, a message)
+    masked as :func:`mask_id` masks one: the SQL macro ``mask_ids_in`` for text made in Python."""
+    if s is None:
+        return None
+    return _ID_IN_TEXT.sub(r"\1********\2", s)
 
 
 def mask_name(s: str | None) -> str | None:

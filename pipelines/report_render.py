@@ -255,13 +255,16 @@ def write_xlsx(report: MonthlyReport, path: Path) -> Path:
         ],
         columns=["项目", "内容"],
     )
+    from pipelines.exports import neutralise_frame
+
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        about.to_excel(writer, sheet_name="说明", index=False)
+        neutralise_frame(about).to_excel(writer, sheet_name="说明", index=False)
         for name, (_, sheet, columns) in SECTIONS.items():
             frame = report.sections[name][list(columns)].copy()
             for col in frame.columns:
                 if frame[col].dtype == "category" or frame[col].dtype == "object":
                     frame[col] = frame[col].astype("string")
-            frame.rename(columns=columns).to_excel(writer, sheet_name=sheet, index=False)
+            # township names, rule names, reasons: text cells, never formulas
+            neutralise_frame(frame).rename(columns=columns).to_excel(writer, sheet_name=sheet, index=False)
             writer.sheets[sheet].freeze_panes = "A2"
     return path

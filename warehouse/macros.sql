@@ -92,3 +92,14 @@ create or replace temp macro school_year(d) as
 
 -- Age in whole years on a day: a birthday counts on the day itself.
 create or replace temp macro age_years(birth, on_day) as date_part('year', age(on_day, birth));
+
+-- A text cell for a CSV or XLSX export (OWASP CSV injection): a cell a spreadsheet would read as a
+-- formula -- = + - @ first, also after leading whitespace and in full-width forms (＝ ＋ － ＠), or a
+-- tab, carriage return or NUL first -- gets a single quote in front; a plain number (-12.5) stays as
+-- it is. pipelines/exports.py neutralise() is the same definition in Python (tests/test_exports.py
+-- holds them to agree). The first test is a cheap byte comparison that passes over most cells.
+create or replace temp macro cell_text(s) as
+    case when (s < '0' or s >= chr(160) or prefix(s, '=') or prefix(s, '@'))
+              and regexp_matches(s, '^(?:[\x00\t\r]|[\t\n\x0B\f\r \x{00A0}\x{1680}\x{2000}-\x{200B}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}]*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])')
+              and not regexp_full_match(s, '[+-]?[0-9]+(?:\.[0-9]+)?')
+         then '''' || s else s end;

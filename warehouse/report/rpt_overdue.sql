@@ -1,7 +1,7 @@
 -- Alerts not closed by casework at the month's end and past their deadline, oldest first; the
 -- subject masked (ID: first 6 and last 4; name: its first character).
 select a.county_code, a.township_code, a.township_name as township, a.rule_id, a.alert_id,
-       coalesce(hp.household_code, case when a.household_key like 'CA:%' then substr(a.household_key, 4) end)
+       mask_ids_in(coalesce(hp.household_code, case when a.household_key like 'CA:%' then substr(a.household_key, 4) end))
            as household_code,
        mask_id(p.id_number) as id_number, mask_name(p.name) as name,
        a.first_raised_on, a.deadline,

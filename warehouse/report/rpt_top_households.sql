@@ -20,6 +20,7 @@ final as (
     left join int.person p on p.person_id = h.person_id
     where getvariable('rpt_county') = '' or left(hp.region_code, 6) = getvariable('rpt_county')
 )
-select * from final
-order by score desc, household_code
+-- a household code built from the head's ID is masked like the ID (ordered by the code itself)
+select * replace (mask_ids_in(household_code) as household_code) from final
+order by score desc, final.household_code
 limit getvariable('rpt_top_households')

@@ -1,7 +1,9 @@
 """The queue and a household's case as XLSX with Chinese headers (for the desk, and printed for visits).
 
 Column order is a public interface like the CLI's exports: add at the end, never rename. ID numbers
-and names are masked: a workbook leaves the system and is not audited once it has.
+and names are masked: a workbook leaves the system and is not audited once it has. Every text cell is
+written through :func:`pipelines.exports.sheet_row`: a village, household code or comment starting
+with ``=`` is text in the workbook, never a formula.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from pipelines.exports import sheet_row
 from webapp.casework.models import Condition, Outcome, Status
 from webapp.casework.rules import RULE_NAMES
 from webapp.casework.scope import mask_id, mask_name
@@ -31,12 +34,12 @@ QUEUE_HEADERS = [
 
 def _sheet(wb: Workbook, title: str, headers: list[str], rows: Iterable[list]) -> int:
     ws = wb.create_sheet(title)
-    ws.append(headers)
+    ws.append(sheet_row(headers))
     for cell in ws[1]:
         cell.font = Font(bold=True)
     n = 0
     for n, row in enumerate(rows, start=1):  # noqa: B007
-        ws.append(row)
+        ws.append(sheet_row(row))
     ws.freeze_panes = "A2"
     for i, header in enumerate(headers, start=1):
         ws.column_dimensions[ws.cell(1, i).column_letter].width = max(10, 2 * len(header) + 2)
