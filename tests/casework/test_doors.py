@@ -5,6 +5,7 @@ answers that tell nothing about other townships, and decimal amounts refused rat
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -119,6 +120,16 @@ def test_fifty_wrong_passwords_are_not_fifty_tries(town):
     codes = [login(c, "county", f"guess-{i}").status_code for i in range(50)]
     assert codes.count(200) == 4 and codes[4:] == [429] * 46
     assert login(c, "county", PW).status_code == 429
+
+
+def test_a_typed_username_never_reaches_a_log(town, caplog):
+    caplog.set_level(logging.DEBUG)
+    c = Client()
+    for _ in range(6):  # people type their ID number as username; the throttle's log lines mask it
+        login(c, ID_A, "wrong-password")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "AXES" in logged and "5*****************" in logged
+    assert ID_A not in logged and ID_A[:10] not in logged
 
 
 @pytest.mark.parametrize(
