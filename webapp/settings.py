@@ -13,6 +13,7 @@ Everything that differs between a county's production and the quick start comes 
 - ``DOUDI_PROXY=1``: behind a reverse proxy that sets ``X-Forwarded-Proto`` and ``X-Forwarded-For`` (and
   strips a client's own): the scheme and the client's address are taken from them (``DOUDI_PROXY_COUNT``
   proxies, default 1). Without it both headers are ignored, so a client cannot forge its address.
+  Behind a proxy that ends TLS set both (``DOUDI_TLS=1`` alone there would redirect to HTTPS forever).
 - ``DOUDI_POLICY``: the policy folder whose ``casework.yaml`` sets the login throttle and the reveal limits.
 """
 

@@ -156,13 +156,14 @@ def test_a_good_password_is_accepted(town):
     assert user.check_password("县城-暖冬-4731")
 
 
-def _settings_in_a_process(env: dict[str, str]) -> dict:
+def _settings_in_a_process(env: dict[str, str], store) -> dict:
     code = (
         "import json, webapp.settings as s; print(json.dumps({k: getattr(s, k, None) for k in ("
         "'SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE', 'SECURE_SSL_REDIRECT', 'SECURE_HSTS_SECONDS', "
         "'SECURE_HSTS_INCLUDE_SUBDOMAINS', 'SECURE_PROXY_SSL_HEADER', 'AXES_IPWARE_META_PRECEDENCE_ORDER')}))"
     )
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DOUDI_TLS", "DOUDI_PROXY", "DOUDI_HSTS"))}
+    base["DOUDI_CASEWORK_DB"] = f"sqlite:///{store / 'casework.sqlite3'}"  # its secret key beside it, not in var/
     done = subprocess.run(
         [sys.executable, "-c", code], env=base | env | {"PYTHONPATH": str(REPO)}, cwd=REPO,
         capture_output=True, text=True, check=True, timeout=120,
@@ -184,9 +185,22 @@ def _settings_in_a_process(env: dict[str, str]) -> dict:
           "AXES_IPWARE_META_PRECEDENCE_ORDER": ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]}),
     ],
 )  # fmt: skip
-def test_tls_and_proxy_switches(env, expected):
-    got = _settings_in_a_process(env)
+def test_tls_and_proxy_switches(env, expected, tmp_path):
+    got = _settings_in_a_process(env, tmp_path)
     assert {k: got[k] for k in expected} == expected
+
+
+def test_django_deployment_check_over_tls_leaves_only_the_opt_ins(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOUDI_TLS", "DOUDI_PROXY", "DOUDI_HSTS"))}
+    env["DOUDI_CASEWORK_DB"] = f"sqlite:///{tmp_path / 'casework.sqlite3'}"
+    env |= {"DOUDI_TLS": "1", "DOUDI_PROXY": "1", "DOUDI_SECRET_KEY": "k" * 20 + "-deploy-check-" + "x" * 30}
+    code = "import webapp; webapp.setup(); import django.core.management as m; m.call_command('check', '--deploy')"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env | {"PYTHONPATH": str(REPO)}, cwd=REPO,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    found = set(re.findall(r"\(security\.(W\d+)\)", done.stdout + done.stderr))
+    assert found == {"W005", "W021"}, done.stdout + done.stderr  # HSTS for subdomains and preload: opt-in
 
 
 def test_served_over_tls_the_cookies_are_secure_and_hsts_is_sent(town, settings):
