@@ -115,6 +115,22 @@ def test_failed_logins_pause_that_username_from_that_address(town, settings):
     assert login(other, "a", PW, addr="10.0.0.2").status_code == 302 and logged_in(other)
 
 
+def test_an_administrator_lifts_a_pause_with_doudi_users_unlock(town, monkeypatch):
+    from typer.testing import CliRunner
+
+    import webapp
+    from pipelines.cli import app
+
+    monkeypatch.setattr(webapp, "migrate", lambda *a, **k: None)  # the test database is migrated already
+    c = Client()
+    for _ in range(5):
+        login(c, "a", "wrong-password")
+    assert login(c, "a", PW).status_code == 429
+    done = CliRunner().invoke(app, ["users", "unlock", "a"])
+    assert done.exit_code == 0 and "user a: 1 failed-login record(s) cleared" in done.output, done.output
+    assert login(c, "a", PW).status_code == 302 and logged_in(c)
+
+
 def test_fifty_wrong_passwords_are_not_fifty_tries(town):
     c = Client()
     codes = [login(c, "county", f"guess-{i}").status_code for i in range(50)]
