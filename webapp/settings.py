@@ -72,9 +72,10 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "webapp.casework.middleware.LoginRequiredMiddleware",  # Django's, with 401 for the API
+    # Django's, with 401 for the API; before CSRF so that a request without a session is told 401, not 403
+    "webapp.casework.middleware.LoginRequiredMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "webapp.casework.middleware.NoStoreMiddleware",  # personal data is never kept in a browser or proxy cache

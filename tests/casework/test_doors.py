@@ -373,8 +373,13 @@ def test_the_api_answers_401_to_a_client_not_logged_in(town):
     for url in ("/api/alerts/", f"/api/alerts/{town['h1'].pk}/"):
         r = Client().get(url)
         assert r.status_code == 401 and r.json() == {"error": "未登录或登录已过期，请先登录"}
-    r = Client().post(f"/api/alerts/{town['h1'].pk}/", "{}", content_type="application/json")
-    assert r.status_code in (401, 403)  # no session: not logged in, or CSRF refused first: never a login page
+    r = Client(enforce_csrf_checks=True).post(f"/api/alerts/{town['h1'].pk}/", "{}", content_type="application/json")
+    assert r.status_code == 401  # no session: not logged in (before any CSRF check)
+    c = Client(enforce_csrf_checks=True)
+    c.force_login(town["users"]["a"])
+    body = {"to": "assigned", "version": 0}
+    assert c.post(f"/api/alerts/{town['h1'].pk}/", body, content_type="application/json").status_code == 403  # CSRF
+    assert Alert.objects.get(pk=town["h1"].pk).version == 0
     r = Client().get("/")
     assert r.status_code == 302 and r["Location"].startswith("/accounts/login/")  # pages still redirect
 
