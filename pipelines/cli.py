@@ -757,6 +757,18 @@ def users_add(
     console.print(f"user {user.username}: {user.role}{scope}")
 
 
+@users_app.command("unlock")
+def users_unlock(
+    username: Annotated[str, typer.Argument(help="login name paused after too many failed logins")],
+    casework: CaseworkOpt = None,
+) -> None:
+    """Lift the login pause of a username (too many failed logins, casework.yaml login:) from every address."""
+    _casework(casework)
+    from axes.utils import reset
+
+    console.print(f"user {username}: {reset(username=username)} failed-login record(s) cleared; they may log in again")
+
+
 @users_app.command("list")
 def users_list(casework: CaseworkOpt = None) -> None:
     """Every user with role and scope (no passwords)."""

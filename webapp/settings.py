@@ -7,15 +7,26 @@ Everything that differs between a county's production and the quick start comes 
 - ``DOUDI_SECRET_KEY``: the session-signing key. Without it a random key is created once in
   ``<store dir>/secret_key`` (never in the repository).
 - ``DOUDI_ALLOWED_HOSTS`` (comma separated, default ``localhost,127.0.0.1``), ``DOUDI_DEBUG=1``.
+- ``DOUDI_TLS=1``: the application is reached over HTTPS (directly or through the county's proxy): cookies
+  are ``Secure``, HTTP is redirected to HTTPS and browsers are told HSTS (``DOUDI_HSTS_SECONDS``, default a
+  year; ``DOUDI_HSTS_SUBDOMAINS=1`` / ``DOUDI_HSTS_PRELOAD=1`` only when every subdomain is HTTPS too).
+- ``DOUDI_PROXY=1``: behind a reverse proxy that sets ``X-Forwarded-Proto`` and ``X-Forwarded-For`` (and
+  strips a client's own): the scheme and the client's address are taken from them (``DOUDI_PROXY_COUNT``
+  proxies, default 1). Without it both headers are ignored, so a client cannot forge its address.
+  Behind a proxy that ends TLS set both (``DOUDI_TLS=1`` alone there would redirect to HTTPS forever).
+- ``DOUDI_POLICY``: the policy folder whose ``casework.yaml`` sets the login throttle and the reveal limits.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+
+from pipelines.policy import load_casework_policy
 
 DEFAULT_DB = "sqlite:///var/casework.sqlite3"
 DB_URL = os.environ.get("DOUDI_CASEWORK_DB", DEFAULT_DB)
@@ -54,17 +65,21 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "axes",  # failed-login throttle (its tables are migrated with the store's)
     "webapp.casework",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Django's, with 401 for the API; before CSRF so that a request without a session is told 401, not 403
+    "webapp.casework.middleware.LoginRequiredMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "webapp.casework.middleware.NoStoreMiddleware",  # personal data is never kept in a browser or proxy cache
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 ROOT_URLCONF = "webapp.urls"
 WSGI_APPLICATION = "webapp.wsgi.application"
@@ -83,9 +98,17 @@ TEMPLATES = [
     }
 ]
 AUTH_USER_MODEL = "casework.User"
+# Django's full set: not like the username or the person's name, at least 8 characters, not a common
+# password, not all digits (also applied by ``doudi users add``)
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "webapp.casework.passwords.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},  # Django's, in Chinese
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out username and address before any check
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "casework:queue"
@@ -96,6 +119,34 @@ CSRF_COOKIE_HTTPONLY = False  # the page's own script reads it for the API's POS
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ---- the doors: login throttle, reveal limits (casework.yaml), TLS (environment) ----------------------------
+CASEWORK_POLICY = load_casework_policy()
+AXES_FAILURE_LIMIT = CASEWORK_POLICY.login.failure_limit
+AXES_COOLOFF_TIME = timedelta(minutes=CASEWORK_POLICY.login.cooloff_minutes)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # one username from one address
+AXES_RESET_ON_SUCCESS = True  # a successful login forgets the earlier failures
+AXES_LOCKOUT_CALLABLE = "webapp.casework.views.login_locked_out"
+AXES_CLIENT_STR_CALLABLE = "webapp.casework.views.login_client_str"  # no typed username (an ID?) in a log
+AXES_ENABLE_ADMIN = False  # there is no admin site
+
+PROXY = os.environ.get("DOUDI_PROXY") == "1"
+if PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    AXES_IPWARE_PROXY_COUNT = int(os.environ.get("DOUDI_PROXY_COUNT", "1"))
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)  # X-Forwarded-For from a client is a lie we ignore
+
+TLS = os.environ.get("DOUDI_TLS") == "1"
+if TLS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("DOUDI_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("DOUDI_HSTS_SUBDOMAINS") == "1"
+    SECURE_HSTS_PRELOAD = os.environ.get("DOUDI_HSTS_PRELOAD") == "1"
+    SECURE_REFERRER_POLICY = "same-origin"
 
 LANGUAGE_CODE = "zh-hans"
 TIME_ZONE = "Asia/Shanghai"

@@ -20,6 +20,7 @@ from pipelines.policy.params import RULE_PARAMETERS
 
 __all__ = [
     "Rule", "RegionPolicy", "DeliveryPolicy", "RiskPolicy", "CaseworkPolicy", "Policy", "load_policy", "DEFAULT_DIR",
+    "load_casework_policy",
 ]  # fmt: skip
 
 DEFAULT_DIR = Path(__file__).parent
@@ -185,12 +186,42 @@ class RiskPolicy(_Strict):
         return value
 
 
+class LoginPolicy(_Strict):
+    """The login door (casework.yaml ``login``): failed logins of one username from one address before a pause."""
+
+    failure_limit: int = Field(default=5, ge=1, le=100)
+    cooloff_minutes: int = Field(default=15, ge=1, le=24 * 60)
+
+
+class RevealPolicy(_Strict):
+    """Full-ID reveals (casework.yaml ``reveal``): a daily limit per user and what a reason must say."""
+
+    daily_limit: int = Field(default=20, ge=1, le=1000)
+    reason_min_chars: int = Field(default=4, ge=1, le=200)
+    reasons: list[str] = Field(
+        default=["入户核查核对身份", "办理救助核对身份", "跨部门核实信息", "群众来访或申诉核实", "其他"],
+        min_length=1,
+        max_length=30,
+    )
+
+    @field_validator("reasons")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if any(not r.strip() or len(r) > 50 for r in value):
+            raise ValueError("every reason is a non-empty text of at most 50 characters")
+        if len(set(value)) != len(value):
+            raise ValueError("a reason is listed twice")
+        return value
+
+
 class CaseworkPolicy(_Strict):
-    """Casework deadlines (casework.yaml): days from the first warning to closing the case."""
+    """Casework deadlines (casework.yaml): days from the first warning to closing the case; the web doors."""
 
     version: int = Field(ge=1)
     deadline_days: int = Field(ge=1, le=365)
     deadline_days_by_rule: dict[str, int] = Field(default_factory=dict)
+    login: LoginPolicy = Field(default_factory=LoginPolicy)
+    reveal: RevealPolicy = Field(default_factory=RevealPolicy)
 
     @field_validator("deadline_days_by_rule")
     @classmethod
@@ -282,6 +313,12 @@ def _load_yaml(path: Path, model: type[BaseModel]) -> BaseModel:
         if errors:
             raise _invalid(path, root, errors)
     return value
+
+
+def load_casework_policy(directory: Path | str | None = None) -> CaseworkPolicy:
+    """Load and validate ``casework.yaml`` alone (what the web application needs)."""
+    directory = Path(directory or os.environ.get("DOUDI_POLICY") or DEFAULT_DIR)
+    return _load_yaml(directory / "casework.yaml", CaseworkPolicy)  # type: ignore[return-value]
 
 
 def load_policy(directory: Path | str | None = None) -> Policy:

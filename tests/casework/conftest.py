@@ -139,14 +139,14 @@ def casework_server(county_warehouse, tmp_path):
         )
         server = LiveServer(url=f"http://127.0.0.1:{port}", db_url=db_url, users=users, process=proc)
         servers.append(server)
-        for _ in range(120):
+        # wait for the first answer as long as the server lives (a busy machine makes the start slow), up to 10 min
+        deadline = time.monotonic() + 600
+        while proc.poll() is None and time.monotonic() < deadline:
             try:
-                if requests.get(f"{server.url}/accounts/login/", timeout=2).status_code == 200:
+                if requests.get(f"{server.url}/accounts/login/", timeout=60).status_code == 200:
                     return server
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy to answer in time
                 pass
-            if proc.poll() is not None:
-                break
             time.sleep(0.5)
         raise RuntimeError(f"doudi serve did not start: {(tmp_path / f'serve-{port}.log').read_text()[-2000:]}")
 

@@ -158,10 +158,13 @@ def test_revealing_an_id_is_audited_and_limited_to_roles_that_need_it(store, cap
     page = c.get(f"/households/{alert.household_id}/").content.decode()
     assert person.id_number not in page and person.name not in page  # masked on the page
     assert c.post(f"/people/{person.pk}/reveal", {"reason": ""}).status_code == 302  # a reason is required
-    r = c.post(f"/people/{person.pk}/reveal", {"reason": "入户核对身份"})
+    form = {"alert": alert.pk, "reason_choice": "入户核查核对身份", "reason": "入户核对身份"}
+    r = c.post(f"/people/{person.pk}/reveal", form)
     assert r.status_code == 200 and person.id_number in r.content.decode()
     event = AuditEvent.objects.get(action="reveal")
-    assert (event.actor.username, event.person_id, event.comment) == ("a", person.pk, "入户核对身份")
+    assert (event.actor.username, event.person_id, event.alert_id, event.comment) == (
+        "a", person.pk, alert.pk, "入户核查核对身份：入户核对身份"
+    )
     # the administrator runs the system; they do not need anyone's ID number
     assert client(store["users"]["admin"]).post(f"/people/{person.pk}/reveal", {"reason": "x"}).status_code == 403
     # and nothing logged the ID or the name, at any level

@@ -52,16 +52,16 @@ def add_user(
         if not county or not (len(county) == 6 and county.isdigit()):
             raise AccountError("a county officer needs --county (6-digit code)")
     user = User.objects.filter(username=username).first() or User(username=username)
+    if full_name:
+        user.first_name = full_name  # before validating: a password like the person's name is refused too
     try:
-        validate_password(password, user)
+        validate_password(password, user)  # settings.AUTH_PASSWORD_VALIDATORS: Django's full set
     except ValidationError as exc:
-        raise AccountError("password: " + " ".join(exc.messages)) from None
+        raise AccountError("password (密码不合要求): " + " ".join(exc.messages)) from None
     user.role = role
     user.township = place
     user.county_code = county or (place.county_code if place else "")
     user.is_staff = role == Role.ADMIN
-    if full_name:
-        user.first_name = full_name
     user.set_password(password)
     user.save()
     return user

@@ -8,16 +8,20 @@ what is checked here, against the user's scope, not in templates.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime, time
+from decimal import Decimal
 
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from webapp.casework.models import Alert, AuditEvent, Outcome, Proposal, RegionYear, Role, Status, User
-from webapp.casework.scope import alerts_for
+from webapp.casework.models import Alert, AuditEvent, Outcome, Person, Proposal, RegionYear, Role, Status, User
+from webapp.casework.scope import alerts_for, people_for
 
 __all__ = [
     "CaseError",
@@ -29,6 +33,9 @@ __all__ = [
     "decide_proposal",
     "proposals_to_decide",
     "approval_tier",
+    "parse_amount",
+    "reveal_id",
+    "RevealLimit",
 ]
 
 
@@ -152,13 +159,40 @@ def approval_tier(amount: Decimal, county_code: str, on: date) -> Tier:
     return Tier(Proposal.Tier.LEADERSHIP, f"> {region.county_bureau_max:.2f} 元，一事一议")
 
 
-def propose_assistance(user: User, alert_pk: int, amount: str | Decimal, reason: str) -> Proposal:
+def _amount_field() -> forms.DecimalField:
+    """Django's own decimal validation, with the digits and places of the column the amount is stored in."""
+    column = Proposal._meta.get_field("amount")
+    whole = column.max_digits - column.decimal_places
+    return forms.DecimalField(
+        max_digits=column.max_digits,
+        decimal_places=column.decimal_places,
+        min_value=Decimal(1).scaleb(-column.decimal_places),
+        error_messages={
+            "required": "请填写金额（元）",
+            "invalid": "金额须为数字（元），如 1500 或 1500.50",
+            "min_value": "金额须大于 0",
+            "max_digits": f"金额过大：整数部分最多 {whole} 位",
+            "max_whole_digits": f"金额过大：整数部分最多 {whole} 位",
+            "max_decimal_places": f"金额最多保留 {column.decimal_places} 位小数（到分），请勿四舍五入后提交",
+        },
+    )
+
+
+def parse_amount(amount: str | Decimal) -> Decimal:
+    """A yuan amount as the store keeps it, or :class:`CaseError` with a plain Chinese reason.
+
+    Nothing is rounded: ``999999999.999`` is refused (three places), not stored as 1,000,000,000.00.
+    Thousands separators (``1,500``) are allowed.
+    """
+    text = str(amount).strip().replace(",", "").replace("，", "")
     try:
-        value = Decimal(str(amount).strip().replace(",", ""))
-    except InvalidOperation:
-        raise CaseError("金额须为数字（元）") from None
-    if not value.is_finite() or value <= 0 or value >= Decimal("1e9"):
-        raise CaseError("金额须大于 0")
+        return _amount_field().clean(text)
+    except ValidationError as exc:
+        raise CaseError(" ".join(exc.messages)) from None
+
+
+def propose_assistance(user: User, alert_pk: int, amount: str | Decimal, reason: str) -> Proposal:
+    value = parse_amount(amount)
     if not reason.strip():
         raise CaseError("请填写申请理由")
     with transaction.atomic():
@@ -170,7 +204,7 @@ def propose_assistance(user: User, alert_pk: int, amount: str | Decimal, reason:
         tier = approval_tier(value, alert.township.county_code, timezone.localdate())
         proposal = Proposal.objects.create(
             alert=alert,
-            amount=value.quantize(Decimal("0.01")),
+            amount=value,
             tier=tier.tier,
             basis=tier.basis,
             reason=reason.strip(),
@@ -225,3 +259,57 @@ def decide_proposal(user: User, proposal_pk: int, approve: bool, note: str) -> P
         )
         proposal.refresh_from_db()
         return proposal
+
+
+class RevealLimit(CaseError):
+    """The user has revealed as many full ID numbers today as the policy allows."""
+
+
+def _letters_and_digits(text: str) -> int:
+    return sum(1 for ch in text if unicodedata.category(ch)[0] in "LN")
+
+
+def reveal_id(user: User, person_pk: int, alert_pk: int | None, reason_choice: str, reason: str) -> Person:
+    """Show one person's full ID number for the work on one alert: limited per day, for a real reason, audited.
+
+    The audit event names the alert, so the alert's and the household's history show the reveal, and the
+    county's reveal list shows who revealed whom for which alert and why. Limits and the reasons are in
+    ``casework.yaml`` (``reveal``). The user's row is locked while counting, so parallel requests cannot
+    pass the daily limit together.
+    """
+    policy = settings.CASEWORK_POLICY.reveal
+    if user.role not in (Role.CASEWORKER, Role.COUNTY):
+        raise CaseError("此角色无权查看完整身份证号")
+    person = people_for(user).filter(pk=person_pk).first()
+    if person is None:
+        raise CaseError("没有此人员或无权访问")
+    if reason_choice not in policy.reasons:
+        raise CaseError("请选择查看事由")
+    reason = reason.strip()
+    if _letters_and_digits(reason) < policy.reason_min_chars:
+        raise CaseError(f"请写明具体事由（至少 {policy.reason_min_chars} 个汉字、字母或数字，不能只有标点）")
+    alert = (
+        alerts_for(user)
+        .filter(Q(person=person) | Q(household__memberships__person=person) | Q(household_id=person.household_id))
+        .filter(pk=alert_pk or 0)
+        .first()
+    )
+    if alert is None:
+        raise CaseError("请选择与此人有关的预警：查看完整身份证号须为办理某一预警")
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()  # one reveal of this user at a time
+        start = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
+        done = AuditEvent.objects.filter(actor=user, action=AuditEvent.Action.REVEAL, at__gte=start).count()
+        if done >= policy.daily_limit:
+            raise RevealLimit(
+                f"今日查看完整身份证号已达上限（{policy.daily_limit} 次），如确需查看，请联系县级民政部门"
+            )
+        _event(
+            user,
+            AuditEvent.Action.REVEAL,
+            alert,
+            person=person,
+            comment=f"{reason_choice}：{reason}",
+            details={"reason_choice": reason_choice, "today": done + 1},
+        )
+    return person

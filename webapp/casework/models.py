@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from pipelines.idcard import mask_id, mask_name
+
 
 class Role(models.TextChoices):
     CASEWORKER = "caseworker", "乡镇（街道）经办人"
@@ -207,6 +209,10 @@ class AuditEvent(models.Model):
             if value in choices.values:
                 return str(choices(value).label)
         return value
+
+    def person_masked(self) -> str:
+        """The person of a reveal as every page shows people: name by its first character, ID masked."""
+        return f"{mask_name(self.person.name)} {mask_id(self.person.id_number)}" if self.person else ""
 
     def from_label(self) -> str:
         return self._label(self.from_status)

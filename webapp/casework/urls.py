@@ -13,6 +13,7 @@ urlpatterns = [
     path("households/<int:pk>/", views.household_detail, name="household"),
     path("households/<int:pk>/export.xlsx", views.household_export, name="household_export"),
     path("people/<int:pk>/reveal", views.person_reveal, name="person_reveal"),
+    path("reveals/", views.reveals, name="reveals"),
     path("proposals/", views.proposals, name="proposals"),
     path("proposals/<int:pk>/decide", views.proposal_decide, name="proposal_decide"),
     path("api/alerts/", views.api_alerts, name="api_alerts"),

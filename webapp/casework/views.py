@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import date
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
@@ -132,6 +134,9 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "assignees": _assignees(request.user, alert),
             "proposals": alert.proposals.select_related("proposed_by", "decided_by").order_by("pk"),
             "overdue": alert.status != Status.CLOSED and alert.deadline < timezone.localdate(),
+            "reveal": _reveal_form(request.user, [alert])
+            if alert.person and request.user.role in (Role.CASEWORKER, Role.COUNTY)
+            else None,
         },
     )
 
@@ -139,7 +144,16 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _assignees(user: User, alert: Alert) -> list[User]:
     if user.role == Role.CASEWORKER:
         return [user]
-    return list(User.objects.filter(role=Role.CASEWORKER, township=alert.township, is_active=True).order_by("username"))
+    return list(_assignable(alert).order_by("username"))
+
+
+NO_SUCH_ASSIGNEE = "没有此经办人"
+
+
+def _assignable(alert: Alert) -> QuerySet[User]:
+    """The active caseworkers of the alert's township: nobody else can be named as assignee. A username of
+    another township reads exactly like an unknown one, so the answer tells nobody who exists elsewhere."""
+    return User.objects.filter(role=Role.CASEWORKER, township_id=alert.township_id, is_active=True)
 
 
 def _evidence(alert: Alert) -> list[dict]:
@@ -176,12 +190,13 @@ def _case_error(request: HttpRequest, exc: lifecycle.CaseError, pk: int) -> Http
 
 @require_POST
 def alert_transition(request: HttpRequest, pk: int) -> HttpResponse:
-    get_object_or_404(alerts_for(request.user), pk=pk)
+    alert = get_object_or_404(alerts_for(request.user), pk=pk)
     assignee = None
     if request.POST.get("assignee"):
-        assignee = User.objects.filter(pk=request.POST["assignee"], role=Role.CASEWORKER, is_active=True).first()
+        assignee = _assignable(alert).filter(pk=request.POST["assignee"] if request.POST["assignee"].isdigit() else 0)
+        assignee = assignee.first()
         if assignee is None:
-            return _case_error(request, lifecycle.CaseError("没有此经办人"), pk)
+            return _case_error(request, lifecycle.CaseError(NO_SUCH_ASSIGNEE), pk)
     try:
         version = int(request.POST.get("version", ""))
         lifecycle.transition(
@@ -282,6 +297,11 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
             .select_related("alert")
             .order_by("-at", "-pk")[:200],
             "may_reveal": request.user.role in (Role.CASEWORKER, Role.COUNTY),
+            "reveal": _reveal_form(
+                request.user, alerts.order_by("status", "rule_id", "period", "pk").exclude(status=Status.CLOSED)
+            )
+            if request.user.role in (Role.CASEWORKER, Role.COUNTY)
+            else None,
         },
     )
 
@@ -294,30 +314,90 @@ def _members(household) -> list:
     )
 
 
+def _reveal_form(user: User, alerts) -> dict:
+    """What the reveal form offers: the policy's reasons and the alerts the reveal can be for."""
+    policy = settings.CASEWORK_POLICY.reveal
+    return {
+        "reasons": policy.reasons,
+        "min_chars": policy.reason_min_chars,
+        "alerts": [(a.pk, f"{RULE_NAMES.get(a.rule_id, a.rule_id)}（{a.period}）") for a in alerts],
+    }
+
+
 @require_POST
 def person_reveal(request: HttpRequest, pk: int) -> HttpResponse:
-    """The full ID number of one person: only for roles that need it, and always audited."""
+    """The full ID number of one person, for the work on one alert: limited per day, with a reason, audited."""
     person = get_object_or_404(people_for(request.user).select_related("household"), pk=pk)
     if request.user.role not in (Role.CASEWORKER, Role.COUNTY):
         return HttpResponse("此角色无权查看完整身份证号", status=403)
-    reason = request.POST.get("reason", "").strip()
-    if not reason:
-        messages.error(request, "查看完整身份证号须填写事由")
+    try:
+        alert_pk = int(request.POST.get("alert", "") or 0)
+    except ValueError:
+        alert_pk = 0
+    try:
+        lifecycle.reveal_id(
+            request.user, person.pk, alert_pk, request.POST.get("reason_choice", ""), request.POST.get("reason", "")
+        )
+    except lifecycle.RevealLimit as exc:
+        return render(request, "casework/error.html", {"message": str(exc)}, status=429)
+    except lifecycle.CaseError as exc:
+        messages.error(request, str(exc))
+        if alert_pk and alerts_for(request.user).filter(pk=alert_pk).exists():
+            return redirect("casework:alert", pk=alert_pk)
         return (
             redirect("casework:household", pk=person.household_id)
             if person.household_id
             else redirect("casework:queue")
         )
-    AuditEvent.objects.create(
-        actor=request.user,
-        actor_name=request.user.display(),
-        action=AuditEvent.Action.REVEAL,
-        household_id=person.household_id,
-        person=person,
-        comment=reason,
-    )
     log.info("user %s revealed the ID number of person %s", request.user.pk, person.pk)  # ids only, never the value
-    return render(request, "casework/reveal.html", {"person": person, "name_masked": mask_name(person.name)})
+    return render(
+        request,
+        "casework/reveal.html",
+        {"person": person, "name_masked": mask_name(person.name), "alert_pk": alert_pk},
+    )
+
+
+@require_GET
+def reveals(request: HttpRequest) -> HttpResponse:
+    """The county office's list of full-ID reveals in its county: who, whom (masked), for which alert, when, why."""
+    if request.user.role != Role.COUNTY:
+        return forbidden(request)
+    user = request.user
+    qs = (
+        AuditEvent.objects.filter(action=AuditEvent.Action.REVEAL)
+        .filter(Q(alert__in=alerts_for(user)) | Q(alert__isnull=True, household__in=households_for(user)))
+        .select_related("actor", "actor__township", "person", "alert")
+    )
+    if actor := request.GET.get("actor"):
+        qs = qs.filter(actor__username=actor)
+    for key, lookup in (("from", "at__date__gte"), ("to", "at__date__lte")):
+        if value := request.GET.get(key):
+            try:
+                qs = qs.filter(**{lookup: date.fromisoformat(value)})
+            except ValueError:
+                messages.error(request, "日期格式应为 2026-12-01")
+    page = Paginator(qs.order_by("-at", "-pk"), PAGE_SIZE * 2).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "casework/reveals.html",
+        {
+            "page": page,
+            "query": query.urlencode(),
+            "params": {k: request.GET.get(k, "") for k in ("actor", "from", "to")},
+            "rows": [
+                {
+                    "event": ev,
+                    "township": ev.actor.township.name if ev.actor and ev.actor.township else "县级",
+                    "person_name": mask_name(ev.person.name) if ev.person else "",
+                    "person_id": mask_id(ev.person.id_number) if ev.person else "",
+                    "rule_name": RULE_NAMES.get(ev.alert.rule_id, ev.alert.rule_id) if ev.alert else "",
+                }
+                for ev in page.object_list
+            ],
+        },
+    )
 
 
 @require_GET
@@ -392,14 +472,14 @@ def api_alert(request: HttpRequest, pk: int) -> JsonResponse:
         return JsonResponse(_alert_json(get_object_or_404(qs, pk=pk)))
     if request.method != "POST":
         return JsonResponse({"error": "method not allowed"}, status=405)
-    get_object_or_404(qs, pk=pk)
+    alert = get_object_or_404(qs, pk=pk)
     try:
         body = json.loads(request.body or b"{}")
         assignee = None
         if body.get("assignee"):
-            assignee = User.objects.filter(username=body["assignee"], role=Role.CASEWORKER, is_active=True).first()
+            assignee = _assignable(alert).filter(username=str(body["assignee"])).first()
             if assignee is None:
-                return JsonResponse({"error": "没有此经办人"}, status=400)
+                return JsonResponse({"error": NO_SUCH_ASSIGNEE}, status=400)
         if body.get("action") == "comment":
             lifecycle.comment(request.user, pk, str(body.get("comment", "")))
         else:
@@ -427,3 +507,23 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "casework/error.html", {"message": "无权访问"}, status=403)
+
+
+# ---- the login door (django-axes calls these; settings.AXES_*) ---------------------------------------------
+
+
+def login_locked_out(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
+    """The answer to a login while its username and address are paused: the login page, in plain Chinese."""
+    minutes = settings.CASEWORK_POLICY.login.cooloff_minutes
+    message = (
+        f"登录失败次数过多，此用户名在本机的登录已暂停 {minutes} 分钟（其间输入正确密码也不能登录）。"
+        "请稍后再试；忘记密码请联系系统管理员。"
+    )
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"error": message}, status=429)
+    return render(request, "registration/login.html", {"locked": message}, status=429)
+
+
+def login_client_str(username, ip_address, user_agent, path_info, request) -> str:
+    """How django-axes names a client in its log lines: the typed username masked (it may be an ID number)."""
+    return f"{{username: {mask_name(str(username or '')) or '-'}, ip_address: {ip_address}, path_info: {path_info}}}"
