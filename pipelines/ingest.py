@@ -30,7 +30,7 @@ from pipelines.errors import DoudiError, FeedRejected
 from pipelines.feeds import FEEDS, Feed, header_map
 from pipelines.memory import release_memory
 from pipelines.policy import DeliveryPolicy
-from pipelines.readers import FORMATS, FileContent, read_delivery
+from pipelines.readers import FORMATS, FeedHeaderScore, FileContent, ReadLimits, read_delivery
 from pipelines.warehouse import scan_frame
 
 __all__ = ["Delivery", "IngestResult", "discover", "ingest", "accept_delivery", "LOADED"]
@@ -128,13 +128,9 @@ def _count_rows(path: Path) -> int:
     return max(lines - 1, 0)
 
 
-def header_score(feed: Feed):
-    """How many cells of a candidate header row name a column of ``feed``."""
-
-    def score(cells: list[str]) -> int:
-        return sum(1 for v in header_map(feed, cells).values() if v)
-
-    return score
+def header_score(feed: Feed) -> FeedHeaderScore:
+    """How many cells of a candidate header row name a column of ``feed`` (picklable)."""
+    return FeedHeaderScore(feed.name)
 
 
 def plan_columns(feed: Feed, headers: list[str]) -> tuple[dict[str, str], list[tuple[str, str]], dict]:
@@ -277,6 +273,7 @@ def ingest(
 
         policy = load_policy().delivery
     result = IngestResult()
+    limits = ReadLimits.from_policy(policy.limits)
     deliveries, result.ignored = discover(landing, as_of)
     for rel in result.ignored:
         log.warning("not a delivery (expected <feed>/<YYYY-MM-DD>/<file>): %s", rel)
@@ -299,7 +296,7 @@ def ingest(
             if feed is None:
                 raise FeedRejected(f"unknown feed folder {d.feed!r}; known feeds: {', '.join(FEEDS)}")
             # a day without settlements is a header without rows; an empty snapshot would drop everyone
-            content = read_delivery(d.path, header_score(feed), allow_empty=feed.kind == "incremental")
+            content = read_delivery(d.path, header_score(feed), feed.kind == "incremental", limits)
             select, extras, mapping = plan_columns(feed, content.headers)
         except FeedRejected as exc:
             rows = _count_rows(d.path)

@@ -17,7 +17,8 @@ from pipelines.errors import PolicyError
 from pipelines.policy.params import RULE_PARAMETERS
 
 __all__ = [
-    "Rule", "RegionPolicy", "DeliveryPolicy", "RiskPolicy", "CaseworkPolicy", "Policy", "load_policy", "DEFAULT_DIR",
+    "Rule", "RegionPolicy", "DeliveryPolicy", "DeliveryLimits", "RiskPolicy", "CaseworkPolicy", "Policy",
+    "load_policy", "DEFAULT_DIR",
 ]  # fmt: skip
 
 DEFAULT_DIR = Path(__file__).parent
@@ -120,11 +121,35 @@ class GxMostly(_Strict):
     unique: float = Field(gt=0, le=1)
 
 
+class DeliveryLimits(_Strict):
+    """What one delivered file may be before the night reads it (delivery.yaml ``limits``, which says
+    where each default comes from). A file over a limit is rejected with the limit in its reason."""
+
+    max_bytes: int = Field(default=2 * 1024**3, ge=1024**2)
+    max_columns: int = Field(default=500, ge=30, le=16_384)
+    max_rows: int = Field(default=50_000_000, ge=1_000)
+    max_cells: int = Field(default=500_000_000, ge=100_000)
+    max_cell_length: int = Field(default=1_000_000, ge=1_000)
+    xlsx_reader_memory: int = Field(default=4 * 1024**3, ge=512 * 1024**2)
+    xlsx_reader_cpu_seconds: int = Field(default=900, ge=10)
+
+
 class DeliveryPolicy(_Strict):
     hold_drop_share: float = Field(gt=0, le=1)
     hold_min_previous: int = Field(ge=0)
     max_value_length: int = Field(ge=10)
     gx_mostly: GxMostly
+    # optional so that a county's older copy of delivery.yaml still loads (with the defaults above)
+    limits: DeliveryLimits = DeliveryLimits()
+
+    @model_validator(mode="after")
+    def _cell_limits(self):
+        if self.limits.max_cell_length <= self.max_value_length:
+            raise ValueError(
+                f"limits.max_cell_length ({self.limits.max_cell_length}) must be above max_value_length "
+                f"({self.max_value_length}): a long value quarantines its row, only a far longer one the file"
+            )
+        return self
 
 
 class RiskPolicy(_Strict):
