@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.errors import FeedRejected
+from pipelines.safe_text import printable
 
 __all__ = ["FileContent", "FeedHeaderScore", "ReadLimits", "read_delivery", "FORMATS", "HEADER_SCAN_ROWS"]
 
@@ -226,7 +227,7 @@ def _read_csv(path: Path, score: HeaderScore | None, limits: ReadLimits = NO_LIM
         _check_content(content, limits)
         return content
     except pa.ArrowInvalid:
-        log.info("%s: rows with the wrong number of fields; reading it row by row", path.name)
+        log.info("%s: rows with the wrong number of fields; reading it row by row", printable(path.name))
     # Slow path, only for a broken file: keep every row, set aside those that do not fit.
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))[h + 1 :]
