@@ -112,6 +112,7 @@ SMALL = {"max_bytes": 1024**2, "max_columns": 40, "max_rows": 1_000, "max_cells"
 LIMIT_CASES = [
     # (case, limits, build the landing area, outcome, words of the reason)
     ("columns at the limit", SMALL, lambda d: _csv_columns(d, 40), "loaded", None),
+    ("the default limit's 500 columns load", {}, lambda d: _csv_columns(d, 500), "loaded", None),
     ("a column over", SMALL, lambda d: _csv_columns(d, 41), "rejected", "41 columns, more than the limit of 40"),
     ("the issue's 100,000-column header", {}, lambda d: wide_csv(d / "medical_settlements" / DAY / "s.csv"),
      "rejected", "100,019 columns, more than the limit of 500"),

@@ -125,8 +125,8 @@ class DeliveryLimits(_Strict):
     """What one delivered file may be before the night reads it (delivery.yaml ``limits``, which says
     where each default comes from). A file over a limit is rejected with the limit in its reason."""
 
-    max_bytes: int = Field(default=2 * 1024**3, ge=1024**2)
-    max_columns: int = Field(default=500, ge=30, le=16_384)
+    max_bytes: int = Field(default=1024**3, ge=1024**2)
+    max_columns: int = Field(default=500, ge=30, le=16_384)  # 16,384 (a sheet's width) loads in 15 s; 100,000 broke
     max_rows: int = Field(default=50_000_000, ge=1_000)
     max_cells: int = Field(default=500_000_000, ge=100_000)
     max_cell_length: int = Field(default=1_000_000, ge=1_000)
