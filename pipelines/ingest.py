@@ -352,7 +352,13 @@ def ingest(
             if feed is None:
                 raise FeedRejected(f"unknown feed folder {d.feed!r}; known feeds: {', '.join(FEEDS)}")
             # a day without settlements is a header without rows; an empty snapshot would drop everyone
-            content = read_delivery(d.path, header_score(feed), feed.kind == "incremental", limits)
+            try:
+                content = read_delivery(d.path, header_score(feed), feed.kind == "incremental", limits)
+            except MemoryError:  # an allocation refused (pyarrow's too): the file goes, the night stays
+                raise FeedRejected(
+                    "the file needs more memory to read than this machine can give: ask the department "
+                    "to split it or export it again"
+                ) from None
             select, extras, mapping = plan_columns(feed, content.headers)
         except FeedRejected as exc:
             rows = _count_rows(d.path)

@@ -177,6 +177,23 @@ def test_a_file_over_a_delivery_limit_is_rejected_saying_which(tmp_path, case, l
     assert delivered == loaded + quarantined
 
 
+def test_a_refused_allocation_rejects_the_file_not_the_night(tmp_path, monkeypatch):
+    import pipelines.readers
+
+    def refuse(*args, **kwargs):
+        raise pa.ArrowMemoryError("malloc of size 549755813888 failed")
+
+    monkeypatch.setattr(pipelines.readers, "_read_parquet", refuse)
+    _parquet_rows(tmp_path / "landing", 3)
+    write_csv(tmp_path / "landing", "household_registry", "2026-11-11", _registry(3), name="r.csv")
+    con, result = _night(tmp_path)
+    assert [d[:2] for d in _deliveries(con)] == [
+        ("household_registry/2026-11-10/r.parquet", "rejected"),
+        ("household_registry/2026-11-11/r.csv", "loaded"),
+    ]
+    assert "needs more memory to read" in _deliveries(con)[0][2]
+
+
 def test_limits_are_configuration_validated_when_loaded(tmp_path):
     """delivery.yaml's limits are the model's defaults; a nonsense limit stops the night at start."""
     import shutil
