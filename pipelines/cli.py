@@ -367,8 +367,8 @@ def links_explain(
     def run(con):
         return [format_explanation(explain_row(con, *r, reveal=reveal_ids)) for r in find_rows(con, row_key)]
 
-    for text in _with_warehouse(warehouse, run):
-        console.print(text, highlight=False, soft_wrap=True)
+    for text in _with_warehouse(warehouse, run):  # delivered text inside is escaped by format_explanation
+        console.print(text, highlight=False, soft_wrap=True, markup=False)
 
 
 @links_app.command("review")
@@ -580,8 +580,8 @@ def households_show(
             score = f" {e['score']:.3f}" if isinstance(e.get("score"), int | float) else ""
             detail = f" — {e['detail']}" if e.get("detail") else ""
             console.print(
-                f"  [{n}] {e.get('feed')}: {e.get('source_file')}#{e.get('row_number')} "
-                f"{e.get('record_key') or ''} ({e.get('method') or 'unlinked'}{score}){detail}",
+                f"  [{n}] {e.get('feed')}: {_shown(e.get('source_file'))}#{e.get('row_number')} "
+                f"{_shown(e.get('record_key') or '')} ({e.get('method') or 'unlinked'}{score}){_shown(detail)}",
                 highlight=False,
                 soft_wrap=True,
             )

@@ -307,7 +307,7 @@ def _doudi(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-XSS = '"><img src=x onerror=alert(1)>.csv'
+XSS = '"><img src=x onerror=alert(1)>\x1b[31m.csv'
 
 
 def test_poison_files_beside_a_county_cost_it_nothing(tmp_path):
@@ -364,6 +364,8 @@ def test_poison_files_beside_a_county_cost_it_nothing(tmp_path):
     con.close()
     html = "".join(p.read_text(encoding="utf-8") for p in (wh.parent / "datadocs").rglob("*.html"))
     assert html and "<img src=x" not in html and "onerror=alert" not in html
+    r = _doudi("links", "explain", f"medical_settlements/2026-11-02/{XSS}#1", "--warehouse", str(wh))
+    assert r.returncode == 0 and "\x1b" not in r.stdout and "\\x1b[31m.csv#1" in r.stdout, r.stdout + r.stderr
 
     # the next night: nothing retried (the rejected files are remembered), exit 0
     r2 = _doudi("run", "--landing", str(landing), "--as-of", (AS_OF + timedelta(days=1)).isoformat(),
