@@ -407,9 +407,7 @@ def accept_delivery(con: duckdb.DuckDBPyConnection, delivery_id: int, by: str | 
         raise DoudiError(f"no delivery {delivery_id}: see `doudi deliveries export`")
     outcome, source_file = row[0]
     if outcome != "held":
-        raise DoudiError(
-            f"delivery {delivery_id} ({printable(source_file)}) is {outcome}, not held: nothing to accept"
-        )
+        raise DoudiError(f"delivery {delivery_id} ({printable(source_file)}) is {outcome}, not held: nothing to accept")
     note = f"accepted{' by ' + by if by else ''} on {date.today().isoformat()} (was held)"
     con.execute("update meta.delivery set outcome = 'loaded', reason = ? where delivery_id = ?", [note, delivery_id])
     return source_file

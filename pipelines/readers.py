@@ -358,9 +358,7 @@ def _read_xlsx(path: Path, score: HeaderScore | None, limits: ReadLimits = NO_LI
                 raise FeedRejected(result["rejected"])
             with pa.OSFile(str(out)) as f:
                 table = pa.ipc.open_file(f).read_all()
-            return FileContent(
-                table, result["headers"], "xlsx", header_row=result["header_row"], sheet=result["sheet"]
-            )
+            return FileContent(table, result["headers"], "xlsx", header_row=result["header_row"], sheet=result["sheet"])
     raise FeedRejected(_child_failure(proc.returncode, proc.stderr.decode("utf-8", "replace"), limits))
 
 
