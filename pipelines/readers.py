@@ -343,7 +343,11 @@ def _read_xlsx(path: Path, score: HeaderScore | None, limits: ReadLimits = NO_LI
         job = pickle.dumps((str(path), score, limits))
     except (pickle.PicklingError, AttributeError, TypeError) as exc:
         raise TypeError(f"header_score must be picklable (a module-level function or FeedHeaderScore): {exc}") from None
-    with tempfile.TemporaryDirectory(prefix="doudi-xlsx-") as tmp:
+    # the sheet's table comes back through a file: where the night spills (DOUDI_TEMP_DIRECTORY), else /tmp
+    spill = os.environ.get("DOUDI_TEMP_DIRECTORY") or None
+    if spill:
+        Path(spill).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="doudi-xlsx-", dir=spill) as tmp:
         out = Path(tmp) / "sheet.arrow"
         # the child imports what the parent can (the header score's module)
         path_entries = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
