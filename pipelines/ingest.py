@@ -62,9 +62,9 @@ class IngestResult:
     ignored_reasons: dict[str, str] = field(default_factory=dict)  # path -> why it was not read
 
 
-# what a pull writes beside its files (pipelines/sources.py): the manifest, written last, and the
-# hidden temporary name of a file being pulled
-_PULL_FILES = re.compile(r"^(\.pull\.json|\..+\.pulling)$")
+# what a pull writes beside its files (pipelines/sources.py): the manifest, written last, the hidden
+# temporary name of a file being pulled, and the feed's lock of a night's pull
+_PULL_FILES = re.compile(r"^(\.pull\.json|\..+\.pulling|\.\d{4}-\d{2}-\d{2}\.pull\.lock)$")
 NOT_A_DELIVERY = "not a delivery: expected <feed>/<YYYY-MM-DD>/<file>"
 OFFICE_LOCK = "an Office lock file (~$): not read"
 

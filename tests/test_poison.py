@@ -222,7 +222,9 @@ def _landing_with_strays(tmp_path: Path) -> tuple[Path, Path]:
     day.mkdir(parents=True)
     (day / ".hidden_settlements.csv").write_text("settlement_id\n1\n", encoding="utf-8")
     (day / "~$r.xlsx").write_bytes(b"lock")
-    (day / ".pull.json").write_text("{}", encoding="utf-8")  # a pull's own manifest: not listed
+    (day / ".pull.json").write_text("{}", encoding="utf-8")  # a pull's own files: not listed
+    (day.parent / f".{DAY}.pull.lock").write_text("", encoding="utf-8")
+    (day / ".s.csv.0123456789ab.pulling").write_text("", encoding="utf-8")
     secret = tmp_path / "outside" / "secret.csv"
     secret.parent.mkdir()
     secret.write_text(",".join(FEEDS["household_registry"].column_names) + "\n" + "机密," * 5 + "\n", "utf-8")
