@@ -153,7 +153,8 @@ def _county(base: Path, persons: int) -> tuple[Path, dict | None]:
 
 
 def _landing_with(landing: Path, delta: Path, out: Path) -> Path:
-    """A landing area of links to the county's files and the delta's (the departments' drop folder)."""
+    """A landing area of hard links to the county's files and the delta's (the departments' drop
+    folder); copies where a hard link cannot be made. Not symbolic links: ingest never follows one."""
     if out.exists():
         shutil.rmtree(out)
     for src_root in (landing, delta):
@@ -161,7 +162,10 @@ def _landing_with(landing: Path, delta: Path, out: Path) -> Path:
             if path.is_file():
                 target = out / path.relative_to(src_root)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.symlink_to(path.resolve())
+                try:
+                    os.link(path.resolve(), target)
+                except OSError:  # another file system
+                    shutil.copy2(path, target)
     return out
 
 

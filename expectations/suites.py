@@ -14,6 +14,7 @@ import glob
 import logging
 import os
 import pickle
+import re
 import shutil
 import socket
 import subprocess
@@ -29,6 +30,7 @@ from expectations.gx_import import import_gx
 from pipelines.errors import DoudiError
 from pipelines.feeds import FEEDS, Feed
 from pipelines.memory import release_memory
+from pipelines.safe_text import printable
 
 if TYPE_CHECKING:  # GX takes seconds to import: only the night's validation step pays for it
     import duckdb
@@ -239,6 +241,18 @@ def _combined(parts: list[tuple]) -> tuple:
     return (*first[:3], success, elements, unexpected, percent, missing, first[8])
 
 
+_DOCS_UNSAFE = re.compile(r"[^\w.\-]")
+
+
+def _docs_name(source_file: str) -> str:
+    """A delivered file's name as GX may print it: GX writes a run's name into the Data Docs HTML
+    without escaping it (seven times on the index), so a file named ``"><img src=x onerror=...>.csv``
+    would run script when a county officer opens them. Letters (Chinese too), digits, ``.``, ``-``
+    and ``_`` are kept, everything else (markup, quotes, spaces, control characters) becomes ``_``;
+    the delivery id before it keeps the name unique."""
+    return _DOCS_UNSAFE.sub("_", source_file.replace("/", "__"))
+
+
 def _run_suites(
     batches: list[_Batch], mostly: dict[str, float], docs_dir: Path | None, part_rows: int | None = None
 ) -> tuple[list[tuple], list[ValidationOutcome]]:
@@ -284,7 +298,7 @@ def _run_suites(
         )
         result = checkpoint.run(
             batch_parameters={"dataframe": frame},
-            run_id=gx.RunIdentifier(run_name=f"{b.delivery_id}{label}-" + b.source_file.replace("/", "__")),
+            run_id=gx.RunIdentifier(run_name=f"{b.delivery_id}{label}-" + _docs_name(b.source_file)),
         )
         return [_record(b.delivery_id, r) for r in next(iter(result.run_results.values())).results]
 
@@ -317,7 +331,7 @@ def _run_suites(
         failed = sum(1 for r in mine if not r[3])
         records += mine
         outcomes.append(ValidationOutcome(b.delivery_id, b.feed, failed == 0, len(mine), failed, rows))
-        log.info("%s: %d expectations, %d failed", b.source_file, len(mine), failed)
+        log.info("%s: %d expectations, %d failed", printable(b.source_file), len(mine), failed)
         release_memory()
     if docs_dir is not None:
         ctx.build_data_docs()  # once for the night, from the results the checkpoints stored

@@ -7,6 +7,7 @@ import json
 import duckdb
 
 from pipelines.errors import DoudiError
+from pipelines.safe_text import printable
 
 __all__ = ["find_rows", "explain_row", "format_explanation"]
 
@@ -84,8 +85,8 @@ def _waterfall(compared: dict) -> list[str]:
 
 def format_explanation(e: dict) -> str:
     lines = [
-        f"{e['source_file']}#{e['row_number']}  ({e['feed']}, key {e['record_key']})",
-        f"  delivered ID: {e['raw_id_number']}",
+        f"{printable(e['source_file'])}#{e['row_number']}  ({e['feed']}, key {printable(e['record_key'])})",
+        f"  delivered ID: {printable(e['raw_id_number'])}",
     ]
     if e["person_id"] is None:
         lines.append(f"  not linked: {e['unlinked_reason']}")

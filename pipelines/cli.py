@@ -281,6 +281,16 @@ def exchange(
         console.print(f"[yellow]{code} sent nothing:[/] {why}")
 
 
+def _shown(text: object) -> str:
+    """Outside text (a file name, a reason quoting a header) as plain text on the terminal: control
+    characters escaped (no forged lines, no ANSI colours) and Rich markup ([green]...) taken literally."""
+    from rich.markup import escape
+
+    from pipelines.safe_text import printable
+
+    return escape(printable(text))
+
+
 def _print_summary(summary) -> None:
     table = Table(title=f"night {summary.as_of} (run {summary.run_id})")
     for col in ["feed", "files", "rows delivered", "loaded", "quarantined", "linked", "unlinked"]:
@@ -299,9 +309,9 @@ def _print_summary(summary) -> None:
     console.print("  rows delivered/loaded/quarantined: this night's new files; linked/unlinked: all rows in force")
     if summary.files_skipped:
         console.print(f"  {summary.files_skipped} file(s) already loaded on an earlier night: skipped")
-    for p in summary.problems:
+    for p in summary.problems:  # names and reasons come from outside: no markup, no control characters
         console.print(
-            f"  [red]{p['outcome']}[/] {p['source_file']} ({p['rows']:,} rows): {p['reason']}",
+            f"  [red]{p['outcome']}[/] {_shown(p['source_file'])} ({p['rows']:,} rows): {_shown(p['reason'])}",
             soft_wrap=True,
             highlight=False,
         )
@@ -312,7 +322,8 @@ def _print_summary(summary) -> None:
             soft_wrap=True,
         )
     for path in summary.ignored_paths:
-        console.print(f"  [yellow]not a delivery[/] (expected <feed>/<YYYY-MM-DD>/<file>): {path}")
+        why = summary.ignored_reasons.get(path, "not a delivery: expected <feed>/<YYYY-MM-DD>/<file>")
+        console.print(f"  [yellow]ignored[/] {_shown(path)}: {_shown(why)}", soft_wrap=True, highlight=False)
     a = summary.alerts
     console.print(
         f"alerts: {a.get('new', 0)} new, {a.get('updated', 0)} updated, "
@@ -383,8 +394,8 @@ def links_explain(
     def run(con):
         return [format_explanation(explain_row(con, *r, reveal=reveal_ids)) for r in find_rows(con, row_key)]
 
-    for text in _with_warehouse(warehouse, run):
-        console.print(text, highlight=False, soft_wrap=True)
+    for text in _with_warehouse(warehouse, run):  # delivered text inside is escaped by format_explanation
+        console.print(text, highlight=False, soft_wrap=True, markup=False)
 
 
 @links_app.command("review")
@@ -472,7 +483,7 @@ def deliveries_accept(
     from pipelines.ingest import accept_delivery
 
     source = _with_warehouse(warehouse, lambda con: accept_delivery(con, delivery_id, by))
-    console.print(f"delivery {delivery_id} ({source}) accepted: the next `doudi run` uses it")
+    console.print(f"delivery {delivery_id} ({_shown(source)}) accepted: the next `doudi run` uses it", highlight=False)
 
 
 @quarantine_app.command("export")
@@ -596,8 +607,8 @@ def households_show(
             score = f" {e['score']:.3f}" if isinstance(e.get("score"), int | float) else ""
             detail = f" — {e['detail']}" if e.get("detail") else ""
             console.print(
-                f"  [{n}] {e.get('feed')}: {e.get('source_file')}#{e.get('row_number')} "
-                f"{e.get('record_key') or ''} ({e.get('method') or 'unlinked'}{score}){detail}",
+                f"  [{n}] {e.get('feed')}: {_shown(e.get('source_file'))}#{e.get('row_number')} "
+                f"{_shown(e.get('record_key') or '')} ({e.get('method') or 'unlinked'}{score}){_shown(detail)}",
                 highlight=False,
                 soft_wrap=True,
             )

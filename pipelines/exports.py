@@ -453,11 +453,18 @@ def export_links(
 
 
 def export_deliveries(con: duckdb.DuckDBPyConnection, out: Path, fmt: ExportFormat = "csv") -> int:
-    """One row per delivered file: what came and what became of it (conservation)."""
+    """One row per delivered file: what came and what became of it (conservation); and one per
+    entry of the landing area that is not a delivery (outcome ``ignored``: hidden file, symbolic
+    link, wrong folder), never read, so that every file there is accounted for."""
     sql = """
         select feed, delivered_on as as_of, source_file, file_hash as sha256, rows_delivered, rows_loaded,
                rows_quarantined, outcome, reason, delivery_id
-        from meta.delivery order by delivered_on, feed, source_file, delivery_id
+        from meta.delivery
+        union all
+        select case when source_file like '%/%' then split_part(source_file, '/', 1) end,
+               try_cast(split_part(source_file, '/', 2) as date), source_file, null, 0, 0, 0, 'ignored', reason, null
+        from meta.landing_ignored
+        order by as_of nulls last, feed nulls last, source_file, delivery_id nulls last
     """
     return _write(con, sql, out, fmt)
 

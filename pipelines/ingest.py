@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -30,10 +32,11 @@ from pipelines.errors import DoudiError, FeedRejected
 from pipelines.feeds import FEEDS, Feed, header_map
 from pipelines.memory import release_memory
 from pipelines.policy import DeliveryPolicy
-from pipelines.readers import FORMATS, FileContent, read_delivery
+from pipelines.readers import FORMATS, FeedHeaderScore, FileContent, ReadLimits, read_delivery
+from pipelines.safe_text import printable
 from pipelines.warehouse import scan_frame
 
-__all__ = ["Delivery", "IngestResult", "discover", "ingest", "accept_delivery", "LOADED"]
+__all__ = ["Delivery", "IngestResult", "discover", "landing_inventory", "ingest", "accept_delivery", "LOADED"]
 
 log = logging.getLogger(__name__)
 
@@ -55,32 +58,83 @@ class IngestResult:
     skipped: int = 0  # files already loaded on an earlier night
     rejected: int = 0
     held: int = 0
-    ignored: list[str] = field(default_factory=list)  # paths outside the landing layout
+    ignored: list[str] = field(default_factory=list)  # landing paths that are not deliveries (never read)
+    ignored_reasons: dict[str, str] = field(default_factory=dict)  # path -> why it was not read
 
 
-def discover(landing: Path, as_of: date) -> tuple[list[Delivery], list[str]]:
-    """Deliveries dated on or before ``as_of``, in date order; and paths that fit no delivery."""
+# what a pull writes beside its files (pipelines/sources.py): the manifest, written last, the hidden
+# temporary name of a file being pulled, and the feed's lock of a night's pull
+_PULL_FILES = re.compile(r"^(\.pull\.json|\..+\.pulling|\.\d{4}-\d{2}-\d{2}\.pull\.lock)$")
+NOT_A_DELIVERY = "not a delivery: expected <feed>/<YYYY-MM-DD>/<file>"
+OFFICE_LOCK = "an Office lock file (~$): not read"
+
+
+def _not_a_delivery(path: Path) -> str | None:
+    """Why a landing entry is not read (``None``: it may be a delivery). Symbolic links are never
+    followed (one can point anywhere on the machine), nor anything that is not a regular file (a
+    pipe would block the night)."""
+    if path.is_symlink():
+        return "a symbolic link: not followed; copy the file itself into the landing area"
+    if path.name.startswith("~$"):
+        return OFFICE_LOCK
+    if path.name.startswith("."):
+        return "a hidden file (its name starts with '.'): not read; rename it if it is a delivery"
+    if not stat.S_ISREG(path.lstat().st_mode):
+        return "not a regular file (a pipe, socket or device): not read"
+    return None
+
+
+def landing_inventory(landing: Path, as_of: date) -> tuple[list[Delivery], dict[str, str]]:
+    """Deliveries dated on or before ``as_of``, in date order; and every other entry of the landing
+    area (path -> why it is not read), so that each file there is accounted for. Entries are
+    listed, never opened; symbolic links are neither followed nor descended into."""
     if not landing.is_dir():
         raise DoudiError(f"landing area {landing} does not exist: pass --landing DIR")
     deliveries: list[Delivery] = []
-    ignored: list[str] = []
-    for path in sorted(p for p in landing.rglob("*") if p.is_file()):
+    ignored: dict[str, str] = {}
+    entries: list[Path] = []
+    for root, dirs, files in os.walk(landing):  # does not descend into linked folders
+        dirs.sort()
+        entries += [Path(root, d) for d in dirs if Path(root, d).is_symlink()]
+        entries += [Path(root, f) for f in files]
+    for path in sorted(entries):
         rel = path.relative_to(landing).as_posix()
         parts = rel.split("/")
-        if path.name.startswith((".", "~$")):
-            continue  # editor locks and hidden files are nobody's delivery
-        if len(parts) != 3 or not _DATE_DIR.match(parts[1]):
-            ignored.append(rel)
+        if _PULL_FILES.match(path.name):
             continue
-        try:
-            delivered_on = date.fromisoformat(parts[1])
-        except ValueError:
-            ignored.append(rel)
-            continue
-        if delivered_on <= as_of:
+        reason = _not_a_delivery(path)
+        if reason is None and (len(parts) != 3 or not _DATE_DIR.match(parts[1])):
+            reason = NOT_A_DELIVERY
+        if reason is None:
+            try:
+                delivered_on = date.fromisoformat(parts[1])
+            except ValueError:
+                reason = NOT_A_DELIVERY
+        if reason is not None:
+            ignored[rel] = reason
+        elif delivered_on <= as_of:
             deliveries.append(Delivery(parts[0], delivered_on, path, rel))
     deliveries.sort(key=lambda d: (d.delivered_on, d.feed, d.source_file))
     return deliveries, ignored
+
+
+def discover(landing: Path, as_of: date) -> tuple[list[Delivery], list[str]]:
+    """Deliveries dated on or before ``as_of``, in date order; and paths that are not deliveries."""
+    deliveries, ignored = landing_inventory(landing, as_of)
+    return deliveries, list(ignored)
+
+
+def _record_ignored(con: duckdb.DuckDBPyConnection, ignored: dict[str, str], run_id: int) -> None:
+    """Every landing entry that is not a delivery, once per path (``meta.landing_ignored``): the
+    night that first sees it names it, later nights only mark it seen."""
+    if not ignored:
+        return
+    con.executemany(
+        "insert into meta.landing_ignored (source_file, reason, first_run_id, last_run_id, first_seen_at) "
+        "values (?, ?, ?, ?, ?) on conflict (source_file) do update "
+        "set reason = excluded.reason, last_run_id = excluded.last_run_id",
+        [(rel, reason, run_id, run_id, datetime.now()) for rel, reason in ignored.items()],
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -128,13 +182,9 @@ def _count_rows(path: Path) -> int:
     return max(lines - 1, 0)
 
 
-def header_score(feed: Feed):
-    """How many cells of a candidate header row name a column of ``feed``."""
-
-    def score(cells: list[str]) -> int:
-        return sum(1 for v in header_map(feed, cells).values() if v)
-
-    return score
+def header_score(feed: Feed) -> FeedHeaderScore:
+    """How many cells of a candidate header row name a column of ``feed`` (picklable)."""
+    return FeedHeaderScore(feed.name)
 
 
 def plan_columns(feed: Feed, headers: list[str]) -> tuple[dict[str, str], list[tuple[str, str]], dict]:
@@ -220,7 +270,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, d: Delivery) -> None:
             "where delivery_id = ?",
             [delivery_id],
         )
-        log.info("delivery %s superseded by a corrected %s", delivery_id, d.source_file)
+        log.info("delivery %s superseded by a corrected %s", delivery_id, printable(d.source_file))
 
 
 def _key_sql(feed: Feed) -> str:
@@ -277,9 +327,12 @@ def ingest(
 
         policy = load_policy().delivery
     result = IngestResult()
-    deliveries, result.ignored = discover(landing, as_of)
-    for rel in result.ignored:
-        log.warning("not a delivery (expected <feed>/<YYYY-MM-DD>/<file>): %s", rel)
+    limits = ReadLimits.from_policy(policy.limits)
+    deliveries, result.ignored_reasons = landing_inventory(landing, as_of)
+    result.ignored = list(result.ignored_reasons)
+    _record_ignored(con, result.ignored_reasons, run_id)
+    for rel, reason in result.ignored_reasons.items():
+        log.warning("%s: %s", printable(rel), reason)
     for d in deliveries:
         digest = _sha256(d.path)
         seen = con.execute(
@@ -299,7 +352,13 @@ def ingest(
             if feed is None:
                 raise FeedRejected(f"unknown feed folder {d.feed!r}; known feeds: {', '.join(FEEDS)}")
             # a day without settlements is a header without rows; an empty snapshot would drop everyone
-            content = read_delivery(d.path, header_score(feed), allow_empty=feed.kind == "incremental")
+            try:
+                content = read_delivery(d.path, header_score(feed), feed.kind == "incremental", limits)
+            except MemoryError:  # an allocation refused (pyarrow's too): the file goes, the night stays
+                raise FeedRejected(
+                    "the file needs more memory to read than this machine can give: ask the department "
+                    "to split it or export it again"
+                ) from None
             select, extras, mapping = plan_columns(feed, content.headers)
         except FeedRejected as exc:
             rows = _count_rows(d.path)
@@ -307,7 +366,7 @@ def ingest(
                 con, d, digest, run_id, outcome="rejected", reason=str(exc), rows_delivered=rows, rows_quarantined=rows
             )
             result.rejected += 1
-            log.warning("%s rejected: %s", d.source_file, exc)
+            log.warning("%s rejected: %s", printable(d.source_file), printable(exc))
             continue
         _supersede(con, d)
         delivery_id = _record(
@@ -333,9 +392,9 @@ def ingest(
                 [held, delivery_id],
             )
             result.held += 1
-            log.warning("%s %s", d.source_file, held)
+            log.warning("%s %s", printable(d.source_file), held)
         result.loaded.append(delivery_id)
-        log.info("%s: %d rows loaded from %s", d.feed, loaded, d.source_file)
+        log.info("%s: %d rows loaded from %s", printable(d.feed), loaded, printable(d.source_file))
         del content
         release_memory()  # the file's text and table: a GiB at 5M persons
     return result
@@ -348,7 +407,7 @@ def accept_delivery(con: duckdb.DuckDBPyConnection, delivery_id: int, by: str | 
         raise DoudiError(f"no delivery {delivery_id}: see `doudi deliveries export`")
     outcome, source_file = row[0]
     if outcome != "held":
-        raise DoudiError(f"delivery {delivery_id} ({source_file}) is {outcome}, not held: nothing to accept")
+        raise DoudiError(f"delivery {delivery_id} ({printable(source_file)}) is {outcome}, not held: nothing to accept")
     note = f"accepted{' by ' + by if by else ''} on {date.today().isoformat()} (was held)"
     con.execute("update meta.delivery set outcome = 'loaded', reason = ? where delivery_id = ?", [note, delivery_id])
     return source_file

@@ -58,6 +58,7 @@ class NightSummary:
     files_rejected: int = 0
     files_held: int = 0
     ignored_paths: list[str] = field(default_factory=list)
+    ignored_reasons: dict[str, str] = field(default_factory=dict)  # path -> why it is not a delivery
     problems: list[dict] = field(default_factory=list)  # rejected and held deliveries of this night
     validation_failures: int = 0  # failed batch-level expectations (GX) over this night's deliveries
     data_docs: str | None = None
@@ -164,6 +165,7 @@ def step_ingest(
         "held": result.held,
         "problems": problems,
         "ignored": result.ignored,
+        "ignored_reasons": result.ignored_reasons,
     }
 
 
@@ -452,6 +454,7 @@ def run_night(
             files_rejected=result.rejected,
             files_held=result.held,
             ignored_paths=result.ignored,
+            ignored_reasons=result.ignored_reasons,
             problems=_problems(con, run_id),
             validation_failures=sum(v.failed for v in validated),
             data_docs=str(docs_dir / "index.html") if validated else None,

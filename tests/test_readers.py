@@ -198,6 +198,10 @@ def test_malformed_rows_are_listed_in_the_links_export(tmp_path):
     assert "quarantined:malformed_row" in text
 
 
+def _id_and_name_score(cells: list[str]) -> int:
+    return sum(c in ("id_number", "name") for c in cells)
+
+
 def test_xlsx_cells_of_every_type_read_as_text(tmp_path):
     """calamine's cells as text, as a department's export types them: whole numbers without .0, dates as
     'YYYY-MM-DD 00:00:00', booleans as True/False, blanks empty; a column may mix types; the sheet whose
@@ -214,7 +218,7 @@ def test_xlsx_cells_of_every_type_read_as_text(tmp_path):
     ws.append(["x", "王五", 3, "2020-01-01", True, dt.date(2021, 5, 6)])
     path = tmp_path / "mixed.xlsx"
     wb.save(path)
-    content = read_delivery(path, header_score=lambda cells: sum(c in ("id_number", "name") for c in cells))
+    content = read_delivery(path, header_score=_id_and_name_score)  # picklable: the workbook is read in a child
     assert (content.sheet, content.header_row) == ("data", 1)
     assert content.headers == ["id_number", "name", "n", "d", "b", "mix"]
     assert content.table.to_pylist() == [

@@ -42,6 +42,16 @@ create table if not exists meta.delivery (
     received_at      timestamp not null
 );
 
+-- Entries of the landing area that are not deliveries (hidden files, symbolic links, files outside
+-- <feed>/<YYYY-MM-DD>/): never opened, listed with the reason by `doudi deliveries export`.
+create table if not exists meta.landing_ignored (
+    source_file   varchar primary key,   -- path relative to the landing area
+    reason        varchar not null,
+    first_run_id  integer,               -- the night that first saw it (and named it a problem)
+    last_run_id   integer,
+    first_seen_at timestamp not null
+);
+
 -- Rows the night could not use, with a reason a person understands (raw values stay in raw.*
 -- for rows that reached it; rows that could not even be split keep their text here).
 -- severity: quarantine (the row is not used) or warning (used; an odd optional value was ignored).

@@ -19,8 +19,8 @@ from pipelines.feeds import FEED_NAMES
 from pipelines.policy.params import RULE_PARAMETERS
 
 __all__ = [
-    "Rule", "RegionPolicy", "DeliveryPolicy", "RiskPolicy", "CaseworkPolicy", "Policy", "load_policy", "DEFAULT_DIR",
-    "load_casework_policy",
+    "Rule", "RegionPolicy", "DeliveryPolicy", "DeliveryLimits", "RiskPolicy", "CaseworkPolicy", "Policy",
+    "load_policy", "DEFAULT_DIR", "load_casework_policy",
 ]  # fmt: skip
 
 DEFAULT_DIR = Path(__file__).parent
@@ -142,6 +142,19 @@ class GxMostly(_Strict):
     unique: float = Field(gt=0, le=1)
 
 
+class DeliveryLimits(_Strict):
+    """What one delivered file may be before the night reads it (delivery.yaml ``limits``, which says
+    where each default comes from). A file over a limit is rejected with the limit in its reason."""
+
+    max_bytes: int = Field(default=1024**3, ge=1024**2)
+    max_columns: int = Field(default=500, ge=30, le=16_384)  # 16,384 (a sheet's width) loads in 15 s; 100,000 broke
+    max_rows: int = Field(default=50_000_000, ge=1_000)
+    max_cells: int = Field(default=500_000_000, ge=100_000)
+    max_cell_length: int = Field(default=1_000_000, ge=1_000)
+    xlsx_reader_memory: int = Field(default=4 * 1024**3, ge=512 * 1024**2)
+    xlsx_reader_cpu_seconds: int = Field(default=900, ge=10)
+
+
 class DeliveryPolicy(_Strict):
     hold_drop_share: float = Field(gt=0, le=1)
     hold_min_previous: int = Field(ge=0)
@@ -153,6 +166,8 @@ class DeliveryPolicy(_Strict):
     # days a feed's latest delivery stays in force (night − delivery date ≤ limit); a county's own
     # delivery.yaml may leave feeds out: they take the shipped file's limits (load_policy)
     freshness_days: dict[str, int] = {}
+    # optional so that a county's older copy of delivery.yaml still loads (with the defaults above)
+    limits: DeliveryLimits = DeliveryLimits()
 
     @field_validator("freshness_days")
     @classmethod
@@ -162,6 +177,15 @@ class DeliveryPolicy(_Strict):
         if bad := sorted(k for k, v in value.items() if not 1 <= v <= 3660):
             raise ValueError(f"days must be 1..3660 ({', '.join(bad)})")
         return value
+
+    @model_validator(mode="after")
+    def _cell_limits(self):
+        if self.limits.max_cell_length <= self.max_value_length:
+            raise ValueError(
+                f"limits.max_cell_length ({self.limits.max_cell_length}) must be above max_value_length "
+                f"({self.max_value_length}): a long value quarantines its row, only a far longer one the file"
+            )
+        return self
 
 
 class RiskPolicy(_Strict):
