@@ -302,6 +302,7 @@ def compute_hits(
         started = time.perf_counter()
         run_sql_file(con, f"marts/{shared}.sql")
         timings[shared] = time.perf_counter() - started
+    run_sql_file(con, "marts/low_income.sql")  # "low-income person": one definition, read by the rules needing it
     versions = rule_versions(con, policy, as_of, record_versions)
     ran: list[tuple[str, int]] = []
     for rule in policy.rules.values():

@@ -63,7 +63,18 @@ CASES = [
         roster=(SNAP_2,),
         enrolled_on="2026-11-15",
     ),
-    Case("identity_low_roster_not", [{"oop": "5000.00", "identity": "低保"}]),
+    # any one source is enough (DOMAIN.md): the 参保身份 of a registered person never on the roster
+    Case("identity_low_roster_not", [{"oop": "5000.00", "identity": "低保"}], alert=("5000.00", "4000.00")),
+    Case("identity_monitored_roster_not", [{"oop": "4000.01", "identity": "监测对象"}], alert=("4000.01", "4000.00")),
+    Case("identity_low_4000.00_roster_not", [{"oop": "4000.00", "identity": "低保"}]),
+    Case("identity_ordinary_roster_not", [{"oop": "5000.00", "identity": "普通"}]),
+    # 参保身份 still says 低保 after the roster exit: the lower line, the disagreement named
+    Case(
+        "identity_low_after_exit",
+        [{"oop": "5000.00", "settled_on": "2026-11-22", "identity": "低保"}],
+        roster=(SNAP_1,),
+        alert=("5000.00", "4000.00"),
+    ),
     Case(
         "roster_low_identity_ordinary",
         [{"oop": "5000.00", "identity": "普通"}],
@@ -191,3 +202,21 @@ def test_normalised_link_is_cited(night):
     evidence = json.loads(alerts[ids["typo_id_other_20000"]][4])
     assert evidence[0]["method"] == "probabilistic" and 0.99 <= evidence[0]["score"] < 1
     assert json.loads(alerts[ids["roster_low_identity_ordinary"]][4])[0]["identity_disagrees"] is True
+
+
+@pytest.mark.parametrize(
+    "case, disagreement",
+    [
+        ("roster_low_identity_ordinary", "民政名册为低保，参保身份为普通"),
+        ("identity_low_roster_not", "参保身份为低保，民政名册当日无此人的低收入身份"),
+        ("identity_low_after_exit", "参保身份为低保，民政名册当日无此人的低收入身份"),
+        ("low_4000.01", None),  # no 参保身份 delivered: nothing to disagree with
+        ("other_county_identity_low", None),  # outside the roster's coverage: the identity field alone
+    ],
+)
+def test_disagreement_is_named(night, case, disagreement):
+    ids, alerts, _ = night
+    evidence = json.loads(alerts[ids[case]][4])[0]
+    assert evidence["disagreement"] == disagreement
+    assert evidence["identity_disagrees"] is (disagreement is not None)
+    assert evidence["low_income"] is True

@@ -4,9 +4,10 @@
 -- `share_other` (1.0) for anyone else. Strictly greater than.
 --
 -- Readings (parameters in rules.yaml):
---  * low-income for the year = in a roster spell of a low-income category at any time from 1 January
---    to the night (a family that was on the roster this year keeps the lower line), or, outside the
---    roster's coverage, flagged by the insurer's 参保身份 on one of the year's settlements;
+--  * low-income for the year = any one source of low_income_spell (marts/low_income.sql) holding at
+--    any time from 1 January to the night: a roster spell of a low-income category (a family that was
+--    on the roster this year keeps the lower line), or the insurer's 参保身份 on one of the year's
+--    settlements; the sources that said so are in the evidence (low_income_by);
 --  * local income = the urban or rural figure of the region policy of the person's county for that
 --    year, chosen by the township of the person's household (roster, then registry). A township the
 --    county's policy does not list is read as `unknown_township` (rural: the lower line, so that a
@@ -38,8 +39,6 @@ candidates as (
 totals as (
     select person_id, settled_year,
            sum(net_oop_compliant) as total,
-           bool_or(coalesce(list_contains(getvariable('moa_identity_low_income_values'), insured_identity), false))
-               as identity_low_income,
            list({feed: 'medical_settlements', source_file: source_file, row_number: row_number,
                  record_key: settlement_id, method: link_method, score: link_score, settled_on: settled_on,
                  net_oop_compliant: net_oop_compliant} order by settled_on, settlement_id) as evidence
@@ -47,15 +46,15 @@ totals as (
     semi join candidates using (person_id, settled_year)
     group by person_id, settled_year
 ),
-on_roster as (
-    select distinct t.person_id, t.settled_year
+low_income as (
+    select t.person_id, t.settled_year,
+           list(distinct m.source order by m.source) as low_income_by
     from totals t
-    join int.household_member m
+    join low_income_spell(getvariable('moa_low_income_categories'), getvariable('moa_identity_low_income_values')) m
         on m.person_id = t.person_id
-       and m.feed = 'civil_affairs'
-       and list_contains(getvariable('moa_low_income_categories'), m.category)
-       and m.status_from <= least(make_date(t.settled_year, 12, 31), getvariable('as_of'))
+       and m.valid_from <= least(make_date(t.settled_year, 12, 31), getvariable('as_of'))
        and (m.valid_to is null or m.valid_to > make_date(t.settled_year, 1, 1))
+    group by t.person_id, t.settled_year
 ),
 areas as (
     select p.person_id, p.household_key, p.ever_registered or p.ever_on_roster as roster_covers,
@@ -67,14 +66,12 @@ areas as (
 ),
 lined as (
     select t.*, a.household_key, a.urban,
-           case when o.person_id is not null then true
-                when not a.roster_covers then t.identity_low_income
-                else false end as low_income,
+           o.person_id is not null as low_income, coalesce(o.low_income_by, []) as low_income_by,
            case when a.urban then r.disposable_income_urban else r.disposable_income_rural end as income
     from totals t
     join areas a using (person_id)
     join meta.region_year r on r.county_code = a.county_code and r.year = t.settled_year
-    left join on_roster o using (person_id, settled_year)
+    left join low_income o using (person_id, settled_year)
     where a.urban is not null
 ),
 thresholds as (
@@ -88,7 +85,7 @@ final as (
     select 'MED_OOP_ANNUAL' as rule_id, 'person' as subject_type, person_id, household_key,
            settled_year::varchar as period, total::decimal(14, 2) as figure,
            round(exact_threshold, 2)::decimal(14, 2) as threshold,
-           list_transform(evidence, lambda e: struct_insert(e, low_income := low_income, urban := urban)) as evidence
+           list_transform(evidence, lambda e: struct_insert(e, low_income := low_income, low_income_by := low_income_by, urban := urban)) as evidence
     from thresholds
     where total > exact_threshold
 )
