@@ -22,7 +22,7 @@ from pipelines.exports import export_alerts, export_links
 from pipelines.ingest import ingest
 from pipelines.link import link
 from pipelines.policy import Policy, load_policy
-from pipelines.rules import check_rule_parameters, evaluate_rules
+from pipelines.rules import check_rule_parameters, evaluate_rules, region_default_notes
 from pipelines.standardize import standardize
 from pipelines.warehouse import full_rebuild, open_warehouse, temp_directory
 
@@ -62,6 +62,8 @@ class NightSummary:
     data_docs: str | None = None
     exports: dict[str, str] = field(default_factory=dict)
     casework: str | None = None  # what the publish to the casework store did (None: not asked for)
+    # per county on default region figures: which, with year and source (DOMAIN.md "Region policy")
+    policy_defaults: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -343,6 +345,7 @@ def run_night(
                 t = time.perf_counter()
                 alerts = evaluate_rules(con, as_of, policy)
                 phases["rules"] = time.perf_counter() - t
+                policy_defaults = region_default_notes(con, as_of)
 
                 t = time.perf_counter()
                 validated = contracts.finish(con)
@@ -387,4 +390,5 @@ def run_night(
             data_docs=str(docs_dir / "index.html") if validated else None,
             exports=exports,
             casework=casework,
+            policy_defaults=policy_defaults,
         )

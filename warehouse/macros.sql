@@ -92,3 +92,15 @@ create or replace temp macro school_year(d) as
 
 -- Age in whole years on a day: a birthday counts on the day itself.
 create or replace temp macro age_years(birth, on_day) as date_part('year', age(on_day, birth));
+
+-- Urban or rural by the 12-digit statistical division code (统计用区划代码, GB/T 10114; DOMAIN.md
+-- "Region policy"), for a township the county's region file does not list: township (digits 7–9)
+-- 001–099 街道 urban, 200–399 乡 rural; in a 镇 (100–199) the village (digits 10–12) decides,
+-- 001–199 居委会 urban, 200–399 村委会 rural; null when the code cannot say.
+create or replace temp macro gbt_urban(code) as
+    case when not coalesce(regexp_full_match(code, '[0-9]{9}([0-9]{3})?'), false) then null
+         when substr(code, 7, 3) between '001' and '099' then true
+         when substr(code, 7, 3) between '200' and '399' then false
+         when substr(code, 7, 3) between '100' and '199' and length(code) = 12 then
+             case when substr(code, 10, 3) between '001' and '199' then true
+                  when substr(code, 10, 3) between '200' and '399' then false end end;
