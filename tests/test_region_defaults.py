@@ -190,6 +190,12 @@ def test_policy_init_writes_a_file_that_loads(night, tmp_path):
         app, ["policy", "init", "--county", COUNTY, "--warehouse", str(wh), "--policy", str(policy_dir)]
     )
     assert again.exit_code == 2 and "exists" in again.output
+    # a county the warehouse does not hold: nothing written, the counties it holds named
+    other = CliRunner().invoke(
+        app, ["policy", "init", "--county", "220222", "--warehouse", str(wh), "--policy", str(policy_dir)]
+    )
+    assert other.exit_code == 2 and "220221" in other.output
+    assert not (policy_dir / "regions" / "220222.yaml").exists()
 
 
 def test_a_figure_written_is_no_longer_a_default(tmp_path):

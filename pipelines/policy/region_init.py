@@ -115,6 +115,15 @@ def write_region_file(
         raise PolicyError(f"warehouse {warehouse} does not exist: run a night first (doudi run), or pass --warehouse")
     with open_warehouse(warehouse, read_only=True) as con:
         townships = found_townships(con, county)
+        if not townships:
+            found = con.execute(
+                "select string_agg(distinct substr(region_code, 1, 6), ', ' order by substr(region_code, 1, 6)) "
+                "from int.household_member where regexp_full_match(region_code, '[0-9]{9}([0-9]{3})?')"
+            ).fetchall()[0][0]
+            raise PolicyError(
+                f"no township of county {county} in the roster or household registry of {warehouse} "
+                f"(counties found there: {found or 'none'}): check the code"
+            )
         if year is None:
             last = con.execute("select max(as_of) from meta.run where status = 'succeeded'").fetchall()[0][0]
             year = (last or date.today()).year
