@@ -561,7 +561,8 @@ def compare_export(
     """A department's rows that matched nobody, conflict with another department, or were quarantined.
 
     Columns: feed, delivered_on, source_file, row_number, record_key, raw_id_number, problem
-    (unmatched | identity_conflict | quarantined | file_not_used), reason_code, reason, raw (JSON);
+    (unmatched | identity_conflict | low_income_disagreement | quarantined | file_not_used), reason_code,
+    reason, raw (JSON);
     the XLSX has Chinese headers.
     """
     from pipelines.exports import compare_month, export_compare

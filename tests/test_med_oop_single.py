@@ -220,3 +220,27 @@ def test_disagreement_is_named(night, case, disagreement):
     assert evidence["disagreement"] == disagreement
     assert evidence["identity_disagrees"] is (disagreement is not None)
     assert evidence["low_income"] is True
+
+
+def test_comparison_results_name_the_disagreements(night, tmp_path):
+    """DOMAIN.md: the department's comparison results name the disagreement too."""
+    import csv
+
+    from pipelines.exports import export_compare
+
+    ids, _, summary = night
+    out = tmp_path / "compare.csv"
+    with open_warehouse(summary.warehouse) as con:
+        export_compare(con, "medical_settlements", out, "csv", month="2026-11", reveal_ids=True)
+    with out.open(encoding="utf-8-sig", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["problem"] == "low_income_disagreement"]
+    assert sorted(r["raw_id_number"] for r in rows) == sorted(
+        ids[c]
+        for c in (
+            "roster_low_identity_ordinary",
+            "identity_low_roster_not",
+            "identity_monitored_roster_not",
+            "identity_low_after_exit",
+        )
+    )
+    assert all(r["reason"].startswith("低收入身份与民政名册不一致：") for r in rows)
