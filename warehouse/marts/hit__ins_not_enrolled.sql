@@ -22,7 +22,7 @@ people as (
     select person_id, any_value(h.household_key) as household_key,
            list({feed: feed, source_file: source_file, row_number: row_number, record_key: record_key,
                  method: method, score: score, low_income_by: source, detail: detail}
-                order by source, row_number, record_key) as evidence
+                order by source, source_file nulls first, row_number, record_key) as evidence
     from low_income
     left join households h using (person_id)
     group by person_id

@@ -28,7 +28,7 @@ with settlements as (
 ),
 roster_status as (
     select s.settlement_id,
-           arg_max(m.category, m.valid_from) as roster_category
+           first(m.category order by m.valid_from desc, m.category) as roster_category
     from settlements s
     -- every listed source (the roster; the rural-monitoring list when it comes): the settlement's
     -- own 参保身份 is judged below, row by row, under identity_fallback
