@@ -244,3 +244,32 @@ def test_comparison_results_name_the_disagreements(night, tmp_path):
         )
     )
     assert all(r["reason"].startswith("低收入身份与民政名册不一致：") for r in rows)
+
+
+# identity_fallback: when the settlement's own 参保身份 makes its patient low-income (4,000 line)
+FALLBACK = [
+    # (mode, cases on the 4,000 line among those the mode decides)
+    ("always", {"identity_low_roster_not", "identity_low_after_exit", "other_county_identity_low"}),
+    ("outside_roster_coverage", {"other_county_identity_low"}),  # version 1's reading
+    ("never", set()),
+]
+DECIDED = ("identity_low_roster_not", "identity_low_after_exit", "other_county_identity_low")
+
+
+@pytest.mark.parametrize("mode, low", FALLBACK, ids=[f[0] for f in FALLBACK])
+def test_identity_fallback_modes(tmp_path, mode, low):
+    ids = build_county(tmp_path / "landing")
+    policy = policy_only("MED_OOP_SINGLE")
+    rule = policy.rule("MED_OOP_SINGLE")
+    rule = rule.model_copy(update={"parameters": {**rule.parameters, "identity_fallback": mode}})
+    policy = policy.model_copy(update={"rules": {**policy.rules, rule.id: rule}})
+    run_night(tmp_path / "landing", AS_OF, tmp_path / "w.duckdb", policy)
+    with open_warehouse(tmp_path / "w.duckdb") as con:
+        alerted = dict(
+            con.execute(
+                "select k.id_number, a.threshold::varchar from marts.alert a join int.person_key k using (person_id)"
+            ).fetchall()
+        )
+    # all three settlements are under 10,000: an alert means the 4,000 line applied
+    assert {c for c in DECIDED if ids[c] in alerted} == low
+    assert all(alerted[ids[c]] == "4000.00" for c in low)
