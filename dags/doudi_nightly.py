@@ -228,7 +228,7 @@ def doudi_nightly():
         def publish(county: dict, ingested: dict, alerts: dict) -> dict:
             from datetime import date
 
-            from pipelines.night import night_summary, step_publish
+            from pipelines.night import night_summary, policy_defaults_summary, step_publish
             from pipelines.partition import finish_night
 
             as_of = date.fromisoformat(ingested["as_of"])
@@ -240,6 +240,7 @@ def doudi_nightly():
                 "exports": exports, "snapshot": str(snapshot), "rewound": ingested["rewound"],
                 "late": ingested["late"], "problems": ingested["problems"],
                 "feeds": night_summary(county["warehouse"], as_of, ingested["run_id"]),
+                "policy_defaults": policy_defaults_summary(county["warehouse"], as_of),
             }  # fmt: skip
 
         @task

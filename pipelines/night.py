@@ -38,6 +38,7 @@ __all__ = [
     "step_casework",
     "step_report",
     "night_summary",
+    "policy_defaults_summary",
     "exports_dir",
 ]
 
@@ -232,6 +233,12 @@ def night_summary(warehouse: Path, as_of: date, run_id: int | None = None) -> li
     """Rows per feed: delivered, loaded and quarantined tonight (this run), linked and unlinked overall."""
     with open_warehouse(warehouse, read_only=False) as con:
         return _feed_summary(con, run_id)
+
+
+def policy_defaults_summary(warehouse: Path, as_of: date) -> list[str]:
+    """Per county on default region figures, which (what the night's summary says; for the DAG's night.json)."""
+    with open_warehouse(warehouse, read_only=True) as con:
+        return region_default_notes(con, as_of)
 
 
 def _feed_summary(con, run_id: int | None) -> list[dict]:

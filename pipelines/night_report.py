@@ -61,6 +61,7 @@ def write_night_report(nights: list[dict], counties_file: str | None = None) -> 
             "late": night.get("late", []),
             "problems": night.get("problems", []),
             "feeds": night.get("feeds", []),
+            "policy_defaults": night.get("policy_defaults", []),  # figures the county runs on by default
             "rewound": night.get("rewound"),
             "casework": night.get("casework"),
         }

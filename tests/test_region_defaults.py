@@ -143,6 +143,10 @@ def test_summary_names_the_missing_figures(night):
     assert COUNTY in line and f"doudi policy init --county {COUNTY}" in line
     assert all(label in line for label in LABELS)
     assert "54,188元/年" in line and "23,119元/年" in line and "546元/月" in line and "364.33元/月" in line
+    # the same lines for the DAG's night.json, read back from the warehouse
+    from pipelines.night import policy_defaults_summary
+
+    assert policy_defaults_summary(night[0], AS_OF) == summary.policy_defaults
 
 
 def test_demo_county_has_no_default(tmp_path):
