@@ -237,7 +237,7 @@ def night_summary(warehouse: Path, as_of: date, run_id: int | None = None) -> li
 
 def policy_defaults_summary(warehouse: Path, as_of: date) -> list[str]:
     """Per county on default region figures, which (what the night's summary says; for the DAG's night.json)."""
-    with open_warehouse(warehouse, read_only=True) as con:
+    with open_warehouse(warehouse, read_only=False) as con:  # as night_summary: one configuration per process
         return region_default_notes(con, as_of)
 
 
