@@ -211,6 +211,15 @@ def test_a_figure_written_is_no_longer_a_default(tmp_path):
     figures = load_policy(policy_dir).figures("520302", 2026)
     assert figures.defaulted == ("disposable_income_rural",)
     assert figures.values["disposable_income_rural"] == 23119.0 and figures.values["disposable_income_urban"] == 42000
+    # a null in a later year keeps the county's own figure of an earlier year (figures hold until changed)
+    data = yaml.safe_load(text)
+    data["years"][2025] = {**data["years"][2026], "disposable_income_rural": 15000.0}
+    data["years"][2026]["disposable_income_rural"] = None
+    (policy_dir / "regions" / "520302.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    policy = load_policy(policy_dir)
+    assert policy.figures("520302", 2026).values["disposable_income_rural"] == 15000.0
+    assert policy.figures("520302", 2026).defaulted == ()
+    assert policy.figures("520302", 2024).values["disposable_income_rural"] == 15000.0  # before the first year
     # a figure out of range is still an error, with file and line
     (policy_dir / "regions" / "520302.yaml").write_text(text.replace(": null", ": -1"), encoding="utf-8")
     with pytest.raises(PolicyError, match=r"520302.yaml:\d+: years.2026.disposable_income_rural"):

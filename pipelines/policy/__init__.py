@@ -239,13 +239,16 @@ class Policy(_Strict):
         return self.rules[rule_id]
 
     def figures(self, county_code: str, year: int) -> RegionFigures:
-        """The region figures of a county and year: the county's own (the latest year on or before,
-        else its earliest), each one it does not give from region_defaults.yaml."""
+        """The region figures of a county and year: each the county's own of the latest year on or
+        before that gives it (figures hold until changed; before its first year, its earliest), else
+        the default of region_defaults.yaml."""
         region = self.regions.get(county_code)
-        own = region.year(year) if region else None
+        years = sorted(region.years) if region else []
+        # the county's years to look in, nearest first: on or before ``year``, else the earliest
+        chain = [region.years[y] for y in reversed([y for y in years if y <= year] or years[:1])] if region else []
         values, defaulted = {}, []
         for f in REGION_FIGURES:
-            value = getattr(own, f) if own else None
+            value = next((getattr(y, f) for y in chain if getattr(y, f) is not None), None)
             if value is None:
                 value = self.region_defaults.figures[f].value  # type: ignore[index]
                 defaulted.append(f)
