@@ -228,7 +228,7 @@ def doudi_nightly():
         def publish(county: dict, ingested: dict, alerts: dict) -> dict:
             from datetime import date
 
-            from pipelines.night import night_rules_skipped, night_summary, step_publish
+            from pipelines.night import night_rules_skipped, night_summary, policy_defaults_summary, step_publish
             from pipelines.partition import finish_night
 
             as_of = date.fromisoformat(ingested["as_of"])
@@ -241,6 +241,7 @@ def doudi_nightly():
                 "late": ingested["late"], "problems": ingested["problems"],
                 "feeds": night_summary(county["warehouse"], as_of, ingested["run_id"]),
                 "rules_skipped": night_rules_skipped(county["warehouse"], as_of),
+                "policy_defaults": policy_defaults_summary(county["warehouse"], as_of),
             }  # fmt: skip
 
         @task

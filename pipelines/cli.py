@@ -65,6 +65,8 @@ users_app = typer.Typer(help="Casework users: caseworkers, county officers, admi
 casework_app = typer.Typer(help="The caseworkers' store (the web application's database).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(casework_app, name="casework")
+policy_app = typer.Typer(help="Region policy files: a county's figures and townships.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
 
 CaseworkOpt = Annotated[
     str | None,
@@ -136,6 +138,10 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(getattr(exc, "exit_code", 2))
 
 
+def _bad_county(value: str) -> str:
+    raise typer.BadParameter(f"{value!r} is not a county code: 6 digits (GB/T 2260), e.g. 220221")
+
+
 @app.command()
 def generate(
     out: Annotated[Path, typer.Option(help="folder to write landing/ and truth/ into")],
@@ -149,18 +155,57 @@ def generate(
     as_of: Annotated[
         str, typer.Option("--as-of", help="night the county is generated for (YYYY-MM-DD)")
     ] = "2026-11-20",
+    county: Annotated[
+        str,
+        typer.Option(
+            help="6-digit county code; one without a region file is generated on the default figures",
+            callback=lambda v: v if len(v) == 6 and v.isdigit() else _bad_county(v),
+        ),
+    ] = "520302",
 ) -> None:
     """Generate a synthetic county: seven feeds in their messy formats, and a ground truth beside them."""
     from pipelines.synthetic import generate_county
 
     try:
-        summary = generate_county(out, persons=persons, seed=seed, as_of=_parse_date(as_of))
+        summary = generate_county(out, persons=persons, seed=seed, as_of=_parse_date(as_of), county=county)
     except DoudiError as exc:
         _fail(exc)
     files = summary.get("files", {})
     console.print(f"[bold]synthetic county[/] {persons:,} persons, seed {seed}, as of {as_of}")
     console.print(f"  landing: {out / 'landing'}  ({len(files)} files)")
     console.print(f"  truth:   {out / 'truth'}")
+
+
+@policy_app.command("init")
+def policy_init(
+    county: Annotated[str, typer.Option(help="6-digit county code, e.g. 220221")],
+    warehouse: WarehouseOpt = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="policy folder whose regions/ receives the file [env DOUDI_POLICY]")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="file to write [default <policy>/regions/<county>.yaml]")] = None,
+    year: Annotated[int | None, typer.Option(help="the year of the figures [default: the last night's]")] = None,
+    force: Annotated[bool, typer.Option(help="write over an existing file")] = False,
+) -> None:
+    """Write a county's region file to complete: the townships found in the warehouse, figures left to the defaults.
+
+    Every figure is written null with its default, year and source beside it: until the office writes
+    the county's own figure, the night keeps using the default and says so in each alert and its summary.
+    """
+    from pipelines.policy.region_init import write_region_file
+
+    policy_dir = policy or (Path(os.environ["DOUDI_POLICY"]) if os.environ.get("DOUDI_POLICY") else None)
+    target = out or (policy_dir or Path(".")) / "regions" / f"{county}.yaml"
+    try:
+        written = write_region_file(warehouse or _warehouse_default(), county, target, year, force, policy_dir)
+    except DoudiError as exc:
+        _fail(exc)
+    console.print(
+        f"写入 {written['path']}：{written['year']} 年，{written['townships']} 个乡镇（街道）；"
+        "请填写本县的低保标准和人均可支配收入（null 处），核对乡镇名称和城乡属性",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 @app.command()
@@ -321,6 +366,8 @@ def _print_summary(summary) -> None:
             f"  feed contracts (Great Expectations): {fails} expectation(s) failed; Data Docs: {summary.data_docs}",
             soft_wrap=True,
         )
+    for line in summary.policy_defaults:
+        console.print(f"  [yellow]地区政策[/] {line}", soft_wrap=True, highlight=False)
     for path in summary.ignored_paths:
         why = summary.ignored_reasons.get(path, "not a delivery: expected <feed>/<YYYY-MM-DD>/<file>")
         console.print(f"  [yellow]ignored[/] {_shown(path)}: {_shown(why)}", soft_wrap=True, highlight=False)
@@ -552,7 +599,8 @@ def compare_export(
     """A department's rows that matched nobody, conflict with another department, or were quarantined.
 
     Columns: feed, delivered_on, source_file, row_number, record_key, raw_id_number, problem
-    (unmatched | identity_conflict | quarantined | file_not_used), reason_code, reason, raw (JSON);
+    (unmatched | identity_conflict | low_income_disagreement | quarantined | file_not_used), reason_code,
+    reason, raw (JSON);
     the XLSX has Chinese headers.
     """
     from pipelines.exports import compare_month, export_compare

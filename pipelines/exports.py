@@ -567,6 +567,7 @@ UNMATCHED_MESSAGES = {
 PROBLEMS = {  # problem code -> how the sheet names it
     "unmatched": "未匹配",
     "identity_conflict": "身份冲突",
+    "low_income_disagreement": "低收入身份不一致",
     "quarantined": "隔离",
     "file_not_used": "文件未采用",
 }
@@ -598,7 +599,8 @@ def export_compare(
     """A department's comparison results (比对结果): the rows of its feed delivered in ``month``
     (``YYYY-MM``; default: the month of the feed's latest delivery) that matched nobody, that conflict
     with another department (the live IDENTITY_CONFLICT evidence: one ID with another name, or an ID
-    contradicting the row's birth date or sex), or were quarantined, each with its reason; and each
+    contradicting the row's birth date or sex), whose 参保身份 the roster contradicts (a live
+    MED_OOP_SINGLE alert names the disagreement), or were quarantined, each with its reason; and each
     file that was not used (rejected or held). IDs and names masked unless ``reveal_ids``."""
     from pipelines.feeds import get_feed
     from pipelines.report import parse_month
@@ -633,13 +635,24 @@ def export_compare(
             join meta.delivery d on d.source_file = a.e ->> 'source_file'
             where a.e ->> 'feed' = '{feed}'
         ),
+        disagreements as (  -- the settlements whose 参保身份 the roster contradicts, cited by live alerts (DOMAIN.md)
+            select distinct d.delivery_id, (e ->> 'row_number')::bigint as row_number,
+                   'low_income_disagreement' as problem, 'low_income_disagreement' as reason_code,
+                   '低收入身份与民政名册不一致：' || (e ->> 'disagreement') as reason
+            from (select unnest(evidence::json[]) as e from marts.alert
+                  where rule_id = 'MED_OOP_SINGLE'
+                    and last_seen_on = (select max(as_of) from meta.run where status = 'succeeded')) a
+            join meta.delivery d on d.source_file = a.e ->> 'source_file'
+            where a.e ->> 'feed' = '{feed}' and a.e ->> 'disagreement' is not null
+        ),
         quarantined as (
             select i.delivery_id, i.row_number, 'quarantined' as problem, i.reason_code, i.message as reason
             from meta.row_issue i
             where i.feed = '{feed}' and i.severity = 'quarantine'
         ),
         row_problems as (
-            select * from unmatched union all select * from conflicts union all select * from quarantined
+            select * from unmatched union all select * from conflicts union all select * from disagreements
+            union all select * from quarantined
         ),
         rows_out as (
             select d.feed, d.delivered_on, d.source_file, p.row_number, {key} as record_key,

@@ -22,7 +22,7 @@ from pipelines.exports import export_alerts, export_links
 from pipelines.ingest import ingest
 from pipelines.link import link
 from pipelines.policy import Policy, load_policy
-from pipelines.rules import check_rule_parameters, evaluate_rules, skipped_rules
+from pipelines.rules import check_rule_parameters, evaluate_rules, region_default_notes, skipped_rules
 from pipelines.standardize import standardize
 from pipelines.warehouse import full_rebuild, open_warehouse, temp_directory
 
@@ -39,6 +39,7 @@ __all__ = [
     "step_report",
     "night_summary",
     "night_rules_skipped",
+    "policy_defaults_summary",
     "exports_dir",
 ]
 
@@ -66,6 +67,8 @@ class NightSummary:
     casework: str | None = None  # what the publish to the casework store did (None: not asked for)
     # rules not run tonight because a feed they need was not in force (their alerts left as they were)
     rules_skipped: list[dict] = field(default_factory=list)
+    # per county on default region figures: which, with year and source (DOMAIN.md "Region policy")
+    policy_defaults: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -264,8 +267,14 @@ def night_summary(warehouse: Path, as_of: date, run_id: int | None = None) -> li
 
 def night_rules_skipped(warehouse: Path, as_of: date) -> list[dict]:
     """The rules the night ``as_of`` skipped, each with its feeds not in force (``pipelines.rules.skipped_rules``)."""
-    with open_warehouse(warehouse, read_only=True) as con:
+    with open_warehouse(warehouse, read_only=False) as con:  # as night_summary: one configuration per process
         return skipped_rules(con, as_of)
+
+
+def policy_defaults_summary(warehouse: Path, as_of: date) -> list[str]:
+    """Per county on default region figures, which (what the night's summary says; for the DAG's night.json)."""
+    with open_warehouse(warehouse, read_only=False) as con:  # as night_summary: one configuration per process
+        return region_default_notes(con, as_of)
 
 
 def _feed_summary(con, run_id: int | None) -> list[dict]:
@@ -397,6 +406,7 @@ def run_night(
                 t = time.perf_counter()
                 alerts = evaluate_rules(con, as_of, policy)
                 phases["rules"] = time.perf_counter() - t
+                policy_defaults = region_default_notes(con, as_of)
 
                 t = time.perf_counter()
                 validated = contracts.finish(con)
@@ -461,4 +471,5 @@ def run_night(
             exports=exports,
             casework=casework,
             rules_skipped=skipped_rules(con, as_of),
+            policy_defaults=policy_defaults,
         )

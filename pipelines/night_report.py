@@ -62,6 +62,7 @@ def write_night_report(nights: list[dict], counties_file: str | None = None) -> 
             "problems": night.get("problems", []),
             "rules_skipped": night.get("rules_skipped", []),
             "feeds": night.get("feeds", []),
+            "policy_defaults": night.get("policy_defaults", []),  # figures the county runs on by default
             "rewound": night.get("rewound"),
             "casework": night.get("casework"),
         }

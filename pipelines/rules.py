@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.errors import PolicyError
-from pipelines.policy import Policy, Rule
+from pipelines.policy import REGION_FIGURES, Policy, Rule
 from pipelines.policy.params import RULE_PARAMETERS
 from pipelines.warehouse import SQL_DIR, full_rebuild, run_sql_file, set_variables
 
@@ -29,6 +29,7 @@ __all__ = [
     "compute_hits",
     "evaluate_rules",
     "household_profiles",
+    "region_default_notes",
     "rule_fingerprint",
     "rule_versions",
     "feeds_in_force",
@@ -220,11 +221,25 @@ def rule_versions(con: duckdb.DuckDBPyConnection, policy: Policy, as_of: date, r
     return versions
 
 
+def _home_counties(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The counties whose people the warehouse holds: the area codes of the roster and the household
+    registry (a patient from elsewhere is in neither, and their county's figures are not ours)."""
+    rows = con.execute(
+        "select distinct substr(region_code, 1, 6) from int.household_member "
+        "where regexp_full_match(substr(region_code, 1, 6), '[1-9][0-9]{5}') order by 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def _load_region_policy(con: duckdb.DuckDBPyConnection, policy: Policy, as_of: date) -> None:
     """Townships (routing, urban or rural) and the region figures per county and year, as tables.
 
     A year without its own figures takes the latest earlier one (standards hold until changed):
     every year from 2000 to the year after the night is written out so that SQL joins on the year.
+    The counties of the warehouse's own people that have no region file, and every figure a file
+    leaves out, run on the dated, sourced defaults of region_defaults.yaml: ``meta.region_default``
+    holds one row per county, year and figure so taken, with the sentence the alert and the
+    summary carry (DOMAIN.md "Region policy").
     """
     townships = [
         (region.county_code + t.code, t.name, t.urban) for region in policy.regions.values() for t in region.townships
@@ -232,24 +247,50 @@ def _load_region_policy(con: duckdb.DuckDBPyConnection, policy: Policy, as_of: d
     con.execute("create or replace table meta.township (code9 varchar primary key, name varchar, urban boolean)")
     if townships:
         con.executemany("insert into meta.township values (?, ?, ?)", townships)
-    years = [
-        (region.county_code, year, *(float(getattr(region.year(year), f)) for f in _REGION_FIGURES))
-        for region in policy.regions.values()
-        for year in range(2000, as_of.year + 2)
-    ]
-    columns = ", ".join(f"{f} decimal(14, 2)" for f in _REGION_FIGURES)
+    counties = sorted(set(policy.regions) | set(_home_counties(con)))
+    for code in counties:
+        if code not in policy.regions:
+            log.warning(
+                "county %s has no region file (%s/regions/%s.yaml): its rules run on the defaults of "
+                "region_defaults.yaml; `doudi policy init --county %s` writes one to complete",
+                code, policy.source, code, code,
+            )  # fmt: skip
+    figures = [policy.figures(code, year) for code in counties for year in range(2000, as_of.year + 2)]
+    years = [(f.county_code, f.year, *(f.values[name] for name in REGION_FIGURES)) for f in figures]
+    columns = ", ".join(f"{f} decimal(14, 2)" for f in REGION_FIGURES)
     con.execute(f"create or replace table meta.region_year (county_code varchar, year integer, {columns})")
     if years:
-        con.executemany(f"insert into meta.region_year values ({', '.join('?' * (2 + len(_REGION_FIGURES)))})", years)
+        con.executemany(f"insert into meta.region_year values ({', '.join('?' * (2 + len(REGION_FIGURES)))})", years)
+    con.execute(
+        "create or replace table meta.region_default "
+        "(county_code varchar, year integer, figure varchar, has_file boolean, note varchar)"
+    )
+    defaults = [
+        (f.county_code, f.year, name, f.has_file, policy.region_defaults.note(name))
+        for f in figures
+        for name in f.defaulted
+    ]
+    if defaults:
+        con.executemany("insert into meta.region_default values (?, ?, ?, ?, ?)", defaults)
 
 
-_REGION_FIGURES = (
-    "dibao_standard_urban_monthly",
-    "dibao_standard_rural_monthly",
-    "tekun_multiple",
-    "disposable_income_urban",
-    "disposable_income_rural",
-)
+def region_default_notes(con: duckdb.DuckDBPyConnection, as_of: date) -> list[str]:
+    """One line per county running on default figures in the night's year, naming them (for the summary)."""
+    order = "[" + ", ".join(f"'{f}'" for f in REGION_FIGURES) + "]"
+    rows = con.execute(
+        f"select county_code, bool_or(has_file), list(note order by list_position({order}, figure)) "
+        "from meta.region_default where year = ? group by county_code order by county_code",
+        [as_of.year],
+    ).fetchall()
+    lines = []
+    for county, has_file, notes in rows:
+        why = (
+            f"未填写以下数字（regions/{county}.yaml）"
+            if has_file
+            else f"没有本县地区政策文件（regions/{county}.yaml），请运行 doudi policy init --county {county} 生成后填写"
+        )
+        lines.append(f"县（区）{county}{why}，相关预警按默认值计算：" + "；".join(notes))
+    return lines
 
 
 def household_profiles(con: duckdb.DuckDBPyConnection, policy: Policy) -> int:
@@ -389,6 +430,7 @@ def compute_hits(
         started = time.perf_counter()
         run_sql_file(con, f"marts/{shared}.sql")
         timings[shared] = time.perf_counter() - started
+    run_sql_file(con, "marts/low_income.sql")  # "low-income person": one definition, read by the rules needing it
     versions = rule_versions(con, policy, as_of, record_versions)
     skipped = _record_skips(con, as_of, policy, feeds_in_force(con, as_of, policy))
     ran: list[tuple[str, int]] = []

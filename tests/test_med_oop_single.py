@@ -63,7 +63,18 @@ CASES = [
         roster=(SNAP_2,),
         enrolled_on="2026-11-15",
     ),
-    Case("identity_low_roster_not", [{"oop": "5000.00", "identity": "低保"}]),
+    # any one source is enough (DOMAIN.md): the 参保身份 of a registered person never on the roster
+    Case("identity_low_roster_not", [{"oop": "5000.00", "identity": "低保"}], alert=("5000.00", "4000.00")),
+    Case("identity_monitored_roster_not", [{"oop": "4000.01", "identity": "监测对象"}], alert=("4000.01", "4000.00")),
+    Case("identity_low_4000.00_roster_not", [{"oop": "4000.00", "identity": "低保"}]),
+    Case("identity_ordinary_roster_not", [{"oop": "5000.00", "identity": "普通"}]),
+    # 参保身份 still says 低保 after the roster exit: the lower line, the disagreement named
+    Case(
+        "identity_low_after_exit",
+        [{"oop": "5000.00", "settled_on": "2026-11-22", "identity": "低保"}],
+        roster=(SNAP_1,),
+        alert=("5000.00", "4000.00"),
+    ),
     Case(
         "roster_low_identity_ordinary",
         [{"oop": "5000.00", "identity": "普通"}],
@@ -191,3 +202,74 @@ def test_normalised_link_is_cited(night):
     evidence = json.loads(alerts[ids["typo_id_other_20000"]][4])
     assert evidence[0]["method"] == "probabilistic" and 0.99 <= evidence[0]["score"] < 1
     assert json.loads(alerts[ids["roster_low_identity_ordinary"]][4])[0]["identity_disagrees"] is True
+
+
+@pytest.mark.parametrize(
+    "case, disagreement",
+    [
+        ("roster_low_identity_ordinary", "民政名册为低保，参保身份为普通"),
+        ("identity_low_roster_not", "参保身份为低保，民政名册当日无此人的低收入身份"),
+        ("identity_low_after_exit", "参保身份为低保，民政名册当日无此人的低收入身份"),
+        ("low_4000.01", None),  # no 参保身份 delivered: nothing to disagree with
+        ("other_county_identity_low", None),  # outside the roster's coverage: the identity field alone
+    ],
+)
+def test_disagreement_is_named(night, case, disagreement):
+    ids, alerts, _ = night
+    evidence = json.loads(alerts[ids[case]][4])[0]
+    assert evidence["disagreement"] == disagreement
+    assert evidence["identity_disagrees"] is (disagreement is not None)
+    assert evidence["low_income"] is True
+
+
+def test_comparison_results_name_the_disagreements(night, tmp_path):
+    """DOMAIN.md: the department's comparison results name the disagreement too."""
+    import csv
+
+    from pipelines.exports import export_compare
+
+    ids, _, summary = night
+    out = tmp_path / "compare.csv"
+    with open_warehouse(summary.warehouse) as con:
+        export_compare(con, "medical_settlements", out, "csv", month="2026-11", reveal_ids=True)
+    with out.open(encoding="utf-8-sig", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["problem"] == "low_income_disagreement"]
+    assert sorted(r["raw_id_number"] for r in rows) == sorted(
+        ids[c]
+        for c in (
+            "roster_low_identity_ordinary",
+            "identity_low_roster_not",
+            "identity_monitored_roster_not",
+            "identity_low_after_exit",
+        )
+    )
+    assert all(r["reason"].startswith("低收入身份与民政名册不一致：") for r in rows)
+
+
+# identity_fallback: when the settlement's own 参保身份 makes its patient low-income (4,000 line)
+FALLBACK = [
+    # (mode, cases on the 4,000 line among those the mode decides)
+    ("always", {"identity_low_roster_not", "identity_low_after_exit", "other_county_identity_low"}),
+    ("outside_roster_coverage", {"other_county_identity_low"}),  # version 1's reading
+    ("never", set()),
+]
+DECIDED = ("identity_low_roster_not", "identity_low_after_exit", "other_county_identity_low")
+
+
+@pytest.mark.parametrize("mode, low", FALLBACK, ids=[f[0] for f in FALLBACK])
+def test_identity_fallback_modes(tmp_path, mode, low):
+    ids = build_county(tmp_path / "landing")
+    policy = policy_only("MED_OOP_SINGLE")
+    rule = policy.rule("MED_OOP_SINGLE")
+    rule = rule.model_copy(update={"parameters": {**rule.parameters, "identity_fallback": mode}})
+    policy = policy.model_copy(update={"rules": {**policy.rules, rule.id: rule}})
+    run_night(tmp_path / "landing", AS_OF, tmp_path / "w.duckdb", policy)
+    with open_warehouse(tmp_path / "w.duckdb") as con:
+        alerted = dict(
+            con.execute(
+                "select k.id_number, a.threshold::varchar from marts.alert a join int.person_key k using (person_id)"
+            ).fetchall()
+        )
+    # all three settlements are under 10,000: an alert means the 4,000 line applied
+    assert {c for c in DECIDED if ids[c] in alerted} == low
+    assert all(alerted[ids[c]] == "4000.00" for c in low)

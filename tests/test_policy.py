@@ -98,6 +98,7 @@ def test_a_missing_rule_is_an_error(policy_dir):
 
 LOW, OTHER = make_id(seq="011"), make_id(seq="021")
 MED = policy_only("MED_OOP_SINGLE")
+V = MED.rule("MED_OOP_SINGLE").version  # the shipped version of the rule
 
 
 def _with_line(policy, line: float):
@@ -140,23 +141,23 @@ def test_changing_a_parameter_bumps_the_version_alerts_record(tmp_path):
     landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
     _county(landing)
     run_night(landing, date(2026, 11, 2), wh, MED)
-    assert _alerts(wh) == {(OTHER, "2026-11"): (1, "open", date(2026, 11, 2), None)}
+    assert _alerts(wh) == {(OTHER, "2026-11"): (V, "open", date(2026, 11, 2), None)}
     # the county lowers the low-income line to 3,000 without touching the version
     run_night(landing, date(2026, 11, 3), wh, _with_line(MED, 3000.00))
     alerts = _alerts(wh)
-    assert alerts[(LOW, "2026-11")][:2] == (2, "open")  # raised under version 2
-    assert alerts[(OTHER, "2026-11")][:2] == (2, "open")  # still holds: updated to the version that saw it
+    assert alerts[(LOW, "2026-11")][:2] == (V + 1, "open")  # raised under the next version
+    assert alerts[(OTHER, "2026-11")][:2] == (V + 1, "open")  # still holds: updated to the version that saw it
     with open_warehouse(wh) as con:
         versions = con.execute(
             "select version, declared_version, parameters->>'warning_line_low_income' from meta.rule_version "
             "where rule_id = 'MED_OOP_SINGLE' order by version"
         ).fetchall()
-    assert versions == [(1, 1, "4000.0"), (2, 1, "3000.0")]
+    assert versions == [(V, V, "4000.0"), (V + 1, V, "3000.0")]
     # back to the seed's line: its version again, and the 3,500 settlement no longer fires
     run_night(landing, date(2026, 11, 4), wh, MED)
     alerts = _alerts(wh)
     assert alerts[(LOW, "2026-11")][1:] == ("cleared", date(2026, 11, 3), date(2026, 11, 4))
-    assert alerts[(OTHER, "2026-11")][:2] == (1, "open")
+    assert alerts[(OTHER, "2026-11")][:2] == (V, "open")
 
 
 def test_cleared_reopens_in_its_period_closed_stays_closed_new_period_new_alert(tmp_path):
@@ -173,7 +174,7 @@ def test_cleared_reopens_in_its_period_closed_stays_closed_new_period_new_alert(
     )
     summary = run_night(landing, date(2026, 11, 3), wh, MED)
     assert summary.alerts["cleared"] == 1
-    assert _alerts(wh)[key] == (1, "cleared", date(2026, 11, 2), date(2026, 11, 3))
+    assert _alerts(wh)[key] == (V, "cleared", date(2026, 11, 2), date(2026, 11, 3))
     # re-billed in the same month: the same alert is live again, first raised when it was
     write_csv(
         landing,
@@ -183,7 +184,7 @@ def test_cleared_reopens_in_its_period_closed_stays_closed_new_period_new_alert(
     )
     summary = run_night(landing, date(2026, 11, 4), wh, MED)
     assert (summary.alerts["new"], summary.alerts["updated"]) == (0, 1)
-    assert _alerts(wh)[key] == (1, "open", date(2026, 11, 2), None)
+    assert _alerts(wh)[key] == (V, "open", date(2026, 11, 2), None)
     # casework closes it; the condition still holds this month: it stays closed, nothing new
     with open_warehouse(wh) as con:
         con.execute("update marts.alert set status = 'closed' where status = 'open'")
@@ -206,7 +207,7 @@ def test_cleared_reopens_in_its_period_closed_stays_closed_new_period_new_alert(
     summary = run_night(landing, date(2026, 12, 2), wh, MED)
     alerts = _alerts(wh)
     assert summary.alerts["new"] == 1
-    assert alerts[(OTHER, "2026-12")] == (1, "open", date(2026, 12, 2), None)
+    assert alerts[(OTHER, "2026-12")] == (V, "open", date(2026, 12, 2), None)
     assert alerts[key][1] == "closed"  # a closed alert is never cleared nor reopened
 
 

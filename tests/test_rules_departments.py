@@ -82,8 +82,8 @@ INSURANCE_CASES = [
     Insurance("gone_from_latest_snapshot", enrolments=_enrolled(day=ENR_1), low_income_by="roster"),
     Insurance("enrolled_after_the_night", enrolments=_enrolled(day=ENR_LATE), low_income_by="roster"),
     Insurance("enrolled_fullwidth_id", enrolments=_enrolled(), fullwidth=True),
-    # the insurer's own 参保身份 decides only outside the roster's coverage (not registered here,
-    # never on the roster); inside it the roster wins
+    # any one source is enough (DOMAIN.md): the insurer's own 参保身份 counts for anyone, registered
+    # here or not, on the roster or off it
     Insurance(
         "outside_identity_dibao", category=None, roster=(), registered=False, identity="低保", low_income_by="identity"
     ),
@@ -99,7 +99,11 @@ INSURANCE_CASES = [
         identity="低保",
         enrolments=_enrolled(),
     ),
-    Insurance("resident_identity_dibao", category=None, roster=(), identity="低保"),
+    Insurance("resident_identity_dibao", category=None, roster=(), identity="低保", low_income_by="identity"),
+    Insurance("resident_identity_monitored", category=None, roster=(), identity="监测对象", low_income_by="identity"),
+    Insurance("resident_identity_ordinary", category=None, roster=(), identity="普通"),
+    Insurance("left_the_roster_identity_dibao", roster=(SNAP_1,), identity="低保", low_income_by="identity"),
+    Insurance("resident_identity_dibao_enrolled", category=None, roster=(), identity="低保", enrolments=_enrolled()),
     Insurance("roster_dibao_identity_ordinary", identity="普通", low_income_by="roster"),
 ]
 

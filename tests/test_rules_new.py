@@ -172,8 +172,9 @@ ANNUAL_CASES = [
         enrolled_on="2026-11-15",
         alert=("9000.00", LOW_RURAL),
     ),
-    # registered here, not on the roster: the roster wins over the insurer's 参保身份
-    AnnualCase("registered_identity_low", [{"oop": "9000.00", "identity": "低保"}]),
+    # registered here, not on the roster: the insurer's 参保身份 is enough (any one source, DOMAIN.md)
+    AnnualCase("registered_identity_low", [{"oop": "9000.00", "identity": "低保"}], alert=("9000.00", LOW_RURAL)),
+    AnnualCase("registered_identity_ordinary", [{"oop": "9000.00", "identity": "普通"}]),
     # outside the roster's coverage, the insurer's 参保身份 decides; no township known: rural
     AnnualCase(
         "unregistered_local_identity_low",

@@ -420,15 +420,12 @@ def _oracle(out: Path) -> dict[str, set]:
     def std(urban: bool) -> int:
         return round((yp.dibao_standard_urban_monthly if urban else yp.dibao_standard_rural_monthly) * 100)
 
-    registered = set(reg.index) | set(roster["pid"].dropna())
-
     first_enrolled = roster.dropna(subset=["pid"]).groupby("pid")["enrolled_on"].min().to_dict()
 
     def low_income_on(pid: str, day: date, identity: str) -> bool:
-        if pid in first_enrolled:
-            return first_enrolled[pid] <= day
-        if pid in registered:
-            return False
+        # any one source is enough: the roster from 纳入日期, or the settlement's own 参保身份
+        if pid in first_enrolled and first_enrolled[pid] <= day:
+            return True
         return identity in P("MED_OOP_SINGLE")["identity_low_income_values"]
 
     # MED_OOP_SINGLE
@@ -442,11 +439,16 @@ def _oracle(out: Path) -> dict[str, set]:
             found["MED_OOP_SINGLE"].add((s.pid, s.settled.strftime("%Y-%m")))
     # MED_OOP_ANNUAL
     annual = P("MED_OOP_ANNUAL")
-    for (pid, _year), total in eff.groupby(["pid", eff["settled"].map(lambda d: d.year)])["oop"].sum().items():
+    for (pid, year), total in eff.groupby(["pid", eff["settled"].map(lambda d: d.year)])["oop"].sum().items():
         urban = urban_of(pid)
         if urban is None:
             continue
-        low = pid in first_enrolled
+        flagged = eff.loc[
+            (eff.pid == pid)
+            & (eff.settled.map(lambda d: d.year) == year)
+            & eff.insured_identity.isin(annual["identity_low_income_values"])
+        ]
+        low = pid in first_enrolled or len(flagged) > 0
         income = yp.disposable_income_urban if urban else yp.disposable_income_rural
         line = round(income * (annual["share_low_income"] if low else annual["share_other"]) * 100)
         if total > line:

@@ -103,3 +103,15 @@ create or replace temp macro cell_text(s) as
               and regexp_matches(s, '^(?:[\x00\t\r]|[\t\n\x0B\f\r \x{00A0}\x{1680}\x{2000}-\x{200B}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}]*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])')
               and not regexp_full_match(s, '[+-]?[0-9]+(?:\.[0-9]+)?')
          then '''' || s else s end;
+
+-- Urban or rural by the 12-digit statistical division code (统计用区划代码, GB/T 10114; DOMAIN.md
+-- "Region policy"), for a township the county's region file does not list: township (digits 7–9)
+-- 001–099 街道 urban, 200–399 乡 rural; in a 镇 (100–199) the village (digits 10–12) decides,
+-- 001–199 居委会 urban, 200–399 村委会 rural; null when the code cannot say.
+create or replace temp macro gbt_urban(code) as
+    case when not coalesce(regexp_full_match(code, '[0-9]{9}([0-9]{3})?'), false) then null
+         when substr(code, 7, 3) between '001' and '099' then true
+         when substr(code, 7, 3) between '200' and '399' then false
+         when substr(code, 7, 3) between '100' and '199' and length(code) = 12 then
+             case when substr(code, 10, 3) between '001' and '199' then true
+                  when substr(code, 10, 3) between '200' and '399' then false end end;

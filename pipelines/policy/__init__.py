@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,8 +19,9 @@ from pipelines.feeds import FEED_NAMES
 from pipelines.policy.params import RULE_PARAMETERS
 
 __all__ = [
-    "Rule", "RegionPolicy", "DeliveryPolicy", "DeliveryLimits", "RiskPolicy", "CaseworkPolicy", "Policy",
-    "load_policy", "DEFAULT_DIR", "load_casework_policy",
+    "Rule", "RegionPolicy", "RegionYear", "Township", "RegionDefaults", "RegionFigures", "REGION_FIGURES", "Policy",
+    "load_policy", "DeliveryPolicy", "DeliveryLimits", "RiskPolicy", "CaseworkPolicy", "DEFAULT_DIR",
+    "load_casework_policy",
 ]  # fmt: skip
 
 DEFAULT_DIR = Path(__file__).parent
@@ -72,12 +73,26 @@ class Township(_Strict):
     urban: bool
 
 
+# The figures a county sets per year; one it leaves out (or null) is taken from region_defaults.yaml
+# (dated, sourced), and every alert using it says so.
+REGION_FIGURES = (
+    "dibao_standard_urban_monthly",
+    "dibao_standard_rural_monthly",
+    "tekun_multiple",
+    "disposable_income_urban",
+    "disposable_income_rural",
+)
+_Monthly = Annotated[float, Field(gt=0, lt=100_000)]
+_Yearly = Annotated[float, Field(gt=0, lt=10_000_000)]
+_Multiple = Annotated[float, Field(ge=1.3, le=5)]  # seed 002: 特困 at least 1.3 × 低保
+
+
 class RegionYear(_Strict):
-    dibao_standard_urban_monthly: float = Field(gt=0, lt=100_000)
-    dibao_standard_rural_monthly: float = Field(gt=0, lt=100_000)
-    tekun_multiple: float = Field(ge=1.3, le=5)  # seed 002: 特困 at least 1.3 × 低保
-    disposable_income_urban: float = Field(gt=0, lt=10_000_000)
-    disposable_income_rural: float = Field(gt=0, lt=10_000_000)
+    dibao_standard_urban_monthly: _Monthly | None = None
+    dibao_standard_rural_monthly: _Monthly | None = None
+    tekun_multiple: _Multiple | None = None
+    disposable_income_urban: _Yearly | None = None
+    disposable_income_rural: _Yearly | None = None
     review_months: dict[Literal["tekun", "dibao_a", "dibao_b"], int]
     phase_out_months: tuple[int, int]
     approval_tiers: dict[Literal["township_multiple_of_urban_dibao", "county_bureau_max"], float]
@@ -125,6 +140,48 @@ class RegionPolicy(_Strict):
         """The policy of ``year``, or the latest earlier year (standards carry over until changed)."""
         known = sorted(y for y in self.years if y <= year) or sorted(self.years)
         return self.years[known[-1]]
+
+
+class DefaultFigure(_Strict):
+    value: float = Field(gt=0)
+    year: int = Field(ge=2000, le=2100)
+    label: str = Field(min_length=1)  # the figure's name as county staff read it
+    unit: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+
+class RegionDefaults(_Strict):
+    """region_defaults.yaml: each region figure's dated, sourced default, and the seeds' other values."""
+
+    figures: dict[Literal[REGION_FIGURES], DefaultFigure]  # type: ignore[valid-type]
+    review_months: dict[Literal["tekun", "dibao_a", "dibao_b"], int]
+    phase_out_months: tuple[int, int]
+    approval_tiers: dict[Literal["township_multiple_of_urban_dibao", "county_bureau_max"], float]
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if missing := [f for f in REGION_FIGURES if f not in self.figures]:
+            raise ValueError(f"no default for {', '.join(missing)}")
+        RegionYear(**{f: d.value for f, d in self.figures.items()}, review_months=self.review_months,
+                   phase_out_months=self.phase_out_months, approval_tiers=self.approval_tiers)  # fmt: skip
+        return self
+
+    def note(self, figure: str) -> str:
+        """The Chinese sentence an alert and the summary carry for a default figure."""
+        d = self.figures[figure]  # type: ignore[index]
+        value = f"{d.value:,.2f}".removesuffix(".00")
+        return f"{d.label}未设置，采用默认值{value}{d.unit}（{d.year}年，{d.source}）"
+
+
+class RegionFigures(BaseModel):
+    """A county's figures for one year as the rules use them: its own where given, else the default."""
+
+    model_config = ConfigDict(frozen=True)
+    county_code: str
+    year: int
+    values: dict[str, float]
+    defaulted: tuple[str, ...]  # figures taken from region_defaults.yaml
+    has_file: bool  # the county has its own regions/<county>.yaml
 
 
 class _RuleFile(_Strict):
@@ -267,9 +324,29 @@ class Policy(_Strict):
     casework: CaseworkPolicy
     rules: dict[str, Rule]
     regions: dict[str, RegionPolicy]
+    region_defaults: RegionDefaults
 
     def rule(self, rule_id: str) -> Rule:
         return self.rules[rule_id]
+
+    def figures(self, county_code: str, year: int) -> RegionFigures:
+        """The region figures of a county and year: each the county's own of the latest year on or
+        before that gives it (figures hold until changed; before its first year, its earliest), else
+        the default of region_defaults.yaml."""
+        region = self.regions.get(county_code)
+        years = sorted(region.years) if region else []
+        # the county's years to look in, nearest first: on or before ``year``, else the earliest
+        chain = [region.years[y] for y in reversed([y for y in years if y <= year] or years[:1])] if region else []
+        values, defaulted = {}, []
+        for f in REGION_FIGURES:
+            value = next((getattr(y, f) for y in chain if getattr(y, f) is not None), None)
+            if value is None:
+                value = self.region_defaults.figures[f].value  # type: ignore[index]
+                defaulted.append(f)
+            values[f] = float(value)
+        return RegionFigures(
+            county_code=county_code, year=year, values=values, defaulted=tuple(defaulted), has_file=region is not None
+        )
 
     def region(self, county_code: str) -> RegionPolicy:
         try:
@@ -357,10 +434,14 @@ def load_policy(directory: Path | str | None = None) -> Policy:
     delivery = _with_shipped_freshness(directory, _load_yaml(directory / "delivery.yaml", DeliveryPolicy))
     risk = _load_yaml(directory / "risk.yaml", RiskPolicy)
     casework = _load_yaml(directory / "casework.yaml", CaseworkPolicy)
+    defaults_file = directory / "region_defaults.yaml"  # a county's copy may keep its own; else the shipped one
+    region_defaults = _load_yaml(defaults_file if defaults_file.exists() else DEFAULT_DIR / defaults_file.name,
+                                 RegionDefaults)  # fmt: skip
     _check_review_intervals(directory, rules, regions)
     return Policy(
-        source=str(directory), delivery=delivery, risk=risk, casework=casework, rules=rules, regions=regions
-    )
+        source=str(directory), delivery=delivery, risk=risk, casework=casework, rules=rules, regions=regions,
+        region_defaults=region_defaults,
+    )  # fmt: skip
 
 
 def _with_shipped_freshness(directory: Path, delivery: DeliveryPolicy) -> DeliveryPolicy:

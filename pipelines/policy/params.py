@@ -76,7 +76,7 @@ class MedOopSingle(_LowIncomeInsured):
     warning_line_low_income: Line
     warning_line_other: Line
     event_date: Literal["settled_on", "discharged_on", "admitted_on"]
-    identity_fallback: Literal["never", "outside_roster_coverage"]
+    identity_fallback: Literal["never", "outside_roster_coverage", "always"]
     period: Literal["month", "year", "settlement"]
 
     @model_validator(mode="after")

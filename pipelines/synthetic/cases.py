@@ -299,10 +299,10 @@ def _med_oop_single(pl: Planter) -> None:
             m12,
             L + 100_000,
             1,
-            "negative",
-            f"oop {yuan(L + 100_000)} ≤ {yuan(OL)}: 参保身份 低保 but registered here and "
-            f"not on the roster (roster wins)",
-            thr=OL,
+            "positive",
+            f"oop {yuan(L + 100_000)} > {yuan(L)}: 参保身份 低保, registered here and not on the roster "
+            f"(any one source is enough; the disagreement is in the evidence)",
+            thr=L,
             identity="低保",
         )
     )
@@ -315,7 +315,7 @@ def _med_oop_single(pl: Planter) -> None:
             L + 100_000,
             1,
             "positive",
-            f"oop {yuan(L + 100_000)} > {yuan(L)}: 参保身份 普通 but on the roster as 低保 (roster wins)",
+            f"oop {yuan(L + 100_000)} > {yuan(L)}: 参保身份 普通 but on the roster as 低保 (any one source)",
             thr=L,
             identity="普通",
         )

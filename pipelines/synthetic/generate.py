@@ -31,7 +31,7 @@ from pipelines.synthetic.department import (
 from pipelines.synthetic.formats import FileSpec, render, write_file
 from pipelines.synthetic.population import build_geography, build_population
 from pipelines.synthetic.roster import build_roster
-from pipelines.synthetic.spec import Context
+from pipelines.synthetic.spec import COUNTY, Context
 from pipelines.synthetic.vary import vary_frame
 from pipelines.synthetic.workbench import Workbench
 
@@ -244,17 +244,21 @@ def _truth_rows(spec: FileSpec, frame: pd.DataFrame, table: pd.DataFrame) -> pa.
     )
 
 
-def generate_county(out: Path, persons: int, seed: int, as_of: date, policy: Policy | None = None) -> dict:
+def generate_county(
+    out: Path, persons: int, seed: int, as_of: date, policy: Policy | None = None, county: str = COUNTY
+) -> dict:
     """Writes out/landing/<feed>/<YYYY-MM-DD>/<file> and out/truth/...; returns a summary dict
     (files written with row counts, planted cases per rule, seconds).
 
     ``persons`` is the size of the household registry (户籍人口); about 0.5% more people appear only
-    as patients from other counties. Same arguments, same bytes. ``out/landing`` and
+    as patients from other counties. Same arguments, same bytes. ``county`` is the 6-digit code of the
+    county; one without a region file of its own gets synthetic townships and the default figures
+    (``region_defaults.yaml``), which is what its night will run on. ``out/landing`` and
     ``out/truth`` are replaced.
     """
     started = time.perf_counter()
     out = Path(out)
-    ctx = Context(as_of=as_of, seed=seed, policy=policy or load_policy())
+    ctx = Context(as_of=as_of, seed=seed, policy=policy or load_policy(), county=county)
     landing, truth_dir = out / "landing", out / "truth"
     for d in (landing, truth_dir):
         if d.exists():

@@ -109,7 +109,8 @@ def plant_visits(home: Path, host: Path, day: date, home_code: str = "520302") -
     specs = [
         (low[0], "6000.00", "普通", True, True, False, True, "home roster 低保: 4,000 line at home; host sees 普通"),
         (low[1], "12000.00", "低保", True, True, True, True, "over both lines: host and home both alert"),
-        (plain[0], "5000.00", "低保", False, True, True, False, "参保身份 低保 but home roster says no"),
+        # any one source is enough (DOMAIN.md): the home county alerts on the 参保身份 too, naming the disagreement
+        (plain[0], "5000.00", "低保", False, True, True, True, "参保身份 低保, off the home roster: 4,000 line"),
         (plain[1], "800.00", "普通", False, True, False, False, "moved, under every line"),
         (stranger, "7000.00", "低保", False, False, True, False, "known in no county: stays in the host"),
     ]

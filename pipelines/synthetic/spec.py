@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.policy import Policy, RegionPolicy, RegionYear
+from pipelines.policy import Policy, RegionPolicy, RegionYear, Township
 from pipelines.synthetic.calendar import last_day_prev_month, school_year
 
 __all__ = ["Context", "MemberSpec", "RosterSpec", "HouseholdSpec", "cents"]
@@ -36,7 +36,8 @@ class Context:
     county: str = COUNTY
 
     def __post_init__(self) -> None:
-        self.region: RegionPolicy = self.policy.region(self.county)
+        # a county without its own region file is generated on the shipped defaults, as its night runs
+        self.region: RegionPolicy = self.policy.regions.get(self.county) or default_region(self.policy, self.county)
         self.year_policy: RegionYear = self.region.year(self.as_of.year)
         self.year = self.as_of.year
         self.prev_date = last_day_prev_month(self.as_of)  # the previous month's roster snapshot
@@ -48,18 +49,22 @@ class Context:
         self.line_other = cents(single["warning_line_other"])
         self.med_types_in_scope = tuple(single["insurance_types"])
         annual = rp("MED_OOP_ANNUAL")
-        yp = self.year_policy
-        self.income_urban = cents(yp.disposable_income_urban)
-        self.income_rural = cents(yp.disposable_income_rural)
+        yp = self.figures()
+        self.income_urban = cents(yp["disposable_income_urban"])
+        self.income_rural = cents(yp["disposable_income_rural"])
         self.share_low = float(annual["share_low_income"])
         self.share_other = float(annual["share_other"])
-        self.std_urban = cents(yp.dibao_standard_urban_monthly)
-        self.std_rural = cents(yp.dibao_standard_rural_monthly)
-        self.tekun_multiple = yp.tekun_multiple
+        self.std_urban = cents(yp["dibao_standard_urban_monthly"])
+        self.std_rural = cents(yp["dibao_standard_rural_monthly"])
+        self.tekun_multiple = yp["tekun_multiple"]
         # The background stays below every medical line: a single settlement under 3/4 of the
         # low-income line, and two of them under the lowest annual line.
         lowest_annual = int(min(self.income_urban, self.income_rural) * min(self.share_low, self.share_other))
         self.bg_oop_max = min(self.line_low * 3 // 4, lowest_annual // 2 - 100)
+
+    def figures(self, year: int | None = None) -> dict[str, float]:
+        """The region figures of a year as the night uses them (the county's own, else the defaults)."""
+        return self.policy.figures(self.county, year or self.year).values
 
     def rule_params(self, rule_id: str) -> dict[str, Any]:
         return dict(self.policy.rule(rule_id).parameters)
@@ -74,9 +79,36 @@ class Context:
 
     def annual_line(self, urban: bool, low_income: bool, year: int | None = None) -> int:
         """MED_OOP_ANNUAL line in cents: share × per-capita disposable income of the year."""
-        yp = self.region.year(year or self.year)
-        income = cents(yp.disposable_income_urban if urban else yp.disposable_income_rural)
+        yp = self.figures(year)
+        income = cents(yp["disposable_income_urban" if urban else "disposable_income_rural"])
         return int(round(income * (self.share_low if low_income else self.share_other)))
+
+
+# The townships of a generated county that has no region file: 街道 (001–099) urban and 乡 (200–399)
+# rural, so that the statistical division code alone says which (gbt_urban), as the night reads it.
+_DEFAULT_TOWNSHIPS = (
+    ("001", "城关街道", True),
+    ("002", "东城街道", True),
+    ("003", "西城街道", True),
+    ("200", "青山乡", False),
+    ("201", "河湾乡", False),
+    ("202", "新兴乡", False),
+    ("203", "红旗乡", False),
+)
+
+
+def default_region(policy: Policy, county: str) -> RegionPolicy:
+    """A county without its own regions/<county>.yaml: synthetic townships, every figure left to the defaults."""
+    d = policy.region_defaults
+    year = RegionYear(
+        review_months=d.review_months, phase_out_months=d.phase_out_months, approval_tiers=d.approval_tiers
+    )
+    return RegionPolicy(
+        county_code=county,
+        county_name=f"合成县{county}",
+        years={2020: year},
+        townships=[Township(code=c, name=n, urban=u) for c, n, u in _DEFAULT_TOWNSHIPS],
+    )
 
 
 @dataclass

@@ -5,6 +5,8 @@
 --  * in an urban township (街道), registered housing-needy (住房困难 是) with neither public rental housing
 --    (公租房) nor a rent subsidy (empty or 0): 001 §9 names 配租公共租赁住房、发放住房租赁补贴 for towns.
 -- A dangerous rating with no renovation status counts as not renovated (a visit beats a miss).
+-- Urban: the township's flag in the county's region file, else the statistical division code
+-- (gbt_urban: 街道, or a 居委会 of a 镇), else rural; the evidence says when the code decided.
 -- 集中 特困 persons live in an institution and are out. One alert per household and year.
 create or replace table marts.hit__housing_unsafe as
 with housing as (
@@ -19,14 +21,17 @@ with housing as (
     ) = 1
 ),
 members as (
-    select m.*, coalesce(t.urban, false) as urban
+    -- urban: the county's township list, else the statistical division code (gbt_urban), else rural
+    select m.*, coalesce(t.urban, gbt_urban(m.region_code), false) as urban,
+           t.urban is null and gbt_urban(m.region_code) is not null as urban_by_code
     from dim_roster_member m
     left join meta.township t on t.code9 = substr(m.region_code, 1, 9)
     where list_contains(getvariable('hu_categories'), m.category)
        or (m.category = '特困' and list_contains(getvariable('hu_tekun_support_modes'), m.support_mode))
 ),
 judged as (
-    select m.household_key, m.category, m.support_mode, m.urban, m.source_file as ca_file, m.row_number as ca_row,
+    select m.household_key, m.category, m.support_mode, m.urban, m.urban_by_code,
+           m.source_file as ca_file, m.row_number as ca_row,
            m.record_key as ca_key, m.method as ca_method, m.score as ca_score, h.*,
            list_contains(getvariable('hu_unsafe_ratings'), h.safety_rating)
                and (h.renovation is null or list_contains(getvariable('hu_not_renovated'), h.renovation)) as unsafe,
@@ -42,10 +47,14 @@ final as (
            flatten(list([{feed: 'housing', source_file: source_file, row_number: row_number, record_key: record_key,
                           method: method, score: score,
                           detail: safety_rating || ' ' || coalesce(renovation, '') || case when needy_unhoused
-                                  then ' 住房困难, 无公租房/租赁补贴' else '' end},
+                                  then ' 住房困难, 无公租房/租赁补贴' else '' end,
+                          -- the urban clause decided on a township the county's file does not list
+                          policy_default: case when needy_unhoused and urban_by_code
+                                  then '城镇/农村按统计用区划代码判定（地区政策未列此乡镇）' end},
                          {feed: 'civil_affairs', source_file: ca_file, row_number: ca_row, record_key: ca_key,
                           method: ca_method, score: ca_score,
-                          detail: category || coalesce(' ' || support_mode, '')}]
+                          detail: category || coalesce(' ' || support_mode, ''),
+                          policy_default: null::varchar}]
                          order by row_number, source_file, ca_row, ca_file)) as evidence
     from judged
     where unsafe or needy_unhoused

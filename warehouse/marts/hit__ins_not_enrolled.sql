@@ -1,29 +1,30 @@
 -- INS_NOT_ENROLLED (seeds 001 §7, 004 (八)): a low-income person with no active resident medical
 -- insurance (城乡居民, 参保缴费) for the night's year in the latest enrolment snapshot on or before
--- the night (a snapshot feed: 终止 there is not undone by an older snapshot's 参保缴费). Low-income as
--- for MED_OOP_SINGLE: on the roster in force, or, for a person outside the roster's coverage (not
--- registered in the county, never on the roster), flagged by the insurer's own 参保身份. One alert
--- per person and year.
+-- the night (a snapshot feed: 终止 there is not undone by an older snapshot's 参保缴费). Low-income =
+-- any one source of low_income_spell (marts/low_income.sql) tonight: on the roster in force, or
+-- flagged by the insurer's own 参保身份 on a settlement up to the night (for anyone: DOMAIN.md "any
+-- one source is enough"); every source is cited in the evidence. One alert per person and year.
 create or replace table marts.hit__ins_not_enrolled as
 with low_income as (
-    select person_id, household_key, 'roster' as source, category as detail, source_file, row_number, record_key,
-           method, score
+    select person_id, source, category as detail, feed, source_file, row_number, record_key, method, score
+    from low_income_spell(getvariable('ine_low_income_categories'), getvariable('ine_identity_low_income_values'))
+    where valid_from <= getvariable('as_of')
+      -- the roster: its rows in force tonight; 参保身份: any settlement up to the night
+      and (source = 'insured_identity' or (source_file is not null and valid_to is null))
+),
+households as (
+    select person_id, any_value(household_key order by snapshot_on desc, household_key) as household_key
     from dim_roster_member
     where list_contains(getvariable('ine_low_income_categories'), category)
-    union all
-    select s.person_id, null, 'insured_identity', s.insured_identity, s.source_file, s.row_number, s.settlement_id,
-           s.link_method, s.link_score
-    from fct_settlement s
-    join int.person p using (person_id)
-    where list_contains(getvariable('ine_identity_low_income_values'), s.insured_identity)
-      and not (p.ever_registered or p.ever_on_roster)
+    group by person_id
 ),
 people as (
-    select person_id, min(household_key) as household_key,
-           list({feed: case source when 'roster' then 'civil_affairs' else 'medical_settlements' end,
-                 source_file: source_file, row_number: row_number, record_key: record_key, method: method,
-                 score: score, low_income_by: source, detail: detail} order by source, row_number, source_file) as evidence
+    select person_id, min(h.household_key) as household_key,
+           list({feed: feed, source_file: source_file, row_number: row_number, record_key: record_key,
+                 method: method, score: score, low_income_by: source, detail: detail}
+                order by source, source_file nulls first, row_number, record_key) as evidence
     from low_income
+    left join households h using (person_id)
     group by person_id
 ),
 active as (

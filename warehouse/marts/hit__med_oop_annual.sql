@@ -4,14 +4,18 @@
 -- `share_other` (1.0) for anyone else. Strictly greater than.
 --
 -- Readings (parameters in rules.yaml):
---  * low-income for the year = in a roster spell of a low-income category at any time from 1 January
---    to the night (a family that was on the roster this year keeps the lower line), or, outside the
---    roster's coverage, flagged by the insurer's 参保身份 on one of the year's settlements;
+--  * low-income for the year = any one source of low_income_spell (marts/low_income.sql) holding at
+--    any time from 1 January to the night: a roster spell of a low-income category (a family that was
+--    on the roster this year keeps the lower line), or the insurer's 参保身份 on one of the year's
+--    settlements; the sources that said so are in the evidence (low_income_by);
 --  * local income = the urban or rural figure of the region policy of the person's county for that
 --    year, chosen by the township of the person's household (roster, then registry). A township the
---    county's policy does not list is read as `unknown_township` (rural: the lower line, so that a
---    family is not missed; or urban, or skip). A person from a county we hold no policy for (a patient
---    from elsewhere) is not compared: their county's income is not ours to know;
+--    county's policy does not list is urban or rural by its statistical division code (gbt_urban),
+--    and where the code cannot say, `unknown_township` (rural: the lower line, so that a family is not
+--    missed; or urban, or skip). A county without figures of its own runs on region_defaults.yaml
+--    (meta.region_default), and the evidence says so (policy_default). A patient from a county whose
+--    people the warehouse does not hold (not in its roster or registry) and that has no region file is
+--    not compared: their county's income is not ours to know;
 --  * one alert per person and calendar year; the figure is the year's total;
 --  * a settlement the province exchange sent to the patient's home county is that county's to judge.
 create or replace table marts.hit__med_oop_annual as
@@ -38,8 +42,6 @@ candidates as (
 totals as (
     select person_id, settled_year,
            sum(net_oop_compliant) as total,
-           bool_or(coalesce(list_contains(getvariable('moa_identity_low_income_values'), insured_identity), false))
-               as identity_low_income,
            -- at most evidence_max_items settlements (delivery.yaml), the largest; the rest counted
            list({feed: 'medical_settlements', source_file: source_file, row_number: row_number,
                  record_key: settlement_id, method: link_method, score: link_score, settled_on: settled_on,
@@ -52,34 +54,40 @@ totals as (
           from settlements semi join candidates using (person_id, settled_year))
     group by person_id, settled_year
 ),
-on_roster as (
-    select distinct t.person_id, t.settled_year
+low_income as (
+    select t.person_id, t.settled_year,
+           list(distinct m.source order by m.source) as low_income_by
     from totals t
-    join int.household_member m
+    join low_income_spell(getvariable('moa_low_income_categories'), getvariable('moa_identity_low_income_values')) m
         on m.person_id = t.person_id
-       and m.feed = 'civil_affairs'
-       and list_contains(getvariable('moa_low_income_categories'), m.category)
-       and m.status_from <= least(make_date(t.settled_year, 12, 31), getvariable('as_of'))
+       and m.valid_from <= least(make_date(t.settled_year, 12, 31), getvariable('as_of'))
        and (m.valid_to is null or m.valid_to > make_date(t.settled_year, 1, 1))
+    group by t.person_id, t.settled_year
 ),
 areas as (
     select p.person_id, p.household_key, p.ever_registered or p.ever_on_roster as roster_covers,
            substr(p.region_code, 1, 6) as county_code,
-           coalesce(t.urban, case getvariable('moa_unknown_township') when 'rural' then false
-                                                                      when 'urban' then true end) as urban
+           coalesce(t.urban, gbt_urban(p.region_code),
+                    case getvariable('moa_unknown_township') when 'rural' then false
+                                                             when 'urban' then true end) as urban,
+           t.urban is null and gbt_urban(p.region_code) is not null as urban_by_code
     from int.person p
     left join meta.township t on t.code9 = substr(p.region_code, 1, 9)
 ),
 lined as (
     select t.*, a.household_key, a.urban,
-           case when o.person_id is not null then true
-                when not a.roster_covers then t.identity_low_income
-                else false end as low_income,
+           -- a figure the county has not set (region_defaults.yaml), or its township read from the code
+           nullif(concat_ws('；', d.note, case when a.urban_by_code then
+               '城镇/农村按统计用区划代码判定（地区政策未列此乡镇）' end), '') as policy_default,
+           o.person_id is not null as low_income, coalesce(o.low_income_by, []) as low_income_by,
            case when a.urban then r.disposable_income_urban else r.disposable_income_rural end as income
     from totals t
     join areas a using (person_id)
     join meta.region_year r on r.county_code = a.county_code and r.year = t.settled_year
-    left join on_roster o using (person_id, settled_year)
+    left join low_income o using (person_id, settled_year)
+    left join meta.region_default d
+        on d.county_code = a.county_code and d.year = t.settled_year
+       and d.figure = case when a.urban then 'disposable_income_urban' else 'disposable_income_rural' end
     where a.urban is not null
 ),
 thresholds as (
@@ -93,7 +101,8 @@ final as (
     select 'MED_OOP_ANNUAL' as rule_id, 'person' as subject_type, person_id, household_key,
            settled_year::varchar as period, total::decimal(14, 2) as figure,
            round(exact_threshold, 2)::decimal(14, 2) as threshold,
-           list_transform(evidence, lambda e: struct_insert(e, low_income := low_income, urban := urban)) as evidence,
+           list_transform(evidence, lambda e: struct_insert(e, low_income := low_income, low_income_by := low_income_by, urban := urban,
+                                                       policy_default := policy_default)) as evidence,
            evidence_omitted
     from thresholds
     where total > exact_threshold

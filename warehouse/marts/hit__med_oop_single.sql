@@ -3,11 +3,12 @@
 -- anyone else insured under resident insurance (城乡居民医保). Strictly greater than.
 --
 -- Readings (parameters in rules.yaml, written down there too):
---  * low-income on the event date = in a roster spell of a low-income category whose status
---    holds on that date (纳入日期 or first snapshot, until the first snapshot without the person);
---  * the roster wins over the settlement's own 参保身份 wherever it has a say (the person is in
---    the county's household registry or was ever on the roster); for a patient from outside that
---    coverage, the identity field is the evidence;
+--  * low-income on the event date = any one source of low_income_spell (marts/low_income.sql): a
+--    roster spell of a low-income category holding on that date (纳入日期 or first snapshot, until
+--    the first snapshot without the person), or the settlement's own 参保身份 (identity_fallback:
+--    always, DOMAIN.md "any one source is enough"); with outside_roster_coverage the identity field
+--    counts only for a person neither registered in the county nor ever on the roster, with never
+--    not at all. Where roster and identity disagree the lower line applies and the evidence says so;
 --  * reversals cancel what they reverse (net amount), employee insurance is out of scope;
 --  * one alert per person and period (month of the event date); the figure is the period's
 --    highest single settlement;
@@ -27,13 +28,13 @@ with settlements as (
 ),
 roster_status as (
     select s.settlement_id,
-           arg_max(m.category, (m.status_from, m.valid_from, m.category, m.household_key)) as roster_category
+           arg_max(m.category, (m.valid_from, m.category)) as roster_category
     from settlements s
-    join int.household_member m
+    -- every listed source (the roster; the rural-monitoring list when it comes): the settlement's
+    -- own 参保身份 is judged below, row by row, under identity_fallback
+    join low_income_spell(getvariable('mos_low_income_categories'), []) m
         on m.person_id = s.person_id
-       and m.feed = 'civil_affairs'
-       and list_contains(getvariable('mos_low_income_categories'), m.category)
-       and m.status_from <= s.event_date
+       and m.valid_from <= s.event_date
        and (m.valid_to is null or s.event_date < m.valid_to)
     group by s.settlement_id
 ),
@@ -42,20 +43,37 @@ evaluated as (
            r.roster_category,
            p.ever_registered or p.ever_on_roster as roster_covers,
            coalesce(list_contains(getvariable('mos_identity_low_income_values'), s.insured_identity), false)
-               as identity_low_income,
-           case when getvariable('mos_identity_fallback') = 'outside_roster_coverage'
-                     and not (p.ever_registered or p.ever_on_roster)
-                then coalesce(list_contains(getvariable('mos_identity_low_income_values'), s.insured_identity), false)
-                else r.roster_category is not null end as low_income
+               as identity_low_income
     from settlements s
     join int.person p using (person_id)
     left join roster_status r using (settlement_id)
+),
+sourced as (
+    select *,
+           identity_low_income and (getvariable('mos_identity_fallback') = 'always'
+                                    or (getvariable('mos_identity_fallback') = 'outside_roster_coverage'
+                                        and not roster_covers)) as identity_counts
+    from evaluated
+),
+judged as (
+    select *,
+           roster_category is not null or identity_counts as low_income,
+           -- the roster and the insurer's 参保身份 say different things (a person the roster covers)
+           case when not roster_covers or insured_identity is null then null
+                when roster_category is null and identity_low_income
+                    then '参保身份为' || insured_identity || '，民政名册当日无此人的低收入身份'
+                when roster_category is not null and not identity_low_income
+                    then '民政名册为' || roster_category || '，参保身份为' || insured_identity
+                when roster_category is not null and roster_category <> insured_identity
+                    then '民政名册为' || roster_category || '，参保身份为' || insured_identity
+           end as disagreement
+    from sourced
 ),
 lined as (
     select *,
            case when low_income then getvariable('mos_warning_line_low_income')
                 else getvariable('mos_warning_line_other') end::decimal(14, 2) as warning_line
-    from evaluated
+    from judged
 ),
 hits as (
     select *,
@@ -87,8 +105,8 @@ final as (
                net_oop_compliant: net_oop_compliant, warning_line: warning_line,
                low_income: low_income, roster_category: roster_category,
                insured_identity: insured_identity,
-               identity_disagrees: roster_covers and insured_identity is not null
-                                   and low_income <> identity_low_income
+               identity_disagrees: disagreement is not null,
+               disagreement: disagreement
            } order by settled_on, settlement_id, source_file, row_number)
                filter (where evidence_rank <= getvariable('evidence_max_items')) as evidence,
            count(*) filter (where evidence_rank > getvariable('evidence_max_items')) as evidence_omitted

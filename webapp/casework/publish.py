@@ -225,7 +225,10 @@ def publish_night(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -
                 RegionYear(
                     county_code=code,
                     year=year,
-                    dibao_standard_urban_monthly=Decimal(str(y.dibao_standard_urban_monthly)),
+                    # a figure the county's file leaves out: the default the night used too
+                    dibao_standard_urban_monthly=Decimal(
+                        str(policy.figures(code, year).values["dibao_standard_urban_monthly"])
+                    ),
                     township_multiple_of_urban_dibao=Decimal(str(y.approval_tiers["township_multiple_of_urban_dibao"])),
                     county_bureau_max=Decimal(str(y.approval_tiers["county_bureau_max"])),
                 )
