@@ -278,7 +278,7 @@ def region_default_notes(con: duckdb.DuckDBPyConnection, as_of: date) -> list[st
     """One line per county running on default figures in the night's year, naming them (for the summary)."""
     order = "[" + ", ".join(f"'{f}'" for f in REGION_FIGURES) + "]"
     rows = con.execute(
-        f"select county_code, bool_or(has_file), list(note order by list_position({order}, figure)) "
+        f"select county_code, bool_or(has_file), list(note order by list_position({order}, figure), note) "
         "from meta.region_default where year = ? group by county_code order by county_code",
         [as_of.year],
     ).fetchall()

@@ -67,10 +67,12 @@ ALLOWED: dict[tuple[str, str], str] = {
         "over (partition by feed, delivery_id, row_number, person_id order by block)",
     ): "its rows have the partition's columns and block only: rows tied on block are the same row",
     ("warehouse/intermediate/int_person_key.sql", "over (order by id_number)"): "new holds distinct id_numbers",
-    (
-        "warehouse/marts/fct_settlement.sql",
-        "list(settlement_id order by settlement_id)",
-    ): "ordered by the listed value itself: tied items are equal",
+    **{
+        ("warehouse/report/rpt_rules_skipped.sql", f"arg_max(s.{column}, s.as_of)"): (
+            "meta.rule_skip's key is (as_of, rule_id, feed): one row per night in a (rule, feed, reason) group"
+        )
+        for column in ("last_delivered_on", "freshness_days")
+    },
     (
         "pipelines/households.py",
         "select 1 from marts.household_profile where household_key = ? union all "
@@ -162,6 +164,15 @@ def _keys(order: str) -> int:
     return len(keys)
 
 
+def _orders_by_itself(args: str, order: str) -> bool:
+    """``list(x order by x)``, ``string_agg(distinct x, ', ' order by x)``: ordered by the listed value
+    itself, so items tied in the order are equal and the result is one whatever the scan order."""
+    value = _top_level(re.split(r"\border\s+by\b", args, maxsplit=1, flags=re.IGNORECASE)[0])[0]
+    value = re.sub(r"^distinct\s+", "", value.strip(), flags=re.IGNORECASE)
+    key = re.sub(r"\s+(asc|desc)?\s*(nulls\s+(first|last))?\s*$", "", order.strip(), flags=re.IGNORECASE)
+    return _norm(value) == _norm(key)
+
+
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
@@ -188,7 +199,7 @@ def findings(sql: str) -> list[tuple[str, str]]:
             order = _depth_zero_order_by(args)
             if order is None:
                 found.append((f"{name} without order by", call))
-            elif _keys(order) < 2:
+            elif _keys(order) < 2 and not _orders_by_itself(args, order):
                 found.append((f"{name} ordered by one expression", call))
     for m in OVER.finditer(sql):
         open_at = m.end() - 1
@@ -286,6 +297,9 @@ def test_no_order_left_to_chance():
         ("select list(x) from t", ["list without order by"]),
         ("select list(x order by a) from t", ["list ordered by one expression"]),
         ("select list(x order by a desc, b) from t", []),
+        ("select list(distinct m.source order by m.source) from t", []),
+        ("select string_agg(distinct substr(c, 1, 6), ', ' order by substr(c, 1, 6) desc) from t", []),
+        ("select list(distinct a order by b) from t", ["list ordered by one expression"]),
         ("select list({a: 1, b: [1, 2]} order by (a, b)) filter (where x) from t", []),
         ("select string_agg(name, ',' order by name, id) from t", []),
         ("select list_contains(l, x), list_transform(l, lambda e: e) from t", []),

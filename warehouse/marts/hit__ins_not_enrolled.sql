@@ -13,7 +13,7 @@ with low_income as (
       and (source = 'insured_identity' or (source_file is not null and valid_to is null))
 ),
 households as (
-    select person_id, any_value(household_key order by snapshot_on desc, household_key) as household_key
+    select person_id, first(household_key order by snapshot_on desc, household_key) as household_key
     from dim_roster_member
     where list_contains(getvariable('ine_low_income_categories'), category)
     group by person_id
