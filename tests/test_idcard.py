@@ -364,3 +364,45 @@ def test_python_agrees_with_stdnum_on_18_digit_ids(area, born, raw_day, seq, che
         assert ours == (None if in_range else "id_bad_birth_date")
     else:
         assert ours is not None
+
+
+# --- in the night: the delivery's date bounds the birth date ------------------------------------
+
+
+def test_staging_judges_a_birth_date_against_its_delivery_date(tmp_path):
+    """A registry delivered on 2026-11-10: born that day is valid, born the next day or in 2099 or
+    1899 is id_bad_birth_date (not linked, not quarantined, counted), whatever the night's date."""
+    from factory import registry_row, write_csv
+
+    from pipelines.ingest import ingest
+    from pipelines.standardize import standardize
+    from pipelines.warehouse import connect
+
+    day = "2026-11-10"
+    ids = {
+        "on_the_day": _born("20261110"),
+        "next_day": _born("20261111"),
+        "year_2099": _born("20990101"),
+        "year_1899": _born("18991231"),
+        "em_space": BORN_1965[:6] + "\u2003" + BORN_1965[6:],
+        "arabic_indic": BORN_2008.translate(ARABIC_INDIC),
+    }
+    rows = [registry_row(v, "张三", f"H{i}") for i, v in enumerate(ids.values())]
+    write_csv(tmp_path / "landing", "household_registry", day, rows)
+    con = connect(tmp_path / "w.duckdb")
+    ingest(con, tmp_path / "landing", date(2026, 12, 7), run_id=1)
+    standardize(con)
+    got = con.execute(
+        "select row_number, id_number, id_issue, quarantined from stg.household_registry order by row_number"
+    ).fetchall()
+    assert [(issue, quarantined) for _, _, issue, quarantined in got] == [
+        (None, False),
+        ("id_bad_birth_date", False),
+        ("id_bad_birth_date", False),
+        ("id_bad_birth_date", False),
+        (None, False),
+        ("id_malformed", False),
+    ]
+    assert got[4][1] == BORN_1965
+    assert [idcard.issue(idcard.normalize(v), date(2026, 11, 10)) for v in ids.values()] == [g[2] for g in got]
+    con.close()
