@@ -191,6 +191,14 @@ def test_macros_spell_the_spec():
     assert f"date '{idcard.EARLIEST_BIRTH.isoformat()}'" in text
 
 
+def test_every_birth_date_field_is_judged_alike(macros):
+    """Years 0000-0999 by hundreds, 1890-2110 and the far ones, months 00-13, days 00-32: the SQL's
+    date parsing gives Python's verdict on each (bounds, leap years, 1 BC, year 8147)."""
+    years = [*range(0, 1000, 100), 1000, *range(1890, 2111), 2099, 8147, 9999]
+    values = [_born(f"{y:04d}{m:02d}{d:02d}") for y in years for m in range(14) for d in range(33)]
+    assert [i for _, i in _sql(macros, values, AS_OF)] == [idcard.issue(v, AS_OF) for v in values]
+
+
 @pytest.mark.parametrize("context", ["1{}2", BORN_1965[:8] + "{}" + BORN_1965[8:]])
 def test_every_code_point_is_handled_alike(macros, context):
     """Each of the 1,112,064 Unicode scalar values inside a value: SQL and Python agree."""

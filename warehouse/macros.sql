@@ -45,8 +45,7 @@ create or replace temp macro id_widen(c) as
 create or replace temp macro id_norm(s) as id_widen(id_clean(s));
 
 -- An ID's birth date from its 8 digits, null when that day does not exist.
-create or replace temp macro id_birth(n) as
-    try(make_date(substr(n, 7, 4)::integer, substr(n, 11, 2)::integer, substr(n, 13, 2)::integer));
+create or replace temp macro id_birth_date(n) as cast(try_strptime(substr(n, 7, 8), '%Y%m%d') as date);
 
 -- Why an ID cannot be linked as it stands (null when it is a valid 18-character ID), as
 -- pipelines.idcard.issue: the birth date must exist and fall from 1900-01-01 (idcard.EARLIEST_BIRTH)
@@ -54,11 +53,10 @@ create or replace temp macro id_birth(n) as
 create or replace temp macro id_issue(n, as_of := current_date) as
     case when n is null then 'id_missing'
          when not regexp_full_match(n, '[0-9]{17}[0-9X]') then 'id_malformed'
-         when coalesce(id_birth(n) not between date '1900-01-01' and as_of, true) then 'id_bad_birth_date'
+         when coalesce(id_birth_date(n) not between date '1900-01-01' and as_of, true) then 'id_bad_birth_date'
          when id_check_digits(substr(n, 1, 17)) <> substr(n, 18, 1) then 'id_bad_check_character'
          else null end;
 
-create or replace temp macro id_birth_date(n) as cast(try_strptime(substr(n, 7, 8), '%Y%m%d') as date);
 create or replace temp macro id_sex(n) as case when try_cast(substr(n, 17, 1) as integer) % 2 = 1 then '男' else '女' end;
 
 -- Delivered text: control characters (NUL, BEL, ...) removed, trimmed (incl. U+3000), empty as null.
