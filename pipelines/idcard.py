@@ -24,9 +24,10 @@ date, before :data:`EARLIEST_BIRTH` or after the as-of date: a department cannot
 person born after its delivery's date, and nobody alive was born before 1900 — the oldest person
 ever verified reached 122), ``id_bad_check_character`` (ISO 7064 MOD 11-2). The area code is not
 checked against a list: codes of other counties are normal (FEEDS.md), an ID keeps the code of the
-county that issued it after that county is renamed or merged, and python-stdnum's list both lacks
-codes and ties each county to years that an ID issued later contradicts (``110111`` 房山区 is
-``[1986-]``, so stdnum rejects every 房山 resident born before 1986).
+county that issued it after that county is renamed or merged, and python-stdnum's list (the
+tests' oracle) raises ``KeyError`` on a code it does not know and ties each county to the years
+its code existed, which an ID issued after the birth contradicts: ``520302`` 红花岗区 is ``[1997-]``,
+so stdnum rejects everyone of it born before 1997 — 13,369 of the 20,102 people of the demo county.
 """
 
 from __future__ import annotations
