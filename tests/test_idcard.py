@@ -341,6 +341,9 @@ def test_stdnum_knows_areas_but_not_all():
     fangshan_1970 = make_id("110111", "19700101", "001")  # 房山区, code since 1986
     assert not ric.is_valid(fangshan_1970)
     assert idcard.is_valid(fangshan_1970, AS_OF)
+    honghuagang_1980 = make_id("520302", "19800101", "001")  # the demo county's code, [1997-] in stdnum
+    assert not ric.is_valid(honghuagang_1980)
+    assert idcard.is_valid(honghuagang_1980, AS_OF)
 
 
 @settings(max_examples=300, deadline=None)
