@@ -560,7 +560,8 @@ COMPARE_COLUMNS = [
 UNMATCHED_MESSAGES = {
     "id_missing": "身份证号为空 ID number missing",
     "id_malformed": "身份证号格式不对 ID number is not 18 (or 15) digits",
-    "id_bad_birth_date": "身份证号中的出生日期不存在 the ID's birth date does not exist",
+    "id_bad_birth_date": "身份证号中的出生日期不存在、早于1900年或晚于数据日期 "
+    "the ID's birth date does not exist, is before 1900 or after the delivery's date",
     "id_bad_check_character": "身份证号校验位不符且找不到对应人员 wrong check character, no matching person",
     "no_match": "找不到对应人员 no matching person",
 }

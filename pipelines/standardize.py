@@ -158,7 +158,7 @@ def staging_select(feed: Feed, max_value_length: int = 1000, deliveries: str | N
         # 残疾人证号 = the 18-character ID + type digit + grade digit: the ID may be derived from it
         clean = "id_clean(r.id_number) as id_c, id_clean(left(id_clean(r.certificate_no), 18)) as cert_c"
         widen = "id_widen(id_c) as id_w, id_widen(cert_c) as cert_w"
-        check = "id_issue(id_w) as id_w_issue, id_issue(cert_w) as cert_w_issue"
+        check = "id_issue(id_w, r.delivered_on) as id_w_issue, id_issue(cert_w, r.delivered_on) as cert_w_issue"
         pick = (
             "case when id_w_issue is null then id_w when cert_w_issue is null then cert_w "
             "else coalesce(id_w, cert_w) end as id_number, "
@@ -170,7 +170,7 @@ def staging_select(feed: Feed, max_value_length: int = 1000, deliveries: str | N
     else:
         clean = "id_clean(r.id_number) as id_c"
         widen = "id_widen(id_c) as id_w"
-        check = "id_issue(id_w) as id_w_issue"
+        check = "id_issue(id_w, r.delivered_on) as id_w_issue"
         pick = (
             "id_w as id_number, case when id_w_issue is null then 'id_number' end as id_source, id_w_issue as id_issue"
         )

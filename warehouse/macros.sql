@@ -17,14 +17,23 @@ create or replace temp macro id_check_number(n) as
         + 4 * ((n // 10) % 10) + 2 * ((n // 1) % 10)) % 11)::integer + 1, 1);
 create or replace temp macro id_check_digits(b) as id_check_number(try_cast(b as bigint));
 
--- All whitespace out (incl. U+3000 ideographic space, NBSP, BOM), full-width digits and x folded,
--- upper case.
+-- An ID as pipelines/idcard.py defines its normal form (that module's docstring is the spec;
+-- tests/test_idcard.py holds this SQL to it on every code point): every control, format, space and
+-- default-ignorable character stripped (Unicode 14.0 categories Cc, Cf, Zs, Zl, Zp and
+-- Default_Ignorable_Code_Point: tab, U+3000, U+2003, NBSP, zero-width space, BOM, bidi marks, ...),
+-- full-width ASCII folded to ASCII and a-z to A-Z; no other digit forms are folded.
+-- (translate() costs about 20 us a value with this many characters: only a value holding one of
+-- them pays it.)
+create or replace temp macro id_fold(s) as
+    case when regexp_matches(s, '[a-z\x{FF01}-\x{FF5E}]')
+         then translate(s,
+                  '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～abcdefghijklmnopqrstuvwxyz',
+                  '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`ABCDEFGHIJKLMNOPQRSTUVWXYZ{|}~ABCDEFGHIJKLMNOPQRSTUVWXYZ')
+         else s end;
 -- (An ID already in canonical form, nearly all of them, is returned as it is: no replacement needed.)
 create or replace temp macro id_clean(s) as
     case when regexp_full_match(s, '[0-9]{17}[0-9X]') then s
-         else nullif(upper(translate(
-                  regexp_replace(s, '[\s\x{3000}\x{00A0}\x{FEFF}\x{200B}]', '', 'g'),
-                  '０１２３４５６７８９ｘＸ', '0123456789xX')), '') end;
+         else nullif(id_fold(regexp_replace(s, '[\x{0000}-\x{0020}\x{007F}-\x{00A0}\x{00AD}\x{034F}\x{0600}-\x{0605}\x{061C}\x{06DD}\x{070F}\x{0890}-\x{0891}\x{08E2}\x{115F}-\x{1160}\x{1680}\x{17B4}-\x{17B5}\x{180B}-\x{180F}\x{2000}-\x{200F}\x{2028}-\x{202F}\x{205F}-\x{206F}\x{3000}\x{3164}\x{FE00}-\x{FE0F}\x{FEFF}\x{FFA0}\x{FFF0}-\x{FFFB}\x{110BD}\x{110CD}\x{13430}-\x{13438}\x{1BCA0}-\x{1BCA3}\x{1D173}-\x{1D17A}\x{E0000}-\x{E0FFF}]', '', 'g')), '') end;
 
 -- A legacy 15-digit ID widened to 18 characters: '19' inserted after the area code and the
 -- check character recomputed; anything else is returned cleaned but unchanged.
@@ -35,15 +44,19 @@ create or replace temp macro id_widen(c) as
 
 create or replace temp macro id_norm(s) as id_widen(id_clean(s));
 
--- Why an ID cannot be linked as it stands (null when it is a valid 18-character ID).
-create or replace temp macro id_issue(n) as
+-- An ID's birth date from its 8 digits, null when that day does not exist.
+create or replace temp macro id_birth_date(n) as cast(try_strptime(substr(n, 7, 8), '%Y%m%d') as date);
+
+-- Why an ID cannot be linked as it stands (null when it is a valid 18-character ID), as
+-- pipelines.idcard.issue: the birth date must exist and fall from 1900-01-01 (idcard.EARLIEST_BIRTH)
+-- to as_of, the delivery's date (today when not given).
+create or replace temp macro id_issue(n, as_of := current_date) as
     case when n is null then 'id_missing'
          when not regexp_full_match(n, '[0-9]{17}[0-9X]') then 'id_malformed'
-         when try_strptime(substr(n, 7, 8), '%Y%m%d') is null then 'id_bad_birth_date'
+         when coalesce(id_birth_date(n) not between date '1900-01-01' and as_of, true) then 'id_bad_birth_date'
          when id_check_digits(substr(n, 1, 17)) <> substr(n, 18, 1) then 'id_bad_check_character'
          else null end;
 
-create or replace temp macro id_birth_date(n) as cast(try_strptime(substr(n, 7, 8), '%Y%m%d') as date);
 create or replace temp macro id_sex(n) as case when try_cast(substr(n, 17, 1) as integer) % 2 = 1 then '男' else '女' end;
 
 -- Delivered text: control characters (NUL, BEL, ...) removed, trimmed (incl. U+3000), empty as null.

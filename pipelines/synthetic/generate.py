@@ -314,8 +314,10 @@ def generate_county(
         if key == "registry":
             return _registry_frame(people, households)
         if key == "registry_prev":
-            # as it stood at the previous snapshot: later deaths and moves had not happened yet
+            # as it stood at the previous snapshot: later deaths and moves had not happened yet, and
+            # nobody born since is in it (an ID born after its delivery's date is invalid)
             frame = _registry_frame(people, households)
+            frame = frame[frame["birth_date"].to_numpy() <= np.datetime64(ctx.prev_date, "D")].reset_index(drop=True)
             later = frame["status_on"].to_numpy() > np.datetime64(ctx.prev_date, "D")
             frame.loc[later, "status"] = "正常"
             frame.loc[later, "status_on"] = np.datetime64("NaT")
