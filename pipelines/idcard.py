@@ -148,7 +148,7 @@ def mask_id(s: str | None) -> str | None:
 
 
 # every 18-character ID number inside a text: the SQL macro mask_ids_in() of warehouse/macros.sql
-_ID_IN_TEXT = re.compile(r"([0-9]{6})[0-9]{8}([0-9]{3}[0-9X])")
+_ID_IN_TEXT = re.compile(r"([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])")
 
 
 def mask_ids_in(s: str | None) -> str | None:

@@ -94,7 +94,7 @@ create or replace temp macro mask_id(s) as
          when length(s) <= 10 then repeat('*', length(s))
          else substr(s, 1, 6) || repeat('*', length(s) - 10) || substr(s, length(s) - 3) end;
 -- every 18-character ID number inside a text (record keys, certificate numbers, evidence, raw lines)
-create or replace temp macro mask_ids_in(s) as regexp_replace(s, '([0-9]{6})[0-9]{8}([0-9]{3}[0-9X])', '\1********\2', 'g');
+create or replace temp macro mask_ids_in(s) as regexp_replace(s, '([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])', '\1********\2', 'g');
 create or replace temp macro mask_name(s) as
     case when s is null or s = '' then s else substr(s, 1, 1) || repeat('*', length(s) - 1) end;
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pytest
 from django.test import Client
-from factory import make_id, policy_only, registry_row, settlement_row, write_csv
+from factory import make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
 
 from pipelines.exports import export_alerts
 from pipelines.night import run_night
@@ -84,6 +84,8 @@ def night(tmp_path_factory):
         "2026-10-31",
         [registry_row(HOT, "韩热", "900000011"), registry_row(CONTROL, "程控", "900000013")],
     )
+    # the roster is a source both rules need in force (delivery.yaml freshness_days); neither person is on it
+    write_csv(landing, "civil_affairs", "2026-10-31", [roster_row(make_id(birth="19700101", seq="015"), "罗册", "HH9001")])
     write_csv(landing, "medical_settlements", "2026-11-24", HOT_ROWS + CONTROL_ROWS)
     run_night(landing, AS_OF, root / "w.duckdb", _policy(CAP), out_dir=root / "exports")
     return root
