@@ -85,7 +85,8 @@ def night(tmp_path_factory):
         [registry_row(HOT, "韩热", "900000011"), registry_row(CONTROL, "程控", "900000013")],
     )
     # the roster is a source both rules need in force (delivery.yaml freshness_days); neither person is on it
-    write_csv(landing, "civil_affairs", "2026-10-31", [roster_row(make_id(birth="19700101", seq="015"), "罗册", "HH9001")])
+    other = roster_row(make_id(birth="19700101", seq="015"), "罗册", "HH9001")
+    write_csv(landing, "civil_affairs", "2026-10-31", [other])
     write_csv(landing, "medical_settlements", "2026-11-24", HOT_ROWS + CONTROL_ROWS)
     run_night(landing, AS_OF, root / "w.duckdb", _policy(CAP), out_dir=root / "exports")
     return root
