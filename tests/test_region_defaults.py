@@ -248,3 +248,26 @@ def test_gbt_urban(code, urban):
     con = duckdb.connect()
     con.execute((SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
     assert con.execute("select gbt_urban(?)", [code]).fetchall()[0][0] is urban
+
+
+@pytest.mark.django_db
+def test_casework_tiers_a_proposal_of_a_county_on_defaults(night, tmp_path):
+    """Casework of a county without a region file: publish gives it the night's year on the defaults,
+    so a temporary-assistance proposal gets its approval tier (seed 004 (十四): 5 × the urban 低保
+    standard, 15,000 yuan) instead of "没有区域政策"."""
+    from decimal import Decimal
+
+    from webapp.casework.lifecycle import approval_tier
+    from webapp.casework.models import Proposal
+    from webapp.casework.publish import publish_night
+
+    wh = tmp_path / "w.duckdb"
+    shutil.copy(night[0], wh)
+    with open_warehouse(wh) as con:
+        con.execute("begin transaction")
+        publish_night(con, AS_OF, load_policy())
+        con.execute("commit")
+    township_max = Decimal(DIBAO_URBAN) * 5  # 2,730.00
+    assert approval_tier(township_max, COUNTY, AS_OF).tier == Proposal.Tier.TOWNSHIP
+    assert approval_tier(township_max + Decimal("0.01"), COUNTY, AS_OF).tier == Proposal.Tier.COUNTY
+    assert approval_tier(Decimal("15000.01"), COUNTY, AS_OF).tier == Proposal.Tier.LEADERSHIP

@@ -234,6 +234,22 @@ def publish_night(con: duckdb.DuckDBPyConnection, as_of: date, policy: Policy) -
                 )
                 for code, region in policy.regions.items()
                 for year, y in region.years.items()
+            ]
+            # a county of the night's townships without its own region file: the night's year on the
+            # dated defaults the rules used too (region_defaults.yaml), so that its proposals get a tier
+            + [
+                RegionYear(
+                    county_code=code,
+                    year=as_of.year,
+                    dibao_standard_urban_monthly=Decimal(
+                        str(policy.figures(code, as_of.year).values["dibao_standard_urban_monthly"])
+                    ),
+                    township_multiple_of_urban_dibao=Decimal(
+                        str(policy.region_defaults.approval_tiers["township_multiple_of_urban_dibao"])
+                    ),
+                    county_bureau_max=Decimal(str(policy.region_defaults.approval_tiers["county_bureau_max"])),
+                )
+                for code in sorted({c[:6] for c in townships["code"]} - set(policy.regions))
             ],
             update_conflicts=True,
             unique_fields=["county_code", "year"],
