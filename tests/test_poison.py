@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import zipfile
@@ -312,6 +313,19 @@ def _doudi(*args: str) -> subprocess.CompletedProcess:
 XSS = '"><img src=x onerror=alert(1)>\x1b[31m.csv'
 
 
+def _hot_alert(wh: Path, id_number: str) -> tuple[int, int]:
+    """(evidence rows kept, rows counted out) of the MED_OOP_ANNUAL alert of ``id_number``."""
+    con = connect(wh, read_only=True)
+    try:
+        return con.execute(
+            "select json_array_length(a.evidence), a.evidence_omitted from marts.alert a "
+            "join int.person_key k using (person_id) where a.rule_id = 'MED_OOP_ANNUAL' and k.id_number = ?",
+            [id_number],
+        ).fetchall()[0]
+    finally:
+        con.close()
+
+
 def test_poison_files_beside_a_county_cost_it_nothing(tmp_path):
     """The issue's hostile files dropped into a generated county's landing area with its real
     deliveries: `doudi run` finishes with exit 3, names each, loads every other file, leaks no script
@@ -321,6 +335,15 @@ def test_poison_files_beside_a_county_cost_it_nothing(tmp_path):
     generate_county(tmp_path, persons=1500, seed=5, as_of=AS_OF)
     landing, wh = tmp_path / "landing", tmp_path / "wh" / "w.duckdb"
     normal = sorted(p.relative_to(landing).as_posix() for p in landing.rglob("*") if p.is_file())
+    clean_wh = tmp_path / "clean" / "w.duckdb"
+    assert (
+        _doudi("run", "--landing", str(landing), "--as-of", AS_OF.isoformat(), "--warehouse", str(clean_wh)).returncode
+        == 0
+    )
+    con = connect(clean_wh, read_only=True)
+    clean = dict(con.execute("select source_file, outcome from meta.delivery").fetchall())
+    con.close()
+    assert sorted(clean) == normal and set(clean.values()) <= {*LOADED, "duplicate"}, clean
     day = AS_OF.isoformat()
     wide_csv(landing / "medical_settlements" / day / "wide.csv")
     sparse_xlsx(landing / "housing" / day / "bomb.xlsx", "XFD1048576")
@@ -337,8 +360,17 @@ def test_poison_files_beside_a_county_cost_it_nothing(tmp_path):
     outside = tmp_path / "outside.csv"
     outside.write_text("secret\n", encoding="utf-8")
     (landing / "education" / day / "escape.csv").symlink_to(outside)
+    # one hot ID (a planted MED_OOP_ANNUAL person with 300 more settlements: more evidence than an alert
+    # keeps) and a settlement id that is a formula (the links export carries it as the record key)
+    with open(tmp_path / "truth" / "cases.csv", encoding="utf-8", newline="") as f:
+        cases = [c for c in csv.DictReader(f) if c["rule_id"] == "MED_OOP_ANNUAL" and c["expected"] == "positive"]
+    hot = cases[0]["id_number"]
+    hot_rows = [settlement_row(f"HOT{k:04d}", hot, "热", "60.00", settled_on="2026-11-15") for k in range(300)]
+    hot_rows.append(settlement_row("=cmd|' /C calc'!A0", hot, "热", "1.00", settled_on="2026-11-16"))
+    write_csv(landing, "medical_settlements", day, hot_rows, name="hot.csv")
+    casework = f"sqlite:///{tmp_path / 'casework.sqlite3'}"
 
-    r = _doudi("run", "--landing", str(landing), "--as-of", day, "--warehouse", str(wh))
+    r = _doudi("run", "--landing", str(landing), "--as-of", day, "--warehouse", str(wh), "--casework", casework)
     assert r.returncode == 3, r.stdout + r.stderr
     assert "Traceback" not in r.stderr and "\x1b" not in r.stdout + r.stderr
     assert "all loaded" not in [line.strip() for line in r.stdout.splitlines()]
@@ -351,11 +383,8 @@ def test_poison_files_beside_a_county_cost_it_nothing(tmp_path):
 
     con = connect(wh, read_only=True)
     outcomes = dict(con.execute("select source_file, outcome from meta.delivery").fetchall())
-    # the county's own files as a night without the poison has them (its registry is unchanged since
-    # October at this size: the same bytes again, a duplicate)
-    assert {f: outcomes.get(f) for f in normal} == {f: outcomes[f] for f in normal if outcomes[f] in LOADED} | {
-        "household_registry/2026-11-20/registry_20261120.csv": "duplicate"
-    }
+    # the county's own files as the same night without the poison has them
+    assert {f: outcomes.get(f) for f in normal} == clean
     assert [outcomes[f"medical_settlements/2026-11-0{i + 1}/{n}"] for i, n in enumerate(hostile_names)] == [
         "rejected",
         "loaded",
@@ -364,6 +393,17 @@ def test_poison_files_beside_a_county_cost_it_nothing(tmp_path):
     assert outcomes[f"housing/{day}/bomb.xlsx"] == outcomes[f"housing/{day}/declared.xlsx"] == "rejected"
     assert con.execute("select count(*) from raw.education where extra::varchar like '%secret%'").fetchall()[0][0] == 0
     con.close()
+    # the hot ID's alert keeps max_evidence_items (200) rows and counts the rest; the casework store got it
+    assert "casework:" in r.stdout, r.stdout
+    kept, omitted = _hot_alert(wh, hot)
+    assert kept == 200 and omitted >= 101, (kept, omitted)
+    store = sqlite3.connect(tmp_path / "casework.sqlite3")
+    published = store.execute("select count(*) from casework_alert where evidence_omitted = ?", [omitted]).fetchall()
+    store.close()
+    assert published == [(1,)]
+    # the formula-shaped settlement id is written as text, not as a live formula
+    links = (wh.parent / "exports" / day / "links.csv").read_text(encoding="utf-8-sig")
+    assert "\"'=cmd|' /C calc'!A0\"" in links and ',"=cmd' not in links and ",=cmd" not in links
     html = "".join(p.read_text(encoding="utf-8") for p in (wh.parent / "datadocs").rglob("*.html"))
     assert html and "<img src=x" not in html and "onerror=alert" not in html
     r = _doudi("links", "explain", f"medical_settlements/2026-11-02/{XSS}#1", "--warehouse", str(wh))
@@ -371,7 +411,7 @@ def test_poison_files_beside_a_county_cost_it_nothing(tmp_path):
 
     # the next night: nothing retried (the rejected files are remembered), exit 0
     r2 = _doudi("run", "--landing", str(landing), "--as-of", (AS_OF + timedelta(days=1)).isoformat(),
-                "--warehouse", str(wh))  # fmt: skip
+                "--warehouse", str(wh), "--casework", casework)  # fmt: skip
     assert r2.returncode == 0, r2.stdout + r2.stderr
     con = connect(wh, read_only=True)
     assert (
