@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from expectations.gx_import import import_gx
+from pipelines import idcard
 from pipelines.errors import DoudiError
 from pipelines.feeds import FEEDS, Feed
 from pipelines.memory import release_memory
@@ -50,8 +51,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# What the contract accepts before normalisation (spaces, full-width digits, x, 15 digits).
-ID_PATTERN = r"^[\s\u3000]*[0-9０-９]{6}[\s\u3000]*[0-9０-９]{8,11}[0-9Xx０-９ｘＸ]?[\s\u3000]*$"
+# What the contract accepts before normalisation: the ID's own definition (pipelines/idcard.py), not a
+# second one (invisible characters anywhere, full-width digits, x, 15 digits)
+ID_PATTERN = idcard.shape_pattern()
 DATE_PATTERN = (
     r"^\s*(?:\d{4}-\d{1,2}-\d{1,2}|\d{8}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}"
     r"|\d{4}年\d{1,2}月\d{1,2}日)(?: 00:00:00)?\s*$"
