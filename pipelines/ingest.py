@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from pipelines.errors import DoudiError, FeedRejected
 from pipelines.feeds import FEEDS, Feed, header_map
+from pipelines.idcard import mask_ids_in
 from pipelines.memory import release_memory
 from pipelines.policy import DeliveryPolicy
 from pipelines.readers import FORMATS, FeedHeaderScore, FileContent, ReadLimits, read_delivery
@@ -362,11 +363,13 @@ def ingest(
             select, extras, mapping = plan_columns(feed, content.headers)
         except FeedRejected as exc:
             rows = _count_rows(d.path)
+            # a reader's message may quote the line it could not parse: no full ID leaves here
+            reason = mask_ids_in(str(exc))
             _record(
-                con, d, digest, run_id, outcome="rejected", reason=str(exc), rows_delivered=rows, rows_quarantined=rows
+                con, d, digest, run_id, outcome="rejected", reason=reason, rows_delivered=rows, rows_quarantined=rows
             )
             result.rejected += 1
-            log.warning("%s rejected: %s", printable(d.source_file), printable(exc))
+            log.warning("%s rejected: %s", printable(d.source_file), printable(reason))
             continue
         _supersede(con, d)
         delivery_id = _record(

@@ -195,6 +195,25 @@ def test_a_refused_allocation_rejects_the_file_not_the_night(tmp_path, monkeypat
     assert "needs more memory to read" in _deliveries(con)[0][2]
 
 
+def test_a_readers_message_quoting_a_line_leaks_no_id(tmp_path, monkeypatch, caplog):
+    """A reader's error may quote the line it could not parse (pyarrow's do): the reason stored,
+    exported and logged carries the ID masked."""
+    import pipelines.ingest
+    from pipelines.errors import FeedRejected
+
+    full = make_id(seq="077")
+
+    def quote(*args, **kwargs):
+        raise FeedRejected(f"cannot parse the CSV: row 3: '{full},张三,正常'")
+
+    monkeypatch.setattr(pipelines.ingest, "read_delivery", quote)
+    write_csv(tmp_path / "landing", "household_registry", DAY, _registry(3), name="r.csv")
+    with caplog.at_level(logging.INFO):
+        con, _ = _night(tmp_path)
+    reason = _deliveries(con)[0][2]
+    assert full not in reason + caplog.text and f"{full[:6]}********{full[-4:]}" in reason
+
+
 def test_limits_are_configuration_validated_when_loaded(tmp_path):
     """delivery.yaml's limits are the model's defaults; a nonsense limit stops the night at start."""
     import shutil
