@@ -66,5 +66,6 @@ def test_no_page_api_or_workbook_carries_a_full_id(county_warehouse, tmp_path):
         "county", password="leak-test-pw-1", role=Role.COUNTY, county_code=alert.township.county_code
     )
     c.force_login(officer)
-    revealed = _text(c.post(f"/people/{alert.person.pk}/reveal", {"reason": "入户核查"}))
+    form = {"alert": alert.pk, "reason_choice": "入户核查核对身份", "reason": "入户核对身份"}
+    revealed = _text(c.post(f"/people/{alert.person.pk}/reveal", form))
     assert valid_ids(revealed) == {alert.person.id_number}
