@@ -6,6 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export UV_COMPILE_BYTECODE := 1
 PERSONS ?= 20000
 AS_OF ?= 2026-11-20
+PORT ?= 8000
 
 .PHONY: install demo test lint bench clean serve system-deps airflow
 
@@ -33,9 +34,9 @@ system-deps:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-# the caseworkers' web application on the demo's store (after `make demo`)
+# the caseworkers' web application on the demo's store (after `make demo`); `make serve PORT=8001` for another port
 serve: install
-	DOUDI_CASEWORK_DB=sqlite:///$(CURDIR)/var/casework.sqlite3 .venv/bin/doudi serve
+	DOUDI_CASEWORK_DB=sqlite:///$(CURDIR)/var/casework.sqlite3 .venv/bin/doudi serve --port $(PORT)
 
 # a local Airflow (standalone, SQLite, LocalExecutor) with the nightly DAG and two generated counties
 airflow: install
