@@ -32,9 +32,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pipelines.channels import NotifySpec
 from pipelines.errors import PolicyError
 from pipelines.feeds import FEED_NAMES
-from pipelines.notify import NotifySpec
 from pipelines.sources import SourceSpec
 
 __all__ = ["County", "Counties", "load_counties", "counties_path", "channels_for", "single_county", "connection_url"]

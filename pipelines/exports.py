@@ -603,8 +603,8 @@ def export_compare(
     contradicting the row's birth date or sex), whose 参保身份 the roster contradicts (a live
     MED_OOP_SINGLE alert names the disagreement), or were quarantined, each with its reason; and each
     file that was not used (rejected or held). IDs and names masked unless ``reveal_ids``."""
+    from pipelines.dates import parse_month
     from pipelines.feeds import get_feed
-    from pipelines.report import parse_month
 
     get_feed(feed)  # an unknown feed is a clear error (and the name is safe to quote)
     start, end = parse_month(month or compare_month(con, feed))

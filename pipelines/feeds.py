@@ -14,7 +14,10 @@ from typing import Literal
 ColumnKind = Literal["text", "id", "date", "amount", "int", "enum"]
 FeedKind = Literal["snapshot", "incremental"]
 
-__all__ = ["Column", "Feed", "FEEDS", "FEED_NAMES", "header_map", "get_feed"]
+__all__ = ["Column", "Feed", "FEEDS", "FEED_NAMES", "LOADED", "header_map", "get_feed"]
+
+# The outcomes of a delivery (meta.delivery.outcome) whose rows are in raw: what later layers read.
+LOADED = ("loaded", "loaded_with_quarantine")
 
 
 @dataclass(frozen=True)

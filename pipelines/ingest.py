@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.errors import DoudiError, FeedRejected
-from pipelines.feeds import FEEDS, Feed, header_map
+from pipelines.feeds import FEEDS, LOADED, Feed, header_map
 from pipelines.idcard import mask_ids_in
 from pipelines.memory import release_memory
 from pipelines.policy import DeliveryPolicy
@@ -42,7 +42,6 @@ __all__ = ["Delivery", "IngestResult", "discover", "landing_inventory", "ingest"
 log = logging.getLogger(__name__)
 
 _DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-LOADED = ("loaded", "loaded_with_quarantine")
 
 
 @dataclass(frozen=True)

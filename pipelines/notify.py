@@ -19,32 +19,17 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from pipelines.channels import EVENTS, Event, NotifySpec
 from pipelines.idcard import mask_id
 
 __all__ = ["NotifySpec", "EVENTS", "send", "scrub", "task_failed", "task_retry", "deadline_missed"]
 
 log = logging.getLogger(__name__)
 
-Event = Literal["failure", "retry", "late_source", "night_done", "deadline"]
-EVENTS: tuple[str, ...] = ("failure", "retry", "late_source", "night_done", "deadline")
-
 # 15 or 18 characters that look like an ID number (17 digits + digit/X, or 15 digits)
 _ID_LIKE = re.compile(r"(?<![0-9])(\d{17}[\dXx]|\d{15})(?![0-9Xx])")
-
-
-class NotifySpec(BaseModel):
-    """A channel: ``webhook_conn`` (Airflow connection id of an http(s) URL; its password, if any, is
-    sent as a Bearer token) and/or ``file`` (JSON lines, appended); ``events`` it wants."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    webhook_conn: str | None = None
-    file: str | None = None
-    events: tuple[Event, ...] = ("failure", "late_source", "night_done", "deadline")
-    timeout_seconds: float = 10.0
 
 
 def scrub(text: str | None, limit: int = 800) -> str:

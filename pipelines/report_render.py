@@ -17,7 +17,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from pipelines.labels import CATEGORY_ORDER, FEED_NAMES_ZH, RULE_NAMES
-from pipelines.report import SECTIONS, MonthlyReport
+from pipelines.report_model import SECTIONS, MonthlyReport
 
 __all__ = ["render_html", "write_xlsx", "charts", "CJK_FONTS"]
 

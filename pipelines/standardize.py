@@ -33,8 +33,7 @@ import logging
 import duckdb
 import pyarrow as pa
 
-from pipelines.feeds import FEEDS, Column, Feed
-from pipelines.ingest import LOADED
+from pipelines.feeds import FEEDS, LOADED, Column, Feed
 from pipelines.warehouse import SQL_DIR, full_rebuild, scan_frame
 
 __all__ = ["staging_sql", "standardize", "record_key_sql", "REASON_MESSAGES"]
