@@ -626,25 +626,24 @@ def export_compare(
             left join messages m on m.code = l.unlinked_reason
             where l.feed = '{feed}' and l.person_id is null and l.unlinked_reason not like 'quarantined%'
         ),
-        conflicts as (  -- the rows the last night's IDENTITY_CONFLICT alerts cite
-            select distinct d.delivery_id, (e ->> 'row_number')::bigint as row_number,
-                   'identity_conflict' as problem, 'identity_conflict' as reason_code,
-                   '身份信息与其他部门不一致 ' || (e ->> 'detail') as reason
-            from (select unnest(evidence::json[]) as e from marts.alert
-                  where rule_id = 'IDENTITY_CONFLICT'
+        live_evidence as (  -- the feed's rows cited by the last night's alerts of the two rules that compare
+            select a.rule_id, d.delivery_id, (a.e ->> 'row_number')::bigint as row_number, a.e
+            from (select rule_id, unnest(evidence::json[]) as e from marts.alert
+                  where rule_id in ('IDENTITY_CONFLICT', 'MED_OOP_SINGLE')
                     and last_seen_on = (select max(as_of) from meta.run where status = 'succeeded')) a
             join meta.delivery d on d.source_file = a.e ->> 'source_file'
             where a.e ->> 'feed' = '{feed}'
         ),
-        disagreements as (  -- the settlements whose 参保身份 the roster contradicts, cited by live alerts (DOMAIN.md)
-            select distinct d.delivery_id, (e ->> 'row_number')::bigint as row_number,
+        conflicts as (  -- one ID with another name, or contradicting the row's birth date or sex
+            select distinct delivery_id, row_number, 'identity_conflict' as problem, 'identity_conflict' as reason_code,
+                   '身份信息与其他部门不一致 ' || (e ->> 'detail') as reason
+            from live_evidence where rule_id = 'IDENTITY_CONFLICT'
+        ),
+        disagreements as (  -- the settlements whose 参保身份 the roster contradicts (DOMAIN.md)
+            select distinct delivery_id, row_number,
                    'low_income_disagreement' as problem, 'low_income_disagreement' as reason_code,
                    '低收入身份与民政名册不一致：' || (e ->> 'disagreement') as reason
-            from (select unnest(evidence::json[]) as e from marts.alert
-                  where rule_id = 'MED_OOP_SINGLE'
-                    and last_seen_on = (select max(as_of) from meta.run where status = 'succeeded')) a
-            join meta.delivery d on d.source_file = a.e ->> 'source_file'
-            where a.e ->> 'feed' = '{feed}' and a.e ->> 'disagreement' is not null
+            from live_evidence where rule_id = 'MED_OOP_SINGLE' and e ->> 'disagreement' is not null
         ),
         quarantined as (
             select i.delivery_id, i.row_number, 'quarantined' as problem, i.reason_code, i.message as reason
