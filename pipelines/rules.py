@@ -1,7 +1,8 @@
 """Rules: evaluate the enabled warning rules in SQL and upsert their alerts.
 
-Each rule is a SQL file ``warehouse/marts/hit__<rule>.sql`` that reads its parameters as
-``getvariable('<prefix>_<parameter>')`` and writes ``marts.hit__<rule>`` (rule_id, subject_type,
+Each rule is a folder ``warehouse/rules/<RULE_ID>/`` (pipelines/policy/rule_folders.py) whose
+``hit.sql`` reads its parameters as ``getvariable('<variable_prefix>_<parameter>')`` and writes
+``marts.hit__<rule>`` (rule_id, subject_type,
 person_id, household_key, period, figure, threshold, evidence). The hits of all rules are routed
 to a township and merged into ``marts.alert`` by ``alert_upsert.sql``.
 """
@@ -11,20 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from pipelines.errors import PolicyError
 from pipelines.policy import REGION_FIGURES, Policy, Rule
-from pipelines.policy.params import RULE_PARAMETERS
-from pipelines.warehouse import SQL_DIR, full_rebuild, run_sql_file, set_variables
+from pipelines.policy.rule_folders import check_rule_folder, rule_catalog
+from pipelines.warehouse import run_sql_file, set_variables
 
 __all__ = [
-    "RULE_SQL",
     "check_rule_parameters",
     "compute_hits",
     "evaluate_rules",
@@ -32,148 +32,46 @@ __all__ = [
     "region_default_notes",
     "rule_fingerprint",
     "rule_versions",
+    "run_rule",
     "feeds_in_force",
     "skipped_rules",
 ]
 
 log = logging.getLogger(__name__)
 
-# rule id -> (SQL file under warehouse/, variable prefix of its parameters)
-RULE_SQL: dict[str, tuple[str, str]] = {
-    "MED_OOP_SINGLE": ("marts/hit__med_oop_single.sql", "mos"),
-    "REVIEW_OVERDUE": ("marts/hit__review_overdue.sql", "ro"),
-    "PHASE_OUT_ENDING": ("marts/hit__phase_out_ending.sql", "poe"),
-    "MINOR_AGE_OUT": ("marts/hit__minor_age_out.sql", "mao"),
-    "RECIPIENT_DECEASED": ("marts/hit__recipient_deceased.sql", "rd"),
-    "ZERO_EMPLOYMENT": ("marts/hit__zero_employment.sql", "ze"),
-    "NEW_DISABILITY": ("marts/hit__new_disability.sql", "nd"),
-    "INS_NOT_ENROLLED": ("marts/hit__ins_not_enrolled.sql", "ine"),
-    "EDU_AID_MISSING": ("marts/hit__edu_aid_missing.sql", "eam"),
-    "DISABILITY_SUBSIDY_GAP": ("marts/hit__disability_subsidy_gap.sql", "dsg"),
-    "MED_OOP_ANNUAL": ("marts/hit__med_oop_annual.sql", "moa"),
-    "EDU_DISABLED_OUT_OF_SCHOOL": ("marts/hit__edu_disabled_out_of_school.sql", "edo"),
-    "HOUSING_UNSAFE": ("marts/hit__housing_unsafe.sql", "hu"),
-    "SINGLE_PERSON_DIBAO": ("marts/hit__single_person_dibao.sql", "spd"),
-    "IDENTITY_CONFLICT": ("marts/hit__identity_conflict.sql", "ic"),
-}
-
-
-def _judge_names(con: duckdb.DuckDBPyConnection) -> None:
-    """IDENTITY_CONFLICT's input: which differing (name, reference name) pairs are the same name.
-
-    Only the distinct pairs that differ after SQL normalisation are judged (a few per cent of the
-    rows), in SQL: names folded (traditional to simplified, full width) and characters' readings
-    come from ``int.name_reading`` and ``int.char_reading``, filled in Python only for names and
-    characters not seen before; homophones are compared character by character, every reading of
-    a polyphone counting, the surname (compound ones whole) alike.
-    """
-    from matchers.names import COMPOUND_SURNAMES, char_readings, name_readings
-
-    _identity_rows(con)
-    con.execute(
-        "create or replace table marts.name_pair as select distinct name_norm as name, reference_name "
-        "from marts.identity_row where name_norm <> reference_name"
-    )
-    name_readings(con, "select name from marts.name_pair union all select reference_name from marts.name_pair")
-    folded = (
-        "select r.folded from int.name_reading r semi join "
-        "(select name as n from marts.name_pair union select reference_name from marts.name_pair) p on p.n = r.name"
-    )
-    char_readings(con, folded)
-    compound = "[" + ", ".join(f"'{c}'" for c in COMPOUND_SURNAMES) + "]"
-    con.execute(
-        f"""
-        create or replace table marts.name_judgement as
-        with pairs as (
-            select p.name, p.reference_name, a.folded as a, b.folded as b
-            from marts.name_pair p
-            left join int.name_reading a on a.name = p.name
-            left join int.name_reading b on b.name = p.reference_name
-        ),
-        candidates as (
-            -- a homophone needs two names of one length with the same surname
-            select * from pairs
-            where a <> '' and b <> '' and length(a) = length(b)
-              and (case when list_contains({compound}, left(a, 2)) then left(a, 2) else left(a, 1) end)
-                  = (case when list_contains({compound}, left(b, 2)) then left(b, 2) else left(b, 1) end)
-        ),
-        positions as (
-            select name, reference_name, substr(a, i, 1) as x, substr(b, i, 1) as y
-            from (select *, unnest(range(1, length(a) + 1)) as i from candidates)
-        ),
-        alike as (
-            select p.name, p.reference_name,
-                   bool_and(p.x = p.y or len(list_intersect(rx.readings, ry.readings)) > 0) as homophone
-            from positions p
-            left join int.char_reading rx on rx.ch = p.x
-            left join int.char_reading ry on ry.ch = p.y
-            group by p.name, p.reference_name
-        )
-        select p.name, p.reference_name, coalesce(p.a = p.b, false) as folded_same,
-               coalesce(h.homophone, false) as homophone
-        from pairs p
-        left join alike h using (name, reference_name)
-        """
-    )
-
-
-def _identity_rows(con: duckdb.DuckDBPyConnection) -> None:
-    """``marts.identity_row``: the rows of the persons the last linkage run changed replaced, when
-    the table reflects the run before; otherwise (another run in between, every person changed,
-    other methods, ``DOUDI_FULL_REBUILD``) rebuilt. A rerun after the same linkage run changes nothing."""
-    sql = (SQL_DIR / "marts" / "identity_row.sql").read_text(encoding="utf-8")
-    methods = con.execute("select getvariable('ic_methods')").fetchall()[0][0]
-    fingerprint = hashlib.sha256(f"{sql}\x1f{methods}".encode()).hexdigest()[:16]
-    built = dict(con.execute("select target, fingerprint from meta.build").fetchall())
-    run, _, changed = (built.get("link:run") or "0:all").partition(":")
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'identity_row' "
-        "and not temporary"
-    ).fetchall()[0][0]
-    stored = built.get("identity_row") if exists and not full_rebuild() else None
-    if stored == f"{fingerprint}:{run}":
-        return
-    if stored == f"{fingerprint}:{int(run) - 1}" and changed == "some":
-        con.execute(
-            "create or replace temp view identity_links as "
-            "select * from int.link where person_id in (select person_id from int.person_change)"
-        )
-        con.execute("delete from marts.identity_row where person_id in (select person_id from int.person_change)")
-        con.execute(f"insert into marts.identity_row\n{sql}")
-        log.info("marts.identity_row: rows of the persons linkage changed replaced")
-    else:
-        con.execute("create or replace temp view identity_links as select * from int.link")
-        con.execute(f"create or replace table marts.identity_row as\n{sql}")
-        log.info("marts.identity_row rebuilt")
-    con.execute("insert or replace into meta.build values ('identity_row', ?)", [f"{fingerprint}:{run}"])
-
-
-# SQL a rule reads before its own file (its parameters may appear there too), and Python steps
-_RULE_INPUTS: dict[str, tuple[str, ...]] = {"IDENTITY_CONFLICT": ("marts/identity_row.sql",)}
-_RULE_PREPARE = {"IDENTITY_CONFLICT": _judge_names}
-
 
 def check_rule_parameters(policy: Policy) -> None:
-    """Every parameter a rule's SQL reads is one its parameter model declares, and the other way round.
+    """Every rule folder's SQL reads only its declared parameters and the engine's variables, and
+    reads every one it declares; the policy sets exactly the declared parameters of each rule.
 
-    The policy file itself is validated against the models when loaded (file and line in the
-    message); this guards the code: ``getvariable`` of an unknown name is NULL in DuckDB, so a
-    parameter the SQL misspells would silently switch a clause off.
+    The policy itself is validated against the generated parameter models when loaded (file and
+    line in the message); this guards the code: ``getvariable`` of an unknown name is NULL in
+    DuckDB, so a parameter the SQL misspells would silently switch a clause off.
     """
-    for rule_id, (sql_file, prefix) in RULE_SQL.items():
+    catalog = rule_catalog()
+    for rule_id, folder in catalog.items():
         if rule_id not in policy.rules:
+            raise PolicyError(f"{policy.source}: rule {rule_id} is missing (to switch it off: enabled: false)")
+        if problems := check_rule_folder(folder):
+            raise PolicyError(f"{folder.folder}: " + "; ".join(problems))
+        declared, configured = set(folder.parameters), set(policy.rules[rule_id].parameters)
+        if declared != configured:
             raise PolicyError(
-                f"{policy.source}/rules.yaml: rule {rule_id} is missing (to switch it off: enabled: false)"
+                f"rule {rule_id}: {folder.folder}/rule.yaml declares {sorted(declared)}, "
+                f"{policy.source} sets {sorted(configured)}"
             )
-        sql = "\n".join((SQL_DIR / f).read_text(encoding="utf-8") for f in (*_RULE_INPUTS.get(rule_id, ()), sql_file))
-        read = set(re.findall(rf"getvariable\('{prefix}_(\w+)'\)", sql))
-        declared = set(RULE_PARAMETERS[rule_id].model_fields)
-        configured = set(policy.rules[rule_id].parameters)
-        if not read == declared == configured:
-            raise PolicyError(
-                f"rule {rule_id}: its SQL reads {sorted(read)}, its model declares {sorted(declared)}, "
-                f"{policy.source}/rules.yaml sets {sorted(configured)}"
-            )
+
+
+def run_rule(con: duckdb.DuckDBPyConnection, rule_id: str, as_of: date, parameters: dict[str, Any]) -> None:
+    """Run one rule's folder on ``con`` with the given parameters: its prepare step (if any), then
+    its ``hit.sql`` into ``marts.hit__<rule_id in lower case>``. The inputs (``fct_settlement``,
+    ``dim_roster_member``, ... and the night's variables) are the caller's; ``compute_hits`` builds
+    them for a night, a unit test writes them by hand."""
+    folder = rule_catalog()[rule_id]
+    set_variables(con, as_of=as_of, **folder.variables(parameters))
+    if prepare := folder.prepare_step():
+        prepare(con)
+    run_sql_file(con, str(folder.folder / "hit.sql"))
 
 
 def rule_fingerprint(rule: Rule) -> str:
@@ -438,11 +336,7 @@ def compute_hits(
         if not rule.enabled or rule.id in skipped:
             continue
         started = time.perf_counter()
-        sql_file, prefix = RULE_SQL[rule.id]
-        set_variables(con, **{f"{prefix}_{k}": v for k, v in rule.parameters.items()})
-        if prepare := _RULE_PREPARE.get(rule.id):
-            prepare(con)
-        run_sql_file(con, sql_file)
+        run_rule(con, rule.id, as_of, rule.parameters)
         ran.append((rule.id, versions[rule.id]))
         timings[rule.id] = time.perf_counter() - started
         log.debug("rule %s: %.2f s", rule.id, timings[rule.id])

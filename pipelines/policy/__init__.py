@@ -1,7 +1,9 @@
 """Rules and region policy as versioned data files, validated when loaded.
 
-The defaults ship beside this module (``rules.yaml``, ``regions/<county>.yaml``) with the
-seeds' values. A county points ``--policy DIR`` (or ``DOUDI_POLICY``) at its own copy.
+The rules ship as folders (``warehouse/rules/<RULE_ID>/rule.yaml``, rule_folders.py), the
+region policy beside this module (``regions/<county>.yaml``), with the seeds' values. A county
+points ``--policy DIR`` (or ``DOUDI_POLICY``) at its own copy; its ``rules.yaml`` and
+``risk.yaml`` rule weights, where present, override the folders' values.
 """
 
 from __future__ import annotations
@@ -9,19 +11,30 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.errors import PolicyError
 from pipelines.feeds import FEED_NAMES
-from pipelines.policy.params import RULE_PARAMETERS
+from pipelines.policy.casework import CaseworkPolicy, LoginPolicy, RevealPolicy
+from pipelines.policy.errors_at import invalid as _invalid
+from pipelines.policy.region_models import (
+    REGION_FIGURES,
+    DefaultFigure,
+    RegionDefaults,
+    RegionFigures,
+    RegionPolicy,
+    RegionYear,
+    Township,
+)  # fmt: skip
+from pipelines.policy.rule_folders import rule_catalog
 
 __all__ = [
     "Rule", "RegionPolicy", "RegionYear", "Township", "RegionDefaults", "RegionFigures", "REGION_FIGURES", "Policy",
     "load_policy", "DeliveryPolicy", "DeliveryLimits", "RiskPolicy", "CaseworkPolicy", "DEFAULT_DIR",
-    "load_casework_policy",
+    "load_casework_policy", "LoginPolicy", "RevealPolicy", "DefaultFigure",
 ]  # fmt: skip
 
 DEFAULT_DIR = Path(__file__).parent
@@ -50,8 +63,8 @@ class Rule(_Strict):
     @field_validator("id")
     @classmethod
     def _known(cls, value: str) -> str:
-        if value not in RULE_PARAMETERS:
-            raise ValueError(f"unknown rule {value!r} (known: {', '.join(RULE_PARAMETERS)})")
+        if value not in (known := rule_catalog()):
+            raise ValueError(f"unknown rule {value!r} (known: {', '.join(known)})")
         return value
 
     @field_validator("sources", "optional_sources")
@@ -65,123 +78,6 @@ class Rule(_Strict):
     def needed_feeds(self) -> list[str]:
         """The feeds that must be in force for the rule to run (``all`` needs none in particular)."""
         return [f for f in self.sources if f != "all"]
-
-
-class Township(_Strict):
-    code: str = Field(pattern=r"^\d{3}$")
-    name: str
-    urban: bool
-
-
-# The figures a county sets per year; one it leaves out (or null) is taken from region_defaults.yaml
-# (dated, sourced), and every alert using it says so.
-REGION_FIGURES = (
-    "dibao_standard_urban_monthly",
-    "dibao_standard_rural_monthly",
-    "tekun_multiple",
-    "disposable_income_urban",
-    "disposable_income_rural",
-)
-_Monthly = Annotated[float, Field(gt=0, lt=100_000)]
-_Yearly = Annotated[float, Field(gt=0, lt=10_000_000)]
-_Multiple = Annotated[float, Field(ge=1.3, le=5)]  # seed 002: 特困 at least 1.3 × 低保
-
-
-class RegionYear(_Strict):
-    dibao_standard_urban_monthly: _Monthly | None = None
-    dibao_standard_rural_monthly: _Monthly | None = None
-    tekun_multiple: _Multiple | None = None
-    disposable_income_urban: _Yearly | None = None
-    disposable_income_rural: _Yearly | None = None
-    review_months: dict[Literal["tekun", "dibao_a", "dibao_b"], int]
-    phase_out_months: tuple[int, int]
-    approval_tiers: dict[Literal["township_multiple_of_urban_dibao", "county_bureau_max"], float]
-
-    @field_validator("review_months")
-    @classmethod
-    def _review(cls, value: dict) -> dict:
-        if set(value) != {"tekun", "dibao_a", "dibao_b"}:
-            raise ValueError("needs tekun, dibao_a and dibao_b")
-        if not all(1 <= m <= 60 for m in value.values()):
-            raise ValueError("months must be between 1 and 60")
-        return value
-
-    @field_validator("phase_out_months")
-    @classmethod
-    def _phase_out(cls, value: tuple[int, int]) -> tuple[int, int]:
-        if not 1 <= value[0] <= value[1] <= 36:
-            raise ValueError(f"[{value[0]}, {value[1]}] must be 1 ≤ shortest ≤ longest ≤ 36 months")
-        return value
-
-    @field_validator("approval_tiers")
-    @classmethod
-    def _tiers(cls, value: dict) -> dict:
-        if any(v <= 0 for v in value.values()):
-            raise ValueError("must be positive")
-        return value
-
-
-class RegionPolicy(_Strict):
-    county_code: str = Field(pattern=r"^\d{6}$")
-    county_name: str
-    years: dict[int, RegionYear] = Field(min_length=1)
-    townships: list[Township]
-
-    @model_validator(mode="after")
-    def _unique(self):
-        if bad := [y for y in self.years if not 2000 <= y <= 2100]:
-            raise ValueError(f"year {bad[0]} is not between 2000 and 2100")
-        codes = [t.code for t in self.townships]
-        if dupes := sorted({c for c in codes if codes.count(c) > 1}):
-            raise ValueError(f"township code(s) {', '.join(dupes)} listed twice")
-        return self
-
-    def year(self, year: int) -> RegionYear:
-        """The policy of ``year``, or the latest earlier year (standards carry over until changed)."""
-        known = sorted(y for y in self.years if y <= year) or sorted(self.years)
-        return self.years[known[-1]]
-
-
-class DefaultFigure(_Strict):
-    value: float = Field(gt=0)
-    year: int = Field(ge=2000, le=2100)
-    label: str = Field(min_length=1)  # the figure's name as county staff read it
-    unit: str = Field(min_length=1)
-    source: str = Field(min_length=1)
-
-
-class RegionDefaults(_Strict):
-    """region_defaults.yaml: each region figure's dated, sourced default, and the seeds' other values."""
-
-    figures: dict[Literal[REGION_FIGURES], DefaultFigure]  # type: ignore[valid-type]
-    review_months: dict[Literal["tekun", "dibao_a", "dibao_b"], int]
-    phase_out_months: tuple[int, int]
-    approval_tiers: dict[Literal["township_multiple_of_urban_dibao", "county_bureau_max"], float]
-
-    @model_validator(mode="after")
-    def _complete(self):
-        if missing := [f for f in REGION_FIGURES if f not in self.figures]:
-            raise ValueError(f"no default for {', '.join(missing)}")
-        RegionYear(**{f: d.value for f, d in self.figures.items()}, review_months=self.review_months,
-                   phase_out_months=self.phase_out_months, approval_tiers=self.approval_tiers)  # fmt: skip
-        return self
-
-    def note(self, figure: str) -> str:
-        """The Chinese sentence an alert and the summary carry for a default figure."""
-        d = self.figures[figure]  # type: ignore[index]
-        value = f"{d.value:,.2f}".removesuffix(".00")
-        return f"{d.label}未设置，采用默认值{value}{d.unit}（{d.year}年，{d.source}）"
-
-
-class RegionFigures(BaseModel):
-    """A county's figures for one year as the rules use them: its own where given, else the default."""
-
-    model_config = ConfigDict(frozen=True)
-    county_code: str
-    year: int
-    values: dict[str, float]
-    defaulted: tuple[str, ...]  # figures taken from region_defaults.yaml
-    has_file: bool  # the county has its own regions/<county>.yaml
 
 
 class _RuleFile(_Strict):
@@ -249,7 +145,8 @@ class RiskPolicy(_Strict):
     """How the household risk score is computed (risk.yaml explains the formula)."""
 
     version: int = Field(ge=1)
-    rule_weights: dict[str, float]
+    # the weight of each rule is its folder's risk_weight; a county's risk.yaml may set some here
+    rule_weights: dict[str, float] = {}
     category_weights: dict[Literal["特困", "低保", "低收入", "监测对象", "none"], float]
     member_weights: dict[Literal["aged_80", "minor", "severe_disability"], float]
     per_day_open: float = Field(ge=0, le=100)
@@ -258,63 +155,11 @@ class RiskPolicy(_Strict):
     @field_validator("rule_weights")
     @classmethod
     def _every_rule(cls, value: dict[str, float]) -> dict[str, float]:
-        if unknown := sorted(set(value) - set(RULE_PARAMETERS)):
+        if unknown := sorted(set(value) - set(rule_catalog())):
             raise ValueError(f"unknown rule(s) {', '.join(unknown)}")
-        if missing := sorted(set(RULE_PARAMETERS) - set(value)):
-            raise ValueError(f"no weight for {', '.join(missing)} (0 to leave it out of the score)")
         if any(w < 0 for w in value.values()):
             raise ValueError("weights cannot be negative")
         return value
-
-
-class LoginPolicy(_Strict):
-    """The login door (casework.yaml ``login``): failed logins of one username from one address before a pause."""
-
-    failure_limit: int = Field(default=5, ge=1, le=100)
-    cooloff_minutes: int = Field(default=15, ge=1, le=24 * 60)
-
-
-class RevealPolicy(_Strict):
-    """Full-ID reveals (casework.yaml ``reveal``): a daily limit per user and what a reason must say."""
-
-    daily_limit: int = Field(default=20, ge=1, le=1000)
-    reason_min_chars: int = Field(default=4, ge=1, le=200)
-    reasons: list[str] = Field(
-        default=["入户核查核对身份", "办理救助核对身份", "跨部门核实信息", "群众来访或申诉核实", "其他"],
-        min_length=1,
-        max_length=30,
-    )
-
-    @field_validator("reasons")
-    @classmethod
-    def _distinct(cls, value: list[str]) -> list[str]:
-        if any(not r.strip() or len(r) > 50 for r in value):
-            raise ValueError("every reason is a non-empty text of at most 50 characters")
-        if len(set(value)) != len(value):
-            raise ValueError("a reason is listed twice")
-        return value
-
-
-class CaseworkPolicy(_Strict):
-    """Casework deadlines (casework.yaml): days from the first warning to closing the case; the web doors."""
-
-    version: int = Field(ge=1)
-    deadline_days: int = Field(ge=1, le=365)
-    deadline_days_by_rule: dict[str, int] = Field(default_factory=dict)
-    login: LoginPolicy = Field(default_factory=LoginPolicy)
-    reveal: RevealPolicy = Field(default_factory=RevealPolicy)
-
-    @field_validator("deadline_days_by_rule")
-    @classmethod
-    def _known_rules(cls, value: dict[str, int]) -> dict[str, int]:
-        if unknown := sorted(set(value) - set(RULE_PARAMETERS)):
-            raise ValueError(f"unknown rule(s) {', '.join(unknown)}")
-        if bad := sorted(k for k, v in value.items() if not 1 <= v <= 365):
-            raise ValueError(f"days must be 1..365 ({', '.join(bad)})")
-        return value
-
-    def deadline_for(self, rule_id: str) -> int:
-        return self.deadline_days_by_rule.get(rule_id, self.deadline_days)
 
 
 class Policy(_Strict):
@@ -357,31 +202,6 @@ class Policy(_Strict):
             ) from None
 
 
-def _line(root: yaml.Node | None, loc: tuple) -> int | None:
-    """The 1-based line of the YAML node at a pydantic error location (or of its nearest parent)."""
-    node, line = root, (root.start_mark.line + 1 if root is not None else None)
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
-            if match is None:
-                break
-            line, node = match[0].start_mark.line + 1, match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
-def _invalid(path: Path, root: yaml.Node | None, errors: list[tuple[tuple, str]]) -> PolicyError:
-    lines = []
-    for loc, msg in errors:
-        line = _line(root, loc)
-        lines.append(f"{path}:{line}: {'.'.join(str(p) for p in loc) or '(file)'}: {msg}")
-    return PolicyError("invalid policy:\n  " + "\n  ".join(lines))
-
-
 def _load_yaml(path: Path, model: type[BaseModel]) -> BaseModel:
     """Parse and validate one policy file; every problem is reported with its file and line."""
     try:
@@ -398,19 +218,15 @@ def _load_yaml(path: Path, model: type[BaseModel]) -> BaseModel:
     except ValidationError as exc:
         raise _invalid(path, root, [(tuple(e["loc"]), e["msg"]) for e in exc.errors()]) from None
     if isinstance(value, _RuleFile):
-        errors = []
+        catalog, errors, seen = rule_catalog(), [], {}
         for i, rule in enumerate(value.rules):
             try:
-                RULE_PARAMETERS[rule.id].model_validate(rule.parameters)
+                catalog[rule.id].parameter_model.model_validate(rule.parameters)
             except ValidationError as exc:
                 errors += [(("rules", i, "parameters", *e["loc"]), f"{rule.id}: {e['msg']}") for e in exc.errors()]
-        seen: dict[str, int] = {}
-        for i, rule in enumerate(value.rules):
             if rule.id in seen:
                 errors.append((("rules", i, "id"), f"rule {rule.id} is defined twice (also rules.{seen[rule.id]})"))
             seen.setdefault(rule.id, i)
-        for missing in sorted(set(RULE_PARAMETERS) - set(seen)):
-            errors.append(((), f"rule {missing} is missing (to switch it off: enabled: false)"))
         if errors:
             raise _invalid(path, root, errors)
     return value
@@ -419,21 +235,46 @@ def _load_yaml(path: Path, model: type[BaseModel]) -> BaseModel:
 def load_casework_policy(directory: Path | str | None = None) -> CaseworkPolicy:
     """Load and validate ``casework.yaml`` alone (what the web application needs)."""
     directory = Path(directory or os.environ.get("DOUDI_POLICY") or DEFAULT_DIR)
-    return _load_yaml(directory / "casework.yaml", CaseworkPolicy)  # type: ignore[return-value]
+    return _with_rule_deadlines(_load_yaml(directory / "casework.yaml", CaseworkPolicy))  # type: ignore[arg-type]
+
+
+def _with_rule_deadlines(casework: CaseworkPolicy) -> CaseworkPolicy:
+    """A rule folder's ``deadline_days`` (where set) is the rule's deadline unless casework.yaml sets one."""
+    own = {r.id: r.deadline_days for r in rule_catalog().values() if r.deadline_days is not None}
+    return casework.model_copy(update={"deadline_days_by_rule": {**own, **casework.deadline_days_by_rule}})
+
+
+def _rules(directory: Path) -> dict[str, Rule]:
+    """The rules as their folders define them; a county's ``rules.yaml`` (where present) replaces the
+    id, version, enabled, subject, sources, seed and parameters of the rules it lists, in its order.
+    A rule it does not list (one added after the county copied the file) runs as its folder says."""
+    catalog = rule_catalog()
+    shipped = {
+        r.id: Rule(id=r.id, version=r.version, enabled=r.enabled, subject=r.subject, sources=r.sources,
+                   optional_sources=r.optional_sources, seed=r.seed_text, parameters=r.defaults)
+        for r in catalog.values()
+    }  # fmt: skip
+    if not (directory / "rules.yaml").exists():
+        return shipped
+    county = {r.id: r for r in _load_yaml(directory / "rules.yaml", _RuleFile).rules}  # type: ignore[attr-defined]
+    if missing := [r for r in shipped if r not in county]:
+        log.warning("%s/rules.yaml does not list %s: as its rule folder says", directory, ", ".join(missing))
+    return {**county, **{r: shipped[r] for r in missing}}
 
 
 def load_policy(directory: Path | str | None = None) -> Policy:
     """Load and validate ``rules.yaml`` and every ``regions/*.yaml`` of a policy directory."""
     directory = Path(directory or os.environ.get("DOUDI_POLICY") or DEFAULT_DIR)
-    rule_file = _load_yaml(directory / "rules.yaml", _RuleFile)
-    rules = {r.id: r for r in rule_file.rules}  # type: ignore[attr-defined]
+    rules = _rules(directory)
     regions = {}
     for path in sorted((directory / "regions").glob("*.yaml")):
         region = _load_yaml(path, RegionPolicy)
         regions[region.county_code] = region  # type: ignore[attr-defined]
     delivery = _with_shipped_freshness(directory, _load_yaml(directory / "delivery.yaml", DeliveryPolicy))
     risk = _load_yaml(directory / "risk.yaml", RiskPolicy)
-    casework = _load_yaml(directory / "casework.yaml", CaseworkPolicy)
+    weights = {r.id: r.risk_weight for r in rule_catalog().values()}
+    risk = risk.model_copy(update={"rule_weights": {**weights, **risk.rule_weights}})  # type: ignore[attr-defined]
+    casework = _with_rule_deadlines(_load_yaml(directory / "casework.yaml", CaseworkPolicy))  # type: ignore[arg-type]
     defaults_file = directory / "region_defaults.yaml"  # a county's copy may keep its own; else the shipped one
     region_defaults = _load_yaml(defaults_file if defaults_file.exists() else DEFAULT_DIR / defaults_file.name,
                                  RegionDefaults)  # fmt: skip
@@ -462,7 +303,8 @@ def _with_shipped_freshness(directory: Path, delivery: DeliveryPolicy) -> Delive
 
 
 def _check_review_intervals(directory: Path, rules: dict[str, Rule], regions: dict[str, RegionPolicy]) -> None:
-    """REVIEW_OVERDUE runs on rules.yaml's intervals; a region file saying otherwise is a contradiction."""
+    """REVIEW_OVERDUE runs on its own intervals (rule folder, or a county's rules.yaml); a region file
+    saying otherwise is a contradiction."""
     params = rules["REVIEW_OVERDUE"].parameters
     wanted = {"tekun": params["months_tekun"], "dibao_a": params["months_dibao_a"], "dibao_b": params["months_dibao_b"]}
     for code, region in regions.items():
