@@ -223,8 +223,10 @@ def test_policy_typo_stops_the_night_at_start(tmp_path):
     from pipelines.policy import DEFAULT_DIR
 
     policy = tmp_path / "policy"
+    from factory import COUNTY_RULES
+
     shutil.copytree(DEFAULT_DIR, policy, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    text = (policy / "rules.yaml").read_text(encoding="utf-8")
+    text = COUNTY_RULES.read_text(encoding="utf-8")
     (policy / "rules.yaml").write_text(text.replace("warning_line_other:", "warning_lien_other:"), encoding="utf-8")
     landing = tmp_path / "landing"
     _county(landing)

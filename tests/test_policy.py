@@ -7,21 +7,22 @@ import shutil
 from datetime import date
 
 import pytest
-from factory import make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
+from factory import COUNTY_RULES, make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
 
 from pipelines.errors import PolicyError
 from pipelines.night import run_night
 from pipelines.policy import DEFAULT_DIR, load_policy
 from pipelines.policy.params import RULE_PARAMETERS
-from pipelines.rules import RULE_SQL, check_rule_parameters
+from pipelines.policy.rule_folders import rule_catalog
+from pipelines.rules import check_rule_parameters
 from pipelines.warehouse import open_warehouse
 
 
 def test_defaults_load_and_every_rule_is_wired():
     policy = load_policy()
-    assert set(policy.rules) == set(RULE_PARAMETERS) == set(RULE_SQL)
+    assert set(policy.rules) == set(RULE_PARAMETERS) == set(rule_catalog())
     assert len(policy.rules) == 15
-    check_rule_parameters(policy)  # SQL reads == model declares == file sets
+    check_rule_parameters(policy)  # SQL reads == folder declares == policy sets
     assert policy.rule("MED_OOP_SINGLE").parameters["warning_line_low_income"] == 4000
     assert policy.region("520302").year(2026).dibao_standard_urban_monthly == 546.00
 
@@ -30,6 +31,7 @@ def test_defaults_load_and_every_rule_is_wired():
 def policy_dir(tmp_path):
     target = tmp_path / "policy"
     shutil.copytree(DEFAULT_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    shutil.copy(COUNTY_RULES, target / "rules.yaml")  # a county's own rules.yaml overrides the folders
     return target
 
 
@@ -85,12 +87,36 @@ def test_broken_yaml_names_the_line(policy_dir):
         load_policy(policy_dir)
 
 
-def test_a_missing_rule_is_an_error(policy_dir):
+def test_a_county_rules_file_overrides_the_folders_as_before(policy_dir, caplog):
+    """A county's rules.yaml from before the folders loads to the very rules the folders ship (same
+    parameters, so the same versions and fingerprints); an edit in it wins; a rule it does not list
+    (added after the county copied the file) runs as its folder says, with a warning naming it."""
+    from pipelines.rules import rule_fingerprint
+
+    shipped, county = load_policy(), load_policy(policy_dir)
+    assert list(county.rules) == list(shipped.rules)
+    assert county.rules == shipped.rules
+    assert {r: rule_fingerprint(x) for r, x in county.rules.items()} == {
+        r: rule_fingerprint(x) for r, x in shipped.rules.items()
+    }
     path = policy_dir / "rules.yaml"
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8").replace("warning_line_low_income: 4000.00", "warning_line_low_income: 3000")
     start = text.index("  - {id: RECIPIENT_DECEASED")
     path.write_text(text[:start] + text[text.index("\n", start) + 1 :], encoding="utf-8")
-    with pytest.raises(PolicyError, match="RECIPIENT_DECEASED is missing"):
+    edited = load_policy(policy_dir)
+    assert edited.rule("MED_OOP_SINGLE").parameters["warning_line_low_income"] == 3000
+    assert edited.rule("RECIPIENT_DECEASED") == shipped.rule("RECIPIENT_DECEASED")
+    assert "does not list RECIPIENT_DECEASED" in caplog.text
+
+
+def test_a_county_risk_file_overrides_the_folders_weights(policy_dir):
+    path = policy_dir / "risk.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "rule_weights: {MED_OOP_SINGLE: 40}\n", encoding="utf-8")
+    weights = load_policy(policy_dir).risk.rule_weights
+    assert weights == {**load_policy().risk.rule_weights, "MED_OOP_SINGLE": 40}
+    assert weights["IDENTITY_CONFLICT"] == rule_catalog()["IDENTITY_CONFLICT"].risk_weight == 5
+    path.write_text(path.read_text(encoding="utf-8").replace("{MED_OOP_SINGLE: 40}", "{MED_OOP_SINGEL: 40}"))
+    with pytest.raises(PolicyError, match=r"risk\.yaml:\d+: rule_weights: .*MED_OOP_SINGEL"):
         load_policy(policy_dir)
 
 

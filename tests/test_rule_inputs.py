@@ -10,7 +10,7 @@ import re
 from datetime import date
 
 import pytest
-from factory import make_id, policy_only, roster_row, write_csv
+from factory import COUNTY_RULES, make_id, policy_only, roster_row, write_csv
 from typer.testing import CliRunner
 
 from pipelines.errors import PolicyError
@@ -163,7 +163,7 @@ def _policy_copy(tmp_path, delivery_yaml: str | None = None, rules_edit=None):
     if delivery_yaml is not None:
         (d / "delivery.yaml").write_text(delivery_yaml, encoding="utf-8")
     if rules_edit:
-        text = (d / "rules.yaml").read_text(encoding="utf-8")
+        text = COUNTY_RULES.read_text(encoding="utf-8")
         (d / "rules.yaml").write_text(rules_edit(text), encoding="utf-8")
     return d
 
