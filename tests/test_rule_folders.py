@@ -15,7 +15,13 @@ from factory import make_id, registry_row, roster_row, write_csv
 
 from pipelines.errors import PolicyError
 from pipelines.policy import load_policy
-from pipelines.policy.rule_folders import SHIPPED_RULES, check_rule_folder, load_rule_folder, render_evidence, rule_catalog
+from pipelines.policy.rule_folders import (
+    SHIPPED_RULES,
+    check_rule_folder,
+    load_rule_folder,
+    render_evidence,
+    rule_catalog,
+)
 from pipelines.rules import run_rule
 
 RULE_IDS = sorted(p.name for p in SHIPPED_RULES.iterdir() if (p / "rule.yaml").is_file())
@@ -152,8 +158,8 @@ def test_a_rule_added_as_a_folder_runs_in_a_night(tmp_path, monkeypatch):
     for name, text in LARGE_HOUSEHOLD.items():
         (extra / "LARGE_HOUSEHOLD" / name).write_text(text, encoding="utf-8")
     monkeypatch.setenv("DOUDI_RULES_PATH", str(extra))
-    people = [(make_id(seq=f"0{i}1"), n, hh) for i, (n, hh) in enumerate([("张一", "HH1"), ("张二", "HH1"),
-                                                                          ("张三", "HH1"), ("李四", "HH2")])]  # fmt: skip
+    members = [("张一", "HH1"), ("张二", "HH1"), ("张三", "HH1"), ("李四", "HH2")]
+    people = [(make_id(seq=f"0{i}1"), n, hh) for i, (n, hh) in enumerate(members)]
     landing = tmp_path / "landing"
     write_csv(landing, "household_registry", "2026-11-01", [registry_row(i, n, "R" + hh) for i, n, hh in people])
     write_csv(landing, "civil_affairs", "2026-11-01", [roster_row(i, n, hh) for i, n, hh in people])
