@@ -105,7 +105,8 @@ def rule_versions(con: duckdb.DuckDBPyConnection, policy: Policy, as_of: date, r
             continue
         if latest is not None:
             log.warning(
-                "rule %s: parameters differ from version %s; running as version %s (set version: %s in %s/rules.yaml)",
+                "rule %s: parameters differ from version %s; running as version %s "
+                "(set version: %s in its rule.yaml, or in %s/rules.yaml where the county keeps one)",
                 rule.id,
                 latest,
                 version,

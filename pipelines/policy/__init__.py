@@ -263,7 +263,8 @@ def _rules(directory: Path) -> dict[str, Rule]:
 
 
 def load_policy(directory: Path | str | None = None) -> Policy:
-    """Load and validate ``rules.yaml`` and every ``regions/*.yaml`` of a policy directory."""
+    """Load and validate a policy directory: the rule folders (and its ``rules.yaml`` where present),
+    every ``regions/*.yaml``, delivery, risk, casework and region defaults."""
     directory = Path(directory or os.environ.get("DOUDI_POLICY") or DEFAULT_DIR)
     rules = _rules(directory)
     regions = {}
@@ -312,5 +313,6 @@ def _check_review_intervals(directory: Path, rules: dict[str, Rule], regions: di
             if figures.review_months != wanted:
                 raise PolicyError(
                     f"{directory}/regions/{code}.yaml: years.{year}.review_months {figures.review_months} differs from "
-                    f"REVIEW_OVERDUE in {directory}/rules.yaml {wanted}: the rule uses rules.yaml; make them agree"
+                    f"REVIEW_OVERDUE's months {wanted} (its rule folder, or {directory}/rules.yaml): the rule uses "
+                    "those; make them agree"
                 )
