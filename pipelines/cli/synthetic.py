@@ -12,6 +12,49 @@ from pipelines.cli.nightly import _print_summary
 from pipelines.errors import DoudiError
 
 
+class _Bars:
+    """The generator's stages as rich progress bars, one per stage, each with its time."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.table import Column
+
+        from pipelines.synthetic.progress import STAGES
+
+        self._labels = STAGES
+        self._bars = Progress(
+            TextColumn("{task.description}", table_column=Column(width=18)),
+            BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=False,
+        )  # fmt: skip
+        self._task = None
+
+    def __enter__(self) -> _Bars:
+        self._bars.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bars.stop()
+
+    def stage(self, key: str, total: int = 1) -> None:
+        self._finish()
+        self._task = self._bars.add_task(self._labels[key], total=max(total, 1))
+
+    def advance(self, units: int = 1) -> None:
+        if self._task is not None:
+            self._bars.advance(self._task, units)
+
+    def close(self) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._task is not None:
+            task = self._bars.tasks[self._task]
+            self._bars.update(self._task, completed=task.total)
+            self._bars.stop_task(self._task)
+            self._task = None
+
+
 def generate(
     out: Annotated[Path, typer.Option(help="folder to write landing/ and truth/ into")],
     persons: Annotated[
@@ -36,7 +79,10 @@ def generate(
     from pipelines.synthetic import generate_county
 
     try:
-        summary = generate_county(out, persons=persons, seed=seed, as_of=_parse_date(as_of), county=county)
+        with _Bars() as bars:
+            summary = generate_county(
+                out, persons=persons, seed=seed, as_of=_parse_date(as_of), county=county, progress=bars
+            )
     except DoudiError as exc:
         _fail(exc)
     files = summary.get("files", {})
@@ -60,8 +106,9 @@ def demo(
     night = _parse_date(as_of)
     county = out / "county"
     if not (county / "truth" / "manifest.json").exists():
-        console.print(f"generating a synthetic county of {persons:,} persons into {county} ...")
-        generate_county(county, persons=persons, seed=seed, as_of=night)
+        console.print(f"生成合成县 ({persons:,} 人) 到 {county} ...", highlight=False)
+        with _Bars() as bars:
+            generate_county(county, persons=persons, seed=seed, as_of=night, progress=bars)
     casework = f"sqlite:///{(out / 'casework.sqlite3').resolve()}"
     try:
         summary = run_night(county / "landing", night, out / "warehouse.duckdb", casework_db=casework)
