@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from pipelines.cli.common import _bad_county, _fail, _parse_date, console
-from pipelines.cli.nightly import _print_summary
 from pipelines.errors import DoudiError
 
 
@@ -114,20 +113,22 @@ def demo(
         summary = run_night(county / "landing", night, out / "warehouse.duckdb", casework_db=casework)
     except DoudiError as exc:
         _fail(exc)
-    _print_summary(summary)
-    console.print(f"ground truth of the county: {county / 'truth'}")
+    from pipelines.outputs.summary import print_night_summary
+
+    print_night_summary(summary, console)
+    console.print(f"合成县的真值（每行的真实身份、植入的预警案例）：{county / 'truth'}", highlight=False)
     from pipelines.night import step_report
 
     monthly = step_report(out / "warehouse.duckdb", night, out_dir=out / "reports", force=True)
-    console.print(f"monthly report {night:%Y-%m}: " + "  ".join(monthly["report"].values()), soft_wrap=True)
+    console.print(f"月报 {night:%Y-%m}：" + "  ".join(monthly["report"].values()), soft_wrap=True, highlight=False)
     if monthly.get("reason"):
         console.print(f"  {monthly['reason']}")
     from webapp.casework.accounts import seed_demo_users
 
     logins = seed_demo_users()
-    console.print("\n[bold]casework web application[/] (demo logins; passwords are new on every `make demo`):")
+    console.print("\n[bold]个案工作网页应用[/]（演示账号；每次 make demo 都生成新密码）：")
     for login in logins:
         console.print(f"  {login['username']:<14} {login['password']:<14} {login['role']}", highlight=False)
-    console.print(f"start it:  DOUDI_CASEWORK_DB={casework} .venv/bin/doudi serve --port {port}")
-    console.print(f"then open: http://127.0.0.1:{port}/")
+    console.print(f"启动：  DOUDI_CASEWORK_DB={casework} .venv/bin/doudi serve --port {port}", highlight=False)
+    console.print(f"然后打开：http://127.0.0.1:{port}/", highlight=False)
     raise typer.Exit(summary.exit_code)
