@@ -48,8 +48,7 @@ def test_a_messy_night_in_chinese():
     assert any("救助对象及低收入人口名册（civil_affairs）" in x and "1,190" in x for x in lines), lines
     expected = [
         "  11 个文件已在之前的夜间载入，本晚跳过",
-        "  暂扣 住房安全与保障（housing） housing/2026-11-21/[red]h\\x1b.csv（300 行）：drops 30% of the records；"
-        "核实无误后可运行 doudi deliveries accept 17 接受",
+        "  暂扣 住房安全与保障（housing） housing/2026-11-21/[red]h\\x1b.csv（300 行）：drops 30% of the records",
         "  未读取 civil_affairs/~$名册.xlsx：an Office lock file",
         "预警：新增 3，更新 1，未变 40，解除 2；在办 44",
         "  规则「低收入人口未参加居民医保」（INS_NOT_ENROLLED）本晚未运行，其预警保持原状："

@@ -177,10 +177,9 @@ def print_night_summary(summary: Any, console: Console) -> None:
     if summary.files_skipped:
         console.print(f"  {summary.files_skipped} 个文件已在之前的夜间载入，本晚跳过", **say)
     for p in summary.problems:  # names and reasons come from outside: no markup, no control characters
-        hint = f"；核实无误后可运行 doudi deliveries accept {p['delivery_id']} 接受" if p["outcome"] == "held" else ""
         console.print(
             f"  [red]{DELIVERY_OUTCOMES.get(p['outcome'], p['outcome'])}[/] {feed_label(p['feed'])} "
-            f"{_shown(p['source_file'])}（{p['rows']:,} 行）：{_shown(p['reason'])}{hint}",
+            f"{_shown(p['source_file'])}（{p['rows']:,} 行）：{_shown(p['reason'])}",
             **say,
         )
     if summary.data_docs:
