@@ -347,6 +347,9 @@ def test_demo_in_a_relative_folder(tmp_path, monkeypatch):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "预警：" in r.stdout and "导出文件：" in r.stdout
     assert (tmp_path / "var" / "exports" / "2026-11-20" / "alerts.csv").exists()
+    # the second night's messy deliveries, its exports in their own folder, the commands that show them
+    assert (tmp_path / "var" / "exports" / "2026-11-21" / "alerts.csv").exists()
+    assert "暂扣" in r.stdout and "拒收" in r.stdout and "doudi deliveries accept" in r.stdout
     assert (tmp_path / "var" / "datadocs" / "2026-11-20" / "index.html").exists()
     reports = sorted(p.suffix for p in (tmp_path / "var" / "reports").iterdir())  # the month's report
     assert reports == ([".html", ".pdf", ".xlsx"] if shutil.which("chromium") else [".html", ".xlsx"])

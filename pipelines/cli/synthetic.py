@@ -136,7 +136,7 @@ def demo(
 
     console.print(
         f"\n[bold]第二晚 {second}[/]：这一晚的交付带有需要处理的情况（缩水的名册快照被暂扣、缺列的文件被拒收、"
-        "日期错误的行被隔离、查无此人的行、待人工核对的匹配），演示各项命令", highlight=False,
+        "日期错误的行被隔离、查无此人的行、待人工核对的匹配），演示各项命令", highlight=False, soft_wrap=True,
     )  # fmt: skip
     if not (county / "landing" / "medical_settlements" / second.isoformat()).exists():
         messy_night(county / "landing", second, seed=seed)
