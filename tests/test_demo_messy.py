@@ -65,7 +65,9 @@ def test_the_first_night_reads_none_of_it(demo):
     ],
 )
 def test_deliveries_export_shows_each_outcome(demo, tmp_path, source_file, outcome):
-    _doudi("deliveries", "export", "--format", "csv", "--out", str(tmp_path / "d.csv"), "--warehouse", str(demo["wh"]))
+    said = _doudi("deliveries", "export", "--format", "csv", "--out", str(tmp_path / "d.csv"),
+                  "--warehouse", str(demo["wh"]))  # fmt: skip
+    assert "个交付文件的结果" in said
     rows = {r["source_file"]: r for r in _csv(tmp_path / "d.csv")}
     assert rows[source_file]["outcome"] == outcome
     if outcome not in ("ignored", "held"):  # a held snapshot's rows wait in raw for `deliveries accept`
@@ -91,24 +93,31 @@ def test_links_export_shows_each_case(demo, tmp_path, row, method, unlinked_reas
 
 def test_review_explain_quarantine_compare_and_accept_show_something(demo, tmp_path):
     wh = str(demo["wh"])
-    _doudi("links", "review", "--out", str(tmp_path / "r.csv"), "--warehouse", wh)
-    assert [r["row_key"] for r in _csv(tmp_path / "r.csv")] == [f"{SETTLEMENTS}#5"]
+    said = _doudi("links", "review", "--out", str(tmp_path / "r.csv"), "--warehouse", wh)
+    assert "已写出 1 对待人工核对的匹配" in said  # what staff read, in Chinese
+    (pair,) = _csv(tmp_path / "r.csv")
+    assert pair["row_key"] == f"{SETTLEMENTS}#5"
+    said = _doudi("links", "confirm", pair["row_key"], "--person-id", pair["person_id"], "--by", "t", "--warehouse", wh)
+    assert f"人员 {pair['person_id']}：已确认为此人；下一晚起生效" in said
 
     explained = _doudi("links", "explain", f"{SETTLEMENTS}#4", "--warehouse", wh)
     assert "probabilistic" in explained and "name" in explained
 
-    _doudi("quarantine", "export", "--format", "csv", "--out", str(tmp_path / "q.csv"), "--warehouse", wh)
+    said = _doudi("quarantine", "export", "--format", "csv", "--out", str(tmp_path / "q.csv"), "--warehouse", wh)
+    assert "已写出 1 条隔离行" in said and "（身份证号和姓名已遮蔽）" in said
     quarantined = _csv(tmp_path / "q.csv")
     assert [(q["source_file"], q["row_number"]) for q in quarantined] == [(SETTLEMENTS, "2")]
 
     out = tmp_path / "c.json"
-    _doudi("compare", "export", "--feed", "medical_settlements", "--format", "json", "--out", str(out),
-           "--month", "2026-11", "--warehouse", wh)  # fmt: skip
+    said = _doudi("compare", "export", "--feed", "medical_settlements", "--format", "json", "--out", str(out),
+                  "--month", "2026-11", "--warehouse", wh)  # fmt: skip
+    assert "行比对结果" in said
     problems = {(r["source_file"], r["row_number"], r["problem"]) for r in json.loads(out.read_text("utf-8"))}
     assert {(SETTLEMENTS, 2, "quarantined"), (SETTLEMENTS, 3, "unmatched")} <= problems
 
     held = next(p["delivery_id"] for p in demo["second"].problems if p["outcome"] == "held")
-    assert f"delivery {held}" in _doudi("deliveries", "accept", str(held), "--by", "test", "--warehouse", wh)
+    said = _doudi("deliveries", "accept", str(held), "--by", "test", "--warehouse", wh)
+    assert f"交付 {held}（civil_affairs/2026-11-21/roster_20261121.csv）已接受" in said
 
 
 def test_the_second_night_raises_nothing_from_the_messy_rows(demo):
