@@ -128,3 +128,14 @@ def test_the_second_night_raises_nothing_from_the_messy_rows(demo):
             "select count(*) from marts.alert where evidence::varchar like ?", [f"%{SETTLEMENTS}%"]
         ).fetchall()[0][0]
     assert cited == 0  # small amounts of residents on no roster: the demo's alerts stay the county's
+
+
+def test_same_county_same_messy_bytes(demo, tmp_path):
+    import shutil
+
+    landing = demo["out"] / "county" / "landing"
+    copy = tmp_path / "landing"
+    shutil.copytree(landing, copy, ignore=lambda d, names: [n for n in names if n == SECOND.isoformat()])
+    assert messy_night(copy, SECOND) == demo["written"]
+    for rel in demo["written"]:
+        assert (copy / rel).read_bytes() == (landing / rel).read_bytes(), rel

@@ -83,7 +83,7 @@ def messy_night(landing: Path, on: date, seed: int = 7) -> dict[str, int]:
             f"""
             select * from roster
             where hash(household_code, getvariable('seed')) % 1000 >= {int(DROPPED_HOUSEHOLDS * 1000)}
-            order by household_code, id_number
+            order by all
             """
         ).to_arrow_table()
         rel = f"civil_affairs/{on.isoformat()}/roster_{stamp}.csv"
@@ -102,7 +102,7 @@ def messy_night(landing: Path, on: date, seed: int = 7) -> dict[str, int]:
             )
             select id_number, name from residents
             qualify count(*) over (partition by substr(id_number, 7, 8)) = 1
-            order by hash(id_number, getvariable('seed')), id_number
+            order by hash(id_number, getvariable('seed')), id_number, name
             limit 4
             """
         ).fetchall()
