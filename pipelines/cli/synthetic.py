@@ -16,7 +16,7 @@ class _Bars:
     """The generator's stages as rich progress bars, one per stage, each with its time."""
 
     def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
         from rich.table import Column
 
         from pipelines.synthetic.progress import STAGES
@@ -24,7 +24,7 @@ class _Bars:
         self._labels = STAGES
         self._bars = Progress(
             TextColumn("{task.description}", table_column=Column(width=18)),
-            BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[seconds]}"),
             console=console, transient=False,
         )  # fmt: skip
         self._task = None
@@ -38,7 +38,7 @@ class _Bars:
 
     def stage(self, key: str, total: int = 1) -> None:
         self._finish()
-        self._task = self._bars.add_task(self._labels[key], total=max(total, 1))
+        self._task = self._bars.add_task(self._labels[key], total=max(total, 1), seconds="")
 
     def advance(self, units: int = 1) -> None:
         if self._task is not None:
@@ -50,7 +50,7 @@ class _Bars:
     def _finish(self) -> None:
         if self._task is not None:
             task = self._bars.tasks[self._task]
-            self._bars.update(self._task, completed=task.total)
+            self._bars.update(self._task, completed=task.total, seconds=f"{task.elapsed or 0:.1f} 秒")
             self._bars.stop_task(self._task)
             self._task = None
 
