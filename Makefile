@@ -11,9 +11,12 @@ PORT ?= 8000
 .PHONY: install demo test lint bench clean serve system-deps airflow
 
 $(UV):
-	python3 -m pip install --quiet --user "uv==$(UV_VERSION)"
+	@echo "installing uv $(UV_VERSION) with pip (once per machine)"
+	python3 -m pip install --user --progress-bar on "uv==$(UV_VERSION)"
 
+# uv lists every package it installs; compiling their bytecode (faster starts afterwards) takes a minute or two
 .venv/.synced: $(UV) pyproject.toml uv.lock
+	@echo "installing the environment from uv.lock into .venv (then compiling bytecode: a minute or two)"
 	$(UV) sync --frozen
 	@touch $@
 

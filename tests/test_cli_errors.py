@@ -243,7 +243,7 @@ def test_a_night_whose_exports_fail_is_saved_but_not_succeeded(tmp_path, kind):
     )
     assert r.exit_code == 0, r.output
     assert [s for s, _ in _runs(wh)] == ["publish_failed", "succeeded"]
-    assert f"0 new, 0 updated, {raised} unchanged" in r.stdout  # nothing loaded twice
+    assert f"新增 0，更新 0，未变 {raised}" in r.stdout  # nothing loaded twice
     assert len((good / "alerts.csv").read_text(encoding="utf-8-sig").splitlines()) == 1 + raised
 
 
@@ -364,9 +364,9 @@ def test_two_nights_on_one_warehouse(county, tmp_path, program, args, words):
 @pytest.mark.parametrize(
     ("deliveries", "words"),
     [
-        ("none", "nothing delivered: the landing area has no file dated on or before 2026-11-02"),
-        ("after the night", "nothing delivered: the landing area has no file dated on or before 2026-11-02"),
-        ("loaded before", "no new delivery for 2026-11-02: the 3 file(s) of the landing area were loaded on earlier"),
+        ("none", "本晚没有交付：接收区没有日期在 2026-11-02 或之前的文件"),
+        ("after the night", "本晚没有交付：接收区没有日期在 2026-11-02 或之前的文件"),
+        ("loaded before", "本晚（2026-11-02）没有新交付：接收区的 3 个文件已在之前的夜间载入"),
         ("new", None),
     ],
 )
@@ -381,12 +381,12 @@ def test_a_night_without_a_new_delivery_says_so(tmp_path, deliveries, words):
         run_night(landing, date(2026, 11, 2), wh, MED)
     r = CliRunner().invoke(app, ["run", "--landing", str(landing), "--as-of", NIGHT, "--warehouse", str(wh)])
     assert r.exit_code == 0, r.output  # a quiet night is normal: exit 0, and the summary says why the zeros
-    notice = [x for x in r.stdout.splitlines() if "delivery" in x or "delivered" in x]
+    notice = [x for x in r.stdout.splitlines() if "交付" in x]
     if words is None:
-        assert not [x for x in notice if "nothing delivered" in x or "no new delivery" in x]
+        assert not [x for x in notice if "没有交付" in x or "没有新交付" in x]
     else:
         assert any(words in x for x in notice), r.stdout
-        assert r.stdout.rstrip().splitlines()[-1].startswith(words.split(":")[0])  # the summary's last word
+        assert r.stdout.rstrip().splitlines()[-1].startswith(words.split("：")[0])  # the summary's last word
 
 
 def test_casework_publish_on_a_folder_in_its_own_process(tmp_path):

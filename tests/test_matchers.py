@@ -122,7 +122,7 @@ def test_explain_and_decisions_are_remembered(county):
     assert "by probabilistic" in r.output and "name: homophone" in r.output and "probability" in r.output
     assert A not in r.output  # masked
     r = runner.invoke(app, ["links", "review", "--out", str(wh.parent / "review.csv"), "--warehouse", str(wh)])
-    assert r.exit_code == 0 and "2 candidate pairs" in r.output
+    assert r.exit_code == 0 and "已写出 2 对待人工核对的匹配" in r.output
     with open_warehouse(wh) as con:
         person_f = con.execute("select person_id from int.person_key where id_number = ?", [F]).fetchall()[0][0]
         person_a = con.execute("select person_id from int.person_key where id_number = ?", [A]).fetchall()[0][0]

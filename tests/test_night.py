@@ -317,8 +317,8 @@ def test_run_exit_status_and_problem_lines(tmp_path):
     r = CliRunner().invoke(app, ["run", "--landing", str(landing), "--as-of", "2026-11-02", "--warehouse", str(wh)])
     assert r.exit_code == 3, r.output
     line = next(x for x in r.output.splitlines() if "housing/2026-11-02/h.csv" in x)
-    assert "rejected" in line and "required column missing" in line
-    assert "Data Docs" in r.output
+    assert "拒收" in line and "required column missing" in line
+    assert "数据文档" in r.output
     # the usable feeds' night was completed
     assert len(_alerts(wh)) == 2
     r = CliRunner().invoke(app, ["deliveries", "export", "--out", str(tmp_path / "d.csv"), "--warehouse", str(wh)])
@@ -347,12 +347,15 @@ def test_demo_in_a_relative_folder(tmp_path, monkeypatch):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "alerts:" in r.stdout and "exports:" in r.stdout
+    assert "预警：" in r.stdout and "导出文件：" in r.stdout
     assert (tmp_path / "var" / "exports" / "2026-11-20" / "alerts.csv").exists()
+    # the second night's messy deliveries, its exports in their own folder, the commands that show them
+    assert (tmp_path / "var" / "exports" / "2026-11-21" / "alerts.csv").exists()
+    assert "暂扣" in r.stdout and "拒收" in r.stdout and "doudi deliveries accept" in r.stdout
     assert (tmp_path / "var" / "datadocs" / "2026-11-20" / "index.html").exists()
     reports = sorted(p.suffix for p in (tmp_path / "var" / "reports").iterdir())  # the month's report
     assert reports == ([".html", ".pdf", ".xlsx"] if shutil.which("chromium") else [".html", ".xlsx"])
-    assert "monthly report 2026-11:" in r.stdout
+    assert "月报 2026-11：" in r.stdout
     # the casework store, demo logins for two townships, the URL
     assert (tmp_path / "var" / "casework.sqlite3").exists()
     assert "casework:" in r.stdout and "http://127.0.0.1:8000/" in r.stdout

@@ -396,9 +396,9 @@ def test_poison_files_beside_a_county_cost_it_nothing(tmp_path):
     assert "x\\n[bold green]all loaded\\x1b[32m.csv" in r.stdout  # escaped, markup literal
     for name in ("wide.csv", "bomb.xlsx", "declared.xlsx"):
         line = next(x for x in r.stdout.splitlines() if name in x)
-        assert "rejected" in line, line
+        assert "拒收" in line, line
     for name in (".hidden_settlements.csv", "escape.csv"):
-        assert any(name in x and "ignored" in x for x in r.stdout.splitlines()), r.stdout
+        assert any(name in x and "未读取" in x for x in r.stdout.splitlines()), r.stdout
 
     con = connect(wh, read_only=True)
     outcomes = dict(con.execute("select source_file, outcome from meta.delivery").fetchall())

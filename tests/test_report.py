@@ -521,7 +521,7 @@ def test_cli_report_and_compare_export(county, tmp_path):
         app, ["compare", "export", "--feed", "housing", "--format", "csv", "--out", str(tmp_path / "h.csv"),
               "--warehouse", str(county["wh"])],
     )  # fmt: skip
-    assert cmp.exit_code == 0 and "1 rows" in cmp.output, cmp.output
+    assert cmp.exit_code == 0 and "已写出 1 行比对结果" in cmp.output, cmp.output
     unknown = runner.invoke(app, ["compare", "export", "--feed", "nosuch", "--warehouse", str(county["wh"])])
     assert unknown.exit_code == 2 and "unknown feed" in unknown.output
 

@@ -115,9 +115,9 @@ def test_feed_never_delivered_raises_nothing_and_says_so(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert _alerts(wh, "INS_NOT_ENROLLED") == []
-    lines = [line for line in result.output.splitlines() if "skipped" in line and "rule" in line]
-    assert any("INS_NOT_ENROLLED" in line and "medical_enrollment never delivered" in line for line in lines)
-    skipped = {line.split()[1] for line in lines}
+    lines = [line for line in result.output.splitlines() if "本晚未运行" in line and "规则" in line]
+    assert any("INS_NOT_ENROLLED" in line and "（medical_enrollment）从未交付" in line for line in lines)
+    skipped = {re.search(r"（([A-Z_]+)）本晚未运行", line).group(1) for line in lines}
     # every rule needing a feed this county never delivered skips; rules on the roster alone do not
     assert "REVIEW_OVERDUE" not in skipped and "ZERO_EMPLOYMENT" not in skipped
     assert {"EDU_AID_MISSING", "DISABILITY_SUBSIDY_GAP", "MED_OOP_SINGLE", "HOUSING_UNSAFE"} <= skipped

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -118,17 +120,73 @@ def serve(
                           "reusing it: a request sent as the server closes it gets 'connection reset')")
     ] = 30,
     casework: CaseworkOpt = None,
+    ready_timeout: Annotated[
+        float, typer.Option(help="seconds to wait for the server to listen before saying it did not start")
+    ] = 300.0,
 ) -> None:
-    """Start the caseworkers' web application (gunicorn) on the casework store, migrating it first."""
+    """Start the caseworkers' web application (gunicorn) on the casework store, migrating it first.
+
+    Its address is printed once the server is listening (port 0: a free port is chosen)."""
     _casework(casework)
     if casework:
         os.environ["DOUDI_CASEWORK_DB"] = casework
     os.environ["DJANGO_SETTINGS_MODULE"] = "webapp.settings"
     if host not in ("127.0.0.1", "localhost"):
         os.environ.setdefault("DOUDI_ALLOWED_HOSTS", f"{host},localhost,127.0.0.1")
-    console.print(f"casework web application on http://{host}:{port}/ (Ctrl-C to stop)")
+    try:
+        port = free_port(host) if port == 0 else _bindable(host, port)
+    except OSError as exc:
+        _fail(DoudiError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (is another server there? "
+                         "choose another --port)"))
     sys.stdout.flush()
+    sys.stderr.flush()
+    # gunicorn replaces this process (signals and exit status stay its own, as a container's PID 1 needs);
+    # a forked watcher prints the address once the socket accepts connections, or says it never did
+    if os.fork() == 0:
+        os._exit(announce_when_listening(host, port, ready_timeout, server_pid=os.getppid()))
     args = [sys.executable, "-m", "gunicorn", "webapp.wsgi:application", "--bind", f"{host}:{port}",
             "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
             "--keep-alive", str(keep_alive), "--access-logfile", "-", "--graceful-timeout", "5"]
     os.execv(sys.executable, args)
+
+
+def free_port(host: str) -> int:
+    """A port nobody listens on now (the OS's choice for port 0)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _bindable(host: str, port: int) -> int:
+    """``port`` when this process could listen on it now (as gunicorn binds: SO_REUSEADDR); OSError when
+    not (in use, not an address of this machine, a privileged port)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, port))
+        s.listen()
+    return port
+
+
+def announce_when_listening(host: str, port: int, timeout: float, server_pid: int, poll: float = 0.2) -> int:
+    """Print the web application's address once ``host:port`` accepts a connection; 0 then. 1 (and an
+    ``error:`` line) when the server process ended or ``timeout`` seconds passed first."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((target, port), timeout=poll * 5):
+                print(f"casework web application on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+                return 0
+        except OSError:
+            pass
+        if not _alive(server_pid):
+            break
+        time.sleep(poll)
+    print(f"error: the web application did not start listening on {host}:{port} (see the lines above)",
+          file=sys.stderr, flush=True)
+    return 1
+
+
+def _alive(pid: int) -> bool:
+    """Is ``pid`` still this watcher's parent (the server)? Its parent changes when the server ends."""
+    return os.getppid() == pid

@@ -11,6 +11,8 @@ import typer
 from pipelines.cli.common import WarehouseOpt, _shown, _with_warehouse, console
 from pipelines.errors import DoudiError
 
+MASKED = "（身份证号和姓名已遮蔽）"
+
 alerts_app = typer.Typer(help="Alerts raised by the warning rules.", no_args_is_help=True)
 links_app = typer.Typer(help="How every delivered row was tied to a person.", no_args_is_help=True)
 deliveries_app = typer.Typer(help="Delivered files and what became of them.", no_args_is_help=True)
@@ -53,7 +55,7 @@ def alerts_export(
     from pipelines.exports import export_alerts
 
     n = _with_warehouse(warehouse, lambda con: export_alerts(con, out, format.value, reveal_ids))
-    console.print(f"{n:,} alerts written to {out}" + ("" if reveal_ids else " (IDs and names masked)"))
+    console.print(f"已写出 {n:,} 条预警：{out}" + ("" if reveal_ids else MASKED), highlight=False)
 
 
 @links_app.command("export")
@@ -67,7 +69,7 @@ def links_export(
     from pipelines.exports import export_links
 
     n = _with_warehouse(warehouse, lambda con: export_links(con, out, format.value, reveal_ids))
-    console.print(f"{n:,} rows written to {out}" + ("" if reveal_ids else " (IDs masked)"))
+    console.print(f"已写出 {n:,} 行匹配结果：{out}" + ("" if reveal_ids else "（身份证号已遮蔽）"), highlight=False)
 
 
 @links_app.command("explain")
@@ -97,7 +99,9 @@ def links_review(
 
     n = _with_warehouse(warehouse, lambda con: export_review(con, out, reveal_ids))
     console.print(
-        f"{n:,} candidate pairs written to {out}; decide with `doudi links confirm|reject ROW_KEY --person-id N`"
+        f"已写出 {n:,} 对待人工核对的匹配：{out}；"
+        "核对后用 `doudi links confirm|reject ROW_KEY --person-id N` 确认或否决",
+        highlight=False,
     )
 
 
@@ -123,7 +127,8 @@ def _decide(row_key: str, person_id: int, decision: str, by: str | None, warehou
             )
 
     _with_warehouse(warehouse, run)
-    console.print(f"{row_key} – person {person_id}: {decision}; the next night applies it")
+    said = {"confirmed": "已确认为此人", "rejected": "已否决"}[decision]
+    console.print(f"{_shown(row_key)} – 人员 {person_id}：{said}；下一晚起生效", highlight=False)
 
 
 @links_app.command("confirm")
@@ -158,7 +163,7 @@ def deliveries_export(
     from pipelines.exports import export_deliveries
 
     n = _with_warehouse(warehouse, lambda con: export_deliveries(con, out, format.value))
-    console.print(f"{n:,} deliveries written to {out}")
+    console.print(f"已写出 {n:,} 个交付文件的结果：{out}", highlight=False)
 
 
 @deliveries_app.command("accept")
@@ -171,7 +176,7 @@ def deliveries_accept(
     from pipelines.ingest import accept_delivery
 
     source = _with_warehouse(warehouse, lambda con: accept_delivery(con, delivery_id, by))
-    console.print(f"delivery {delivery_id} ({_shown(source)}) accepted: the next `doudi run` uses it", highlight=False)
+    console.print(f"交付 {delivery_id}（{_shown(source)}）已接受：下一次 `doudi run` 起使用", highlight=False)
 
 
 @quarantine_app.command("export")
@@ -185,7 +190,7 @@ def quarantine_export(
     from pipelines.exports import export_quarantine
 
     n = _with_warehouse(warehouse, lambda con: export_quarantine(con, out, format.value, reveal_ids))
-    console.print(f"{n:,} quarantined rows written to {out}" + ("" if reveal_ids else " (IDs and names masked)"))
+    console.print(f"已写出 {n:,} 条隔离行：{out}" + ("" if reveal_ids else MASKED), highlight=False)
 
 
 @compare_app.command("export")
@@ -216,4 +221,4 @@ def compare_export(
         return path, export_compare(con, feed, path, format.value, chosen, reveal_ids)
 
     path, n = _with_warehouse(warehouse, write)
-    console.print(f"{n:,} rows written to {path}" + ("" if reveal_ids else " (IDs and names masked)"))
+    console.print(f"已写出 {n:,} 行比对结果：{path}" + ("" if reveal_ids else MASKED), highlight=False)

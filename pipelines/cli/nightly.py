@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from pipelines.cli.common import CaseworkOpt, WarehouseOpt, _fail, _parse_date, _shown, _warehouse_default, console
+from pipelines.cli.common import CaseworkOpt, WarehouseOpt, _fail, _parse_date, _warehouse_default, console
 from pipelines.errors import DoudiError
 
 
@@ -39,9 +38,7 @@ def run(
         summary = run_night(landing, _parse_date(as_of), warehouse, load_policy(policy), exports, casework)
     except DoudiError as exc:
         _fail(exc)
-    _print_summary(summary)
-    if summary.nothing_delivered:
-        console.print(f"[yellow]{escape(summary.nothing_delivered)}[/]", soft_wrap=True, highlight=False)
+    _print_summary(summary)  # its last line says when nothing new was delivered
     raise typer.Exit(summary.exit_code)
 
 
@@ -129,52 +126,7 @@ def exchange(
 
 
 def _print_summary(summary) -> None:
-    table = Table(title=f"night {summary.as_of} (run {summary.run_id})")
-    for col in ["feed", "files", "rows delivered", "loaded", "quarantined", "linked", "unlinked"]:
-        table.add_column(col, justify="left" if col == "feed" else "right", no_wrap=col == "feed")
-    for f in summary.feeds:
-        table.add_row(
-            f["feed"],
-            str(f["files"]),
-            f"{f['delivered']:,}",
-            f"{f['loaded']:,}",
-            f"{f['quarantined']:,}",
-            f"{f['linked']:,}",
-            f"{f['unlinked']:,}",
-        )
-    console.print(table)
-    console.print("  rows delivered/loaded/quarantined: this night's new files; linked/unlinked: all rows in force")
-    if summary.files_skipped:
-        console.print(f"  {summary.files_skipped} file(s) already loaded on an earlier night: skipped")
-    for p in summary.problems:  # names and reasons come from outside: no markup, no control characters
-        console.print(
-            f"  [red]{p['outcome']}[/] {_shown(p['source_file'])} ({p['rows']:,} rows): {_shown(p['reason'])}",
-            soft_wrap=True,
-            highlight=False,
-        )
-    if summary.data_docs:
-        fails = summary.validation_failures
-        console.print(
-            f"  feed contracts (Great Expectations): {fails} expectation(s) failed; Data Docs: {summary.data_docs}",
-            soft_wrap=True,
-        )
-    for line in summary.policy_defaults:
-        console.print(f"  [yellow]地区政策[/] {line}", soft_wrap=True, highlight=False)
-    for path in summary.ignored_paths:
-        why = summary.ignored_reasons.get(path, "not a delivery: expected <feed>/<YYYY-MM-DD>/<file>")
-        console.print(f"  [yellow]ignored[/] {_shown(path)}: {_shown(why)}", soft_wrap=True, highlight=False)
-    a = summary.alerts
-    console.print(
-        f"alerts: {a.get('new', 0)} new, {a.get('updated', 0)} updated, "
-        f"{a.get('unchanged', 0)} unchanged, {a.get('cleared', 0)} cleared; {summary.alerts_open} open"
-    )
-    for r in summary.rules_skipped:
-        console.print(
-            f"  [yellow]rule {r['rule_id']} skipped[/] (its alerts left as they were): {r['reason']}",
-            soft_wrap=True,
-            highlight=False,
-        )
-    console.print("seconds per phase: " + ", ".join(f"{k} {v:.1f}" for k, v in summary.phase_seconds.items()))
-    console.print(f"exports: {summary.exports['alerts']}  {summary.exports['links']}")
-    if summary.casework:
-        console.print(summary.casework)
+    """The night's summary as county staff read it (``pipelines.outputs.summary.print_night_summary``)."""
+    from pipelines.outputs.summary import print_night_summary
+
+    print_night_summary(summary, console)

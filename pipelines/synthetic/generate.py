@@ -30,6 +30,7 @@ from pipelines.synthetic.department import (
 )
 from pipelines.synthetic.formats import FileSpec, render, write_file
 from pipelines.synthetic.population import build_geography, build_population
+from pipelines.synthetic.progress import GenerationProgress, NoProgress
 from pipelines.synthetic.roster import build_roster
 from pipelines.synthetic.spec import COUNTY, Context
 from pipelines.synthetic.vary import vary_frame
@@ -245,7 +246,13 @@ def _truth_rows(spec: FileSpec, frame: pd.DataFrame, table: pd.DataFrame) -> pa.
 
 
 def generate_county(
-    out: Path, persons: int, seed: int, as_of: date, policy: Policy | None = None, county: str = COUNTY
+    out: Path,
+    persons: int,
+    seed: int,
+    as_of: date,
+    policy: Policy | None = None,
+    county: str = COUNTY,
+    progress: GenerationProgress | None = None,
 ) -> dict:
     """Writes out/landing/<feed>/<YYYY-MM-DD>/<file> and out/truth/...; returns a summary dict
     (files written with row counts, planted cases per rule, seconds).
@@ -254,8 +261,10 @@ def generate_county(
     as patients from other counties. Same arguments, same bytes. ``county`` is the 6-digit code of the
     county; one without a region file of its own gets synthetic townships and the default figures
     (``region_defaults.yaml``), which is what its night will run on. ``out/landing`` and
-    ``out/truth`` are replaced.
+    ``out/truth`` are replaced. ``progress`` hears of each stage (``pipelines.synthetic.progress.STAGES``)
+    and each file written.
     """
+    shown = progress or NoProgress()
     started = time.perf_counter()
     out = Path(out)
     ctx = Context(as_of=as_of, seed=seed, policy=policy or load_policy(), county=county)
@@ -265,23 +274,32 @@ def generate_county(
             shutil.rmtree(d)
     truth_dir.mkdir(parents=True)
 
+    shown.stage("cases")
     planter = plant_all(ctx)
+    shown.stage("geography")
     geo = build_geography(ctx)
+    shown.stage("population")
     people, households = build_population(ctx, geo, persons, planter.households)
+    shown.stage("roster")
     attrs, members = build_roster(ctx, people, households, planter.households)
     annotate_roster(people, attrs, members)
-    frames = {
-        "roster": members,
-        "enrollment": build_enrollment(ctx, people),
-        "education": build_education(ctx, people),
-        "housing": build_housing(ctx, people, households, attrs),
-        "disability": build_disability(ctx, people),
-    }
+    frames = {"roster": members}
+    shown.stage("enrollment")
+    frames["enrollment"] = build_enrollment(ctx, people)
+    shown.stage("education")
+    frames["education"] = build_education(ctx, people)
+    shown.stage("housing")
+    frames["housing"] = build_housing(ctx, people, households, attrs)
+    shown.stage("disability")
+    frames["disability"] = build_disability(ctx, people)
+    shown.stage("settlements")
     serial0 = 10_000_000 + int(ctx.rng("serial").integers(0, 1_000_000))
     frames["settlements"], serial = build_settlements(ctx, people, serial0)
+    shown.stage("planting", total=len(planter.actions))
     wb = Workbench(ctx, people, frames, serial)
     for action in planter.actions:
         action(wb)
+        shown.advance()
     frames = _assemble(wb)
     log.info("background built and %d cases planted in %.1fs", len(wb.cases), time.perf_counter() - started)
 
@@ -331,6 +349,7 @@ def generate_county(
         return vary_frame(f, true_ids(f), rng)
 
     specs = file_specs(ctx)
+    shown.stage("files", total=len(specs))
     stamp = datetime.combine(as_of, dtime(8, 0, 0))
     files: list[dict[str, Any]] = []
     schema = pa.schema([(c, pa.int64() if c == "row_number" else pa.string()) for c in TRUTH_COLUMNS])
@@ -365,6 +384,9 @@ def generate_county(
             )
             log.info("wrote %s: %d rows", spec.relpath, len(frame))
             del frame, table, part
+            shown.advance()
+
+    shown.stage("truth")
 
     cases = pd.DataFrame(wb.cases, columns=CASE_COLUMNS)
     cases.to_csv(truth_dir / "cases.csv", index=False, encoding="utf-8", lineterminator="\n")
@@ -389,6 +411,7 @@ def generate_county(
     (truth_dir / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )
+    shown.close()
     seconds = round(time.perf_counter() - started, 2)
     log.info(
         "synthetic county: %d files, %d truth rows, %d cases in %.1fs", len(files), truth_rows, len(cases), seconds
