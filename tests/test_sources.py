@@ -92,6 +92,8 @@ ENV_CASES = [
     '{"conn_type": "postgresql", "host": "db", "port": "5432", "login": "u", "password": "p@/", "schema": "yb",'
     ' "extra": {"sslmode": "disable"}}',
     '{"conn_type": "sftp", "host": "h", "login": "u", "extra": "{\\"key_file\\": \\"/k\\"}"}',
+    "HTTPS://:tok@API.example.gov:8443/v1",
+    "Postgresql://reader@db/yb",
 ]
 
 
@@ -104,6 +106,8 @@ ENV_IDS = [
     "host-protocol",
     "json",
     "json-str",
+    "scheme-upper-case",
+    "scheme-mixed-case",
 ]
 
 
@@ -129,6 +133,11 @@ def test_env_connection_missing_or_malformed(monkeypatch):
     with pytest.raises(SourceError, match="AIRFLOW_CONN_BROKEN") as err:
         env_connection("broken")
     assert "hunter2" not in str(err.value)
+    for bad in ("http://a://b://hunter2@c", "https://h?__extra__=%7Bhunter2", "hunter2@db.example.gov"):
+        monkeypatch.setenv("AIRFLOW_CONN_BROKEN", bad)
+        with pytest.raises(SourceError, match="AIRFLOW_CONN_BROKEN") as err:
+            env_connection("broken")
+        assert "hunter2" not in str(err.value)
     assert "hunter2" not in repr(Conn("postgres", password="hunter2", extra={"private_key": "hunter2"}))
 
 
