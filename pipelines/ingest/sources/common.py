@@ -23,7 +23,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from pipelines.errors import DoudiError
-from pipelines.readers import FORMATS
+from pipelines.ingest.readers import FORMATS
 
 __all__ = [
     "Conn",
