@@ -59,7 +59,6 @@ OVERSIZE = {
     "pipelines/rules.py": 496,
     "pipelines/standardize.py": 443,
     "webapp/casework/publish.py": 480,
-    "webapp/casework/views.py": 529,
 }
 # Not held to MAX_LINES: the synthetic county generator, and generated Django migrations.
 SIZE_EXEMPT = ("pipelines/synthetic/", "webapp/casework/migrations/")
