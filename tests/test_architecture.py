@@ -58,7 +58,6 @@ OVERSIZE = {
     "pipelines/policy/__init__.py": 474,
     "pipelines/rules.py": 496,
     "pipelines/standardize.py": 443,
-    "webapp/casework/publish.py": 480,
 }
 # Not held to MAX_LINES: the synthetic county generator, and generated Django migrations.
 SIZE_EXEMPT = ("pipelines/synthetic/", "webapp/casework/migrations/")
