@@ -9,8 +9,11 @@ itself (:func:`airflow_connection`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import string
+import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -75,10 +78,36 @@ def _extra(value: str | None) -> dict[str, Any]:
     return extra
 
 
+def _airflow_connection_class() -> type:
+    """Airflow's ``Connection``, imported without letting Airflow reconfigure this process's logging.
+
+    The first import of ``airflow`` initialises its settings, which replace the root logger's handlers
+    and level (a ``doudi`` command's WARNING on stderr becomes INFO on stdout, in Airflow's format).
+    Outside Airflow (``doudi pull``, a night's notification) the command's own configuration stays."""
+    if "airflow" in sys.modules:  # inside a task, or already imported: nothing left to protect
+        from airflow.sdk.definitions.connection import Connection
+
+        return Connection
+    root = logging.getLogger()
+    handlers, level, filters = root.handlers[:], root.level, warnings.filters[:]
+    try:
+        from airflow.sdk.definitions.connection import Connection
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)
+        warnings.filters[:] = filters
+    return Connection
+
+
 def _parse_connection(value: str, conn_id: str) -> Conn:
     """``value`` (a URI or a JSON object) read by Airflow's own parser: the forms Airflow accepts,
     with its normalisation (``postgresql`` -> ``postgres``, the scheme lower-cased, ``http://https://host``)."""
-    from airflow.sdk.definitions.connection import Connection
+    Connection = _airflow_connection_class()
 
     if value.startswith("{"):
         if not isinstance(json.loads(value), dict):
