@@ -31,9 +31,9 @@ import pyarrow as pa
 from pipelines.errors import DoudiError, FeedRejected
 from pipelines.feeds import FEEDS, LOADED, Feed, header_map
 from pipelines.idcard import mask_ids_in
+from pipelines.ingest.readers import FORMATS, FeedHeaderScore, FileContent, ReadLimits, read_delivery
 from pipelines.memory import release_memory
 from pipelines.policy import DeliveryPolicy
-from pipelines.readers import FORMATS, FeedHeaderScore, FileContent, ReadLimits, read_delivery
 from pipelines.safe_text import printable
 from pipelines.warehouse import scan_frame
 

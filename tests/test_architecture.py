@@ -53,14 +53,9 @@ MAX_LINES = 400
 OVERSIZE = {
     "expectations/suites.py": 560,
     "matchers/probabilistic.py": 418,
-    "pipelines/exports.py": 696,
     "pipelines/ingest.py": 415,
     "pipelines/night.py": 408,
-    "pipelines/readers.py": 507,
-    "pipelines/sources.py": 828,
     "pipelines/standardize.py": 443,
-    "webapp/casework/publish.py": 480,
-    "webapp/casework/views.py": 529,
 }
 # Not held to MAX_LINES: the synthetic county generator, and generated Django migrations.
 SIZE_EXEMPT = ("pipelines/synthetic/", "webapp/casework/migrations/")

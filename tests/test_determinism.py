@@ -6,7 +6,7 @@ second night of a county gave another ``alerts.csv`` in 3 runs of 5 because
 ``arg_max(m.category, m.status_from)`` met two roster spells with the same ``status_from``.
 
 This scan reads every SQL file under ``warehouse/`` and the SQL string literals of the Python under
-``pipelines/``, ``matchers/`` and ``webapp/casework/publish.py`` and fails on
+``pipelines/``, ``matchers/`` and ``webapp/casework/publish/`` and fails on
 
 - ``arg_max``/``arg_min``/``max_by``/``min_by`` whose ordering value is a single expression (use a row
   of the value and its tie-breakers: ``arg_max(x, (status_from, category))``);
@@ -265,7 +265,7 @@ def _sources() -> list[tuple[str, str]]:
         (str(p.relative_to(REPO)), p.read_text(encoding="utf-8")) for p in sorted((REPO / "warehouse").rglob("*.sql"))
     ]
     py = sorted((REPO / "pipelines").rglob("*.py")) + sorted((REPO / "matchers").rglob("*.py"))
-    py.append(REPO / "webapp" / "casework" / "publish.py")
+    py += sorted((REPO / "webapp" / "casework" / "publish").rglob("*.py"))
     out += [(str(p.relative_to(REPO)), sql) for p in py for sql in _python_sql(p)]
     return out
 

@@ -101,7 +101,7 @@ def test_links_export_from_kept_pieces_is_the_same_file(county, tmp_path):
         assert (tmp_path / "kept.csv").read_bytes() == (tmp_path / "plain.csv").read_bytes()
         # the missing pieces are written by queries of about LINKS_PART_ROWS rows, split by delivery
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr("pipelines.exports.LINKS_PART_ROWS", 1000)
+            mp.setattr("pipelines.outputs.exports.links.LINKS_PART_ROWS", 1000)
             export_links(con, tmp_path / "kept_small.csv", pieces_dir=tmp_path / "small_pieces")
         assert (tmp_path / "kept_small.csv").read_bytes() == (tmp_path / "plain.csv").read_bytes()
         before = {p.name: p.stat().st_mtime_ns for p in pieces.iterdir()}
@@ -139,7 +139,7 @@ def test_every_row_linked_to_its_true_person_or_left_unlinked(county, tmp_path):
         export_alerts(con, tmp_path / "alerts.json", "json")
         # a large county's links come from several queries (LINKS_PART_ROWS rows each): the same file
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr("pipelines.exports.LINKS_PART_ROWS", 1000)
+            mp.setattr("pipelines.outputs.exports.links.LINKS_PART_ROWS", 1000)
             export_links(con, tmp_path / "links_parts.csv", "csv", reveal_ids=True)
         assert (tmp_path / "links_parts.csv").read_bytes() == (tmp_path / "links.csv").read_bytes()
     links = pd.read_csv(tmp_path / "links.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")

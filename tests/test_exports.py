@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from pipelines import exports as ex
 from pipelines.idcard import mask_ids_in
 from pipelines.night import run_night
+from pipelines.outputs.exports import alerts, links, sheets
 from pipelines.warehouse import open_warehouse
 
 AS_OF = date(2026, 11, 20)
@@ -275,9 +276,9 @@ def test_ordinary_cells_are_written_byte_for_byte_as_before(county, tmp_path):
     shutil.copy(county, warehouse)
     with open_warehouse(warehouse) as con:
         ex.export_alerts(con, tmp_path / "a.csv")
-        ex._write_csv(con, [ex._alerts_sql(False)], tmp_path / "a_plain.csv")
+        sheets.write_csv(con, [alerts._alerts_sql(False)], tmp_path / "a_plain.csv")
         ex.export_links(con, tmp_path / "l.csv", pieces_dir=tmp_path / "pieces")
-        ex._write_csv(con, [ex._links_sql(False)], tmp_path / "l_plain.csv")
+        sheets.write_csv(con, [links._links_sql(False)], tmp_path / "l_plain.csv")
     for new, plain in (("a.csv", "a_plain.csv"), ("l.csv", "l_plain.csv")):
         a = (tmp_path / new).read_bytes().splitlines()
         b = (tmp_path / plain).read_bytes().splitlines()

@@ -179,12 +179,12 @@ def test_a_file_over_a_delivery_limit_is_rejected_saying_which(tmp_path, case, l
 
 
 def test_a_refused_allocation_rejects_the_file_not_the_night(tmp_path, monkeypatch):
-    import pipelines.readers
+    import pipelines.ingest.readers
 
     def refuse(*args, **kwargs):
         raise pa.ArrowMemoryError("malloc of size 549755813888 failed")
 
-    monkeypatch.setattr(pipelines.readers, "_read_parquet", refuse)
+    monkeypatch.setattr(pipelines.ingest.readers, "read_parquet", refuse)
     _parquet_rows(tmp_path / "landing", 3)
     write_csv(tmp_path / "landing", "household_registry", "2026-11-11", _registry(3), name="r.csv")
     con, result = _night(tmp_path)

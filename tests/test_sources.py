@@ -11,6 +11,8 @@ import hashlib
 import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -43,6 +45,7 @@ from pipelines.sources import (
     pull,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 AS_OF = date(2026, 11, 20)
 FEED = "medical_settlements"
 
@@ -92,6 +95,8 @@ ENV_CASES = [
     '{"conn_type": "postgresql", "host": "db", "port": "5432", "login": "u", "password": "p@/", "schema": "yb",'
     ' "extra": {"sslmode": "disable"}}',
     '{"conn_type": "sftp", "host": "h", "login": "u", "extra": "{\\"key_file\\": \\"/k\\"}"}',
+    "HTTPS://:tok@API.example.gov:8443/v1",
+    "Postgresql://reader@db/yb",
 ]
 
 
@@ -104,6 +109,8 @@ ENV_IDS = [
     "host-protocol",
     "json",
     "json-str",
+    "scheme-upper-case",
+    "scheme-mixed-case",
 ]
 
 
@@ -129,7 +136,31 @@ def test_env_connection_missing_or_malformed(monkeypatch):
     with pytest.raises(SourceError, match="AIRFLOW_CONN_BROKEN") as err:
         env_connection("broken")
     assert "hunter2" not in str(err.value)
+    for bad in ("http://a://b://hunter2@c", "https://h?__extra__=%7Bhunter2", "hunter2@db.example.gov"):
+        monkeypatch.setenv("AIRFLOW_CONN_BROKEN", bad)
+        with pytest.raises(SourceError, match="AIRFLOW_CONN_BROKEN") as err:
+            env_connection("broken")
+        assert "hunter2" not in str(err.value)
     assert "hunter2" not in repr(Conn("postgres", password="hunter2", extra={"private_key": "hunter2"}))
+
+
+def test_env_connection_leaves_the_commands_logging_as_it_was(tmp_path):
+    """Reading AIRFLOW_CONN_* outside Airflow (doudi pull, a night's notification) imports Airflow's parser;
+    the command's logging (WARNING, on stderr) stays: no INFO line appears, nothing moves to stdout."""
+    script = (
+        "import logging\n"
+        "logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')\n"
+        "from pipelines.sources import env_connection\n"
+        "assert env_connection('yb_api').conn_type == 'https'\n"
+        "log = logging.getLogger('pipelines.sources')\n"
+        "log.info('an info line')\n"
+        "log.warning('a warning line')\n"
+    )
+    env = {**os.environ, "AIRFLOW_CONN_YB_API": "HTTPS://:tok@api.example.gov", "AIRFLOW_HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "an info line" not in r.stdout + r.stderr
+    assert r.stdout == "" and "WARNING pipelines.sources: a warning line" in r.stderr
 
 
 # --------------------------------------------------------------------------------------------

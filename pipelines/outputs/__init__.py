@@ -1,1 +1,1 @@
-"""What a night gives out: exports, the exchange, notifications, reports and the night's summary."""
+"""What a night gives out: exports, the province exchange, notifications, reports and the night's summary."""
