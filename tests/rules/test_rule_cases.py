@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from harness import CASES_DIR, load_cases, run_case, check_hits, relative_date
-
-from datetime import date
+from harness import check_hits, load_cases, run_case
 
 CASES = load_cases()
 
