@@ -30,6 +30,8 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -266,18 +268,34 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> Non
         con.execute(sql)
 
 
-def _fresh_warehouse(as_of: date) -> duckdb.DuckDBPyConnection:
-    """An in-memory warehouse: schema.sql, the macros, the staging and int tables, the night's
-    ``int.feed_row`` view (as linkage makes it) and the shared marts' tables, all empty."""
-    from pipelines.warehouse import connect, run_sql_file, set_variables
+@functools.cache
+def _empty_warehouse() -> duckdb.DuckDBPyConnection:
+    """One in-memory warehouse per test process: schema.sql, the macros, the staging and int tables
+    and the shared marts' tables, all empty. Each case runs in a transaction rolled back at its end
+    (temp tables and macros included), so cases see nothing of each other and pay no set-up."""
+    from pipelines.warehouse import connect
 
     con = connect(":memory:")
-    set_variables(con, as_of=as_of)
     for kind, name, columns in _template_warehouse():
         cols = ", ".join(f'"{c}" {t}' for c, t in columns)
         con.execute(f"create or replace {'temp ' if kind == 'temp' else ''}table {name} ({cols})")
-    run_sql_file(con, "intermediate/int_feed_row.sql")
     return con
+
+
+@contextmanager
+def _fresh_warehouse(as_of: date) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The empty warehouse inside a transaction, with the night's ``int.feed_row`` view (as linkage
+    makes it); everything the case does is rolled back afterwards."""
+    from pipelines.warehouse import run_sql_file, set_variables
+
+    con = _empty_warehouse()
+    con.execute("begin transaction")
+    try:
+        set_variables(con, as_of=as_of)
+        run_sql_file(con, "intermediate/int_feed_row.sql")
+        yield con
+    finally:
+        con.execute("rollback")
 
 
 def run_case(case: Case) -> list[dict]:
@@ -287,8 +305,7 @@ def run_case(case: Case) -> list[dict]:
     unknown = set(case.given) - known - set(REGION_TABLES)
     if unknown:
         raise ValueError(f"{case.id}: no such input table {sorted(unknown)} (known: {sorted(known)})")
-    con = _fresh_warehouse(case.as_of)
-    try:
+    with _fresh_warehouse(case.as_of) as con:
         counter: dict = {}
         deliveries: dict[tuple[str, str, date], int] = {}
         persons: set[int] = set()
@@ -325,8 +342,6 @@ def run_case(case: Case) -> list[dict]:
                 _insert(con, table, [_filled(table, r, case.as_of, counter) for r in case.given.get(table, [])])
 
         return run_rule_sql(con, case.rule_id, case.as_of, params, case.evidence_max_items, set(case.given), late_rows)
-    finally:
-        con.close()
 
 
 # =============================================================================================
