@@ -20,9 +20,11 @@ Conveniences, each standing for what the layers before the rules would have made
   gives their rows itself; the region tables (``meta.township``, ``meta.region_year``,
   ``meta.region_default``) come from the shipped policy, rows a case gives are added.
 
-Where the engine is called is isolated in :func:`run_rule_sql` and :func:`_template_warehouse`:
-after the rule-folder restructuring only those two functions need repointing; the cases do not
-say where a rule's SQL lives.
+Every call into the engine is in the section "The engine" below (the schema of the input tables,
+the shipped parameters and their validation, the empty warehouse, and :func:`run_rule_sql`, which
+does for one rule what ``compute_hits`` does): after the rule-folder restructuring only that
+section needs repointing; the cases do not say where a rule's SQL lives. Each case runs in a
+transaction on one empty in-memory warehouse per process, rolled back at its end.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -107,7 +109,7 @@ def rule_parameters(rule_id: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_rule_sql(con: duckdb.DuckDBPyConnection, rule_id: str, as_of: date, params: dict[str, Any],
-                 evidence_max_items: int, given: set[str], late_rows) -> list[dict]:  # fmt: skip
+                 evidence_max_items: int, given: set[str], late_rows: Callable[[], None]) -> list[dict]:  # fmt: skip
     """What ``pipelines.rules.compute_hits`` does for one rule, on the rows already inserted:
     night variables, region policy, the shared marts (those the case did not give), the
     low-income definition, the rule's prefixed parameters, its Python preparation, its SQL.
@@ -132,6 +134,36 @@ def run_rule_sql(con: duckdb.DuckDBPyConnection, rule_id: str, as_of: date, para
     cur = con.execute(f"select * exclude (evidence), to_json(evidence)::varchar as evidence from {table}")
     names = [d[0] for d in cur.description]
     return [{**dict(zip(names, r, strict=True)), "evidence": json.loads(r[-1] or "null")} for r in cur.fetchall()]
+
+
+@functools.cache
+def _empty_warehouse() -> duckdb.DuckDBPyConnection:
+    """One in-memory warehouse per test process: schema.sql, the macros, the staging and int tables
+    and the shared marts' tables, all empty. Each case runs in a transaction rolled back at its end
+    (temp tables and macros included), so cases see nothing of each other and pay no set-up."""
+    from pipelines.warehouse import connect
+
+    con = connect(":memory:")
+    for kind, name, columns in _template_warehouse():
+        cols = ", ".join(f'"{c}" {t}' for c, t in columns)
+        con.execute(f"create or replace {'temp ' if kind == 'temp' else ''}table {name} ({cols})")
+    return con
+
+
+@contextmanager
+def _fresh_warehouse(as_of: date) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The empty warehouse inside a transaction, with the night's ``int.feed_row`` view (as linkage
+    makes it); everything the case does is rolled back afterwards."""
+    from pipelines.warehouse import run_sql_file, set_variables
+
+    con = _empty_warehouse()
+    con.execute("begin transaction")
+    try:
+        set_variables(con, as_of=as_of)
+        run_sql_file(con, "intermediate/int_feed_row.sql")
+        yield con
+    finally:
+        con.execute("rollback")
 
 
 # =============================================================================================
@@ -266,36 +298,6 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> Non
         )
     for sql in DEFAULTS.get(table, {}).get("_derive", []) if rows else []:
         con.execute(sql)
-
-
-@functools.cache
-def _empty_warehouse() -> duckdb.DuckDBPyConnection:
-    """One in-memory warehouse per test process: schema.sql, the macros, the staging and int tables
-    and the shared marts' tables, all empty. Each case runs in a transaction rolled back at its end
-    (temp tables and macros included), so cases see nothing of each other and pay no set-up."""
-    from pipelines.warehouse import connect
-
-    con = connect(":memory:")
-    for kind, name, columns in _template_warehouse():
-        cols = ", ".join(f'"{c}" {t}' for c, t in columns)
-        con.execute(f"create or replace {'temp ' if kind == 'temp' else ''}table {name} ({cols})")
-    return con
-
-
-@contextmanager
-def _fresh_warehouse(as_of: date) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The empty warehouse inside a transaction, with the night's ``int.feed_row`` view (as linkage
-    makes it); everything the case does is rolled back afterwards."""
-    from pipelines.warehouse import run_sql_file, set_variables
-
-    con = _empty_warehouse()
-    con.execute("begin transaction")
-    try:
-        set_variables(con, as_of=as_of)
-        run_sql_file(con, "intermediate/int_feed_row.sql")
-        yield con
-    finally:
-        con.execute("rollback")
 
 
 def run_case(case: Case) -> list[dict]:
