@@ -108,6 +108,26 @@ def rule_parameters(rule_id: str, overrides: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+_REGION_MEMO: dict[tuple, dict] = {}
+
+
+def _region_policy(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    """The region tables as ``pipelines.rules`` loads them for the night (townships, figures per
+    county and year, defaults taken); they depend on the night's year and the counties of the
+    warehouse's people only, so the engine's tables are kept per process and copied for a case
+    that repeats both (the load is most of a case's time otherwise)."""
+    from pipelines import rules as engine
+    from pipelines.warehouse import scan_frame
+
+    key = (as_of.year, tuple(engine._home_counties(con)))
+    if key not in _REGION_MEMO:
+        engine._load_region_policy(con, _policy(), as_of)
+        _REGION_MEMO[key] = {t: con.sql(f"select * from {t}").to_arrow_table() for t in REGION_TABLES}
+        return
+    for table, frame in _REGION_MEMO[key].items():
+        scan_frame(con, frame, "_region", f"create or replace table {table} as select * from _region")
+
+
 def run_rule_sql(con: duckdb.DuckDBPyConnection, rule_id: str, as_of: date, params: dict[str, Any],
                  evidence_max_items: int, given: set[str], late_rows: Callable[[], None]) -> list[dict]:  # fmt: skip
     """What ``pipelines.rules.compute_hits`` does for one rule, on the rows already inserted:
@@ -117,9 +137,8 @@ def run_rule_sql(con: duckdb.DuckDBPyConnection, rule_id: str, as_of: date, para
     from pipelines import rules as engine
     from pipelines.warehouse import run_sql_file, set_variables
 
-    policy = _policy()
     set_variables(con, as_of=as_of, evidence_max_items=evidence_max_items)
-    engine._load_region_policy(con, policy, as_of)
+    _region_policy(con, as_of)
     late_rows()
     for shared in SHARED_MARTS:
         if shared not in given:
@@ -289,14 +308,17 @@ def _filled(table: str, row: dict, as_of: date, counter: dict) -> dict:
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> None:
-    """Tiny tables: a statement per row; then the table's derived columns (defaults.yaml ``_derive``)."""
-    for row in rows:
-        columns = list(row)
-        con.execute(
-            f"insert into {table} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})",
-            [row[c] for c in columns],
-        )
-    for sql in DEFAULTS.get(table, {}).get("_derive", []) if rows else []:
+    """One statement per table (the rows' columns united, a column a row lacks null); then the
+    table's derived columns (defaults.yaml ``_derive``)."""
+    if not rows:
+        return
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    placeholders = "(" + ", ".join("?" * len(columns)) + ")"
+    con.execute(
+        f"insert into {table} ({', '.join(columns)}) values {', '.join([placeholders] * len(rows))}",
+        [row.get(c) for row in rows for c in columns],
+    )
+    for sql in DEFAULTS.get(table, {}).get("_derive", []):
         con.execute(sql)
 
 
