@@ -1,4 +1,9 @@
-"""MED_OOP_SINGLE (seed 001 §7) on its boundaries: one hand-written county, one case per person."""
+"""MED_OOP_SINGLE (seed 001 §7) end to end: one hand-written county, one night, for what only a whole night
+shows: deliveries in GB18030 and UTF-8 with BOM under Chinese headers, rows linked through a full-width,
+legacy 15-digit or mistyped ID (normalised and probabilistic links cited), reversals across rows of a
+file, roster spells over two snapshots, and the department's comparison results naming the
+disagreements. Every boundary of the rule and its parameters is a case of
+tests/rules/cases/MED_OOP_SINGLE.yaml."""
 
 from __future__ import annotations
 
@@ -33,29 +38,12 @@ class Case:
 CASES = [
     Case("low_4000.00", [{"oop": "4000.00"}], roster=(SNAP_1, SNAP_2)),
     Case("low_4000.01", [{"oop": "4000.01"}], roster=(SNAP_1, SNAP_2), alert=("4000.01", "4000.00")),
-    Case("other_10000.00", [{"oop": "10000.00"}]),
     Case("other_10000.01", [{"oop": "10000.01"}], alert=("10000.01", "10000.00")),
-    Case("tekun_9000", [{"oop": "9000.00"}], roster=(SNAP_1, SNAP_2), category="特困", alert=("9000.00", "4000.00")),
-    Case(
-        "monitored_4000.01",
-        [{"oop": "4000.01"}],
-        roster=(SNAP_2,),
-        category="监测对象",
-        enrolled_on="2026-01-01",
-        alert=("4000.01", "4000.00"),
-    ),
-    Case("employee_low_20000", [{"oop": "20000.00", "insurance_type": "职工"}], roster=(SNAP_1, SNAP_2)),
-    Case("employee_other_20000", [{"oop": "20000.00", "insurance_type": "职工"}]),
-    Case("reversed_12000", [{"oop": "12000.00", "sid": "R1"}, {"oop": "-12000.00", "reverses": "R1"}]),
     Case(
         "rebill_10500",
         [{"oop": "12000.00", "sid": "B1"}, {"oop": "-12000.00", "reverses": "B1"}, {"oop": "10500.00", "sid": "B1-2"}],
         alert=("10500.00", "10000.00"),
         evidence_key="B1-2",
-    ),
-    Case(
-        "rebill_9000",
-        [{"oop": "12000.00", "sid": "C1"}, {"oop": "-12000.00", "reverses": "C1"}, {"oop": "9000.00", "sid": "C1-2"}],
     ),
     Case(
         "roster_entry_after_settlement",
@@ -66,8 +54,6 @@ CASES = [
     # any one source is enough (DOMAIN.md): the 参保身份 of a registered person never on the roster
     Case("identity_low_roster_not", [{"oop": "5000.00", "identity": "低保"}], alert=("5000.00", "4000.00")),
     Case("identity_monitored_roster_not", [{"oop": "4000.01", "identity": "监测对象"}], alert=("4000.01", "4000.00")),
-    Case("identity_low_4000.00_roster_not", [{"oop": "4000.00", "identity": "低保"}]),
-    Case("identity_ordinary_roster_not", [{"oop": "5000.00", "identity": "普通"}]),
     # 参保身份 still says 低保 after the roster exit: the lower line, the disagreement named
     Case(
         "identity_low_after_exit",
@@ -87,20 +73,12 @@ CASES = [
         registered=False,
         alert=("4500.00", "4000.00"),
     ),
-    Case("other_county_identity_ordinary", [{"oop": "9000.00", "identity": "普通"}], registered=False),
     Case("exited_before_settlement", [{"oop": "5000.00", "settled_on": "2026-11-22"}], roster=(SNAP_1,)),
     Case(
         "exited_after_settlement",
         [{"oop": "5000.00", "settled_on": "2026-11-10"}],
         roster=(SNAP_1,),
         alert=("5000.00", "4000.00"),
-    ),
-    Case(
-        "two_in_one_month",
-        [{"oop": "4500.00", "settled_on": "2026-11-02"}, {"oop": "6000.00", "sid": "T2"}],
-        roster=(SNAP_1, SNAP_2),
-        alert=("6000.00", "4000.00"),
-        evidence_key="T2",
     ),
     Case(
         "fullwidth_id_low_4000.01",
@@ -244,32 +222,3 @@ def test_comparison_results_name_the_disagreements(night, tmp_path):
         )
     )
     assert all(r["reason"].startswith("低收入身份与民政名册不一致：") for r in rows)
-
-
-# identity_fallback: when the settlement's own 参保身份 makes its patient low-income (4,000 line)
-FALLBACK = [
-    # (mode, cases on the 4,000 line among those the mode decides)
-    ("always", {"identity_low_roster_not", "identity_low_after_exit", "other_county_identity_low"}),
-    ("outside_roster_coverage", {"other_county_identity_low"}),  # version 1's reading
-    ("never", set()),
-]
-DECIDED = ("identity_low_roster_not", "identity_low_after_exit", "other_county_identity_low")
-
-
-@pytest.mark.parametrize("mode, low", FALLBACK, ids=[f[0] for f in FALLBACK])
-def test_identity_fallback_modes(tmp_path, mode, low):
-    ids = build_county(tmp_path / "landing")
-    policy = policy_only("MED_OOP_SINGLE")
-    rule = policy.rule("MED_OOP_SINGLE")
-    rule = rule.model_copy(update={"parameters": {**rule.parameters, "identity_fallback": mode}})
-    policy = policy.model_copy(update={"rules": {**policy.rules, rule.id: rule}})
-    run_night(tmp_path / "landing", AS_OF, tmp_path / "w.duckdb", policy)
-    with open_warehouse(tmp_path / "w.duckdb") as con:
-        alerted = dict(
-            con.execute(
-                "select k.id_number, a.threshold::varchar from marts.alert a join int.person_key k using (person_id)"
-            ).fetchall()
-        )
-    # all three settlements are under 10,000: an alert means the 4,000 line applied
-    assert {c for c in DECIDED if ids[c] in alerted} == low
-    assert all(alerted[ids[c]] == "4000.00" for c in low)
