@@ -101,10 +101,10 @@ def _policy():
 
 def rule_parameters(rule_id: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """The rule's shipped parameters with ``overrides``, validated as the policy file would be."""
-    from pipelines.policy.params import RULE_PARAMETERS
+    from pipelines.policy.rule_folders import rule_catalog
 
     params = {**_policy().rules[rule_id].parameters, **overrides}
-    RULE_PARAMETERS[rule_id].model_validate(params)
+    rule_catalog()[rule_id].parameter_model.model_validate(params)
     return params
 
 
@@ -144,11 +144,7 @@ def run_rule_sql(con: duckdb.DuckDBPyConnection, rule_id: str, as_of: date, para
         if shared not in given:
             run_sql_file(con, f"marts/{shared}.sql")
     run_sql_file(con, "marts/low_income.sql")
-    sql_file, prefix = engine.RULE_SQL[rule_id]
-    set_variables(con, **{f"{prefix}_{k}": v for k, v in params.items()})
-    if prepare := engine._RULE_PREPARE.get(rule_id):
-        prepare(con)
-    run_sql_file(con, sql_file)
+    engine.run_rule(con, rule_id, as_of, params)  # the rule's folder: prefixed parameters, prepare step, hit.sql
     table = f"marts.hit__{rule_id.lower()}"
     cur = con.execute(f"select * exclude (evidence), to_json(evidence)::varchar as evidence from {table}")
     names = [d[0] for d in cur.description]
