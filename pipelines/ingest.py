@@ -4,9 +4,10 @@ A delivery is ``<landing>/<feed>/<YYYY-MM-DD>/<file>``. Each file becomes a ``me
 row (feed, file, sha256, rows, outcome, reason); its rows go to ``raw.<feed>`` with every
 delivered column (canonical columns by name, the others in ``extra`` as JSON) and the row's
 1-based position in its file. Outcomes: ``loaded`` (perhaps with quarantined rows, decided by
-staging), ``rejected`` (the file cannot be used at all; its rows are counted), ``held`` (a
-snapshot that would drop a large share of the previous one's people; its rows are kept in raw
-but not used until ``doudi deliveries accept``), ``duplicate`` (the same bytes under another
+staging), ``rejected`` (the file cannot be used at all; its rows are counted), ``held`` (set by
+the feed contracts' gate after ingest, ``expectations/gate.py``: a snapshot that would drop a large
+share of the previous one's people, too many quarantined rows or repeated keys; its rows are kept
+in raw but not used until ``doudi deliveries accept``), ``duplicate`` (the same bytes under another
 name) and ``superseded`` (replaced by a corrected file of the same name and date).
 
 Ingest does not commit: the night is one transaction (``pipelines/night.py``), so a night that
@@ -54,10 +55,10 @@ class Delivery:
 
 @dataclass
 class IngestResult:
-    loaded: list[int] = field(default_factory=list)  # delivery_ids loaded (or held) this night
+    loaded: list[int] = field(default_factory=list)  # delivery_ids loaded this night (the gate may hold some)
     skipped: int = 0  # files already loaded on an earlier night
     rejected: int = 0
-    held: int = 0
+    held: int = 0  # counted by the gate (expectations/gate.py), after ingest
     ignored: list[str] = field(default_factory=list)  # landing paths that are not deliveries (never read)
     ignored_reasons: dict[str, str] = field(default_factory=dict)  # path -> why it was not read
 
@@ -273,47 +274,6 @@ def _supersede(con: duckdb.DuckDBPyConnection, d: Delivery) -> None:
         log.info("delivery %s superseded by a corrected %s", delivery_id, printable(d.source_file))
 
 
-def _key_sql(feed: Feed) -> str:
-    from pipelines.standardize import record_key_sql
-
-    return record_key_sql(feed, alias="r")
-
-
-def _hold_if_shrunk(
-    con: duckdb.DuckDBPyConnection, feed: Feed, d: Delivery, delivery_id: int, policy: DeliveryPolicy
-) -> str | None:
-    """Hold a snapshot that drops a large share of the previous snapshot's keys; return the reason."""
-    if feed.kind != "snapshot":
-        return None
-    key = _key_sql(feed)
-    prev = con.execute(
-        "select max(delivered_on) from meta.delivery where feed = ? and delivered_on < ? and outcome in "
-        "('loaded', 'loaded_with_quarantine')",
-        [feed.name, d.delivered_on],
-    ).fetchall()[0][0]
-    if prev is None:
-        return None
-    previous, dropped = con.execute(
-        f"""
-        with prev as (
-            select distinct {key} as k from raw.{feed.name} r
-            where delivery_id in (select delivery_id from meta.delivery where feed = ? and delivered_on = ?
-                                  and outcome in ('loaded', 'loaded_with_quarantine'))
-        ),
-        cur as (select distinct {key} as k from raw.{feed.name} r where delivery_id = ?)
-        select (select count(*) from prev), (select count(*) from prev anti join cur using (k))
-        """,
-        [feed.name, prev, delivery_id],
-    ).fetchall()[0]
-    if previous < policy.hold_min_previous or dropped <= policy.hold_drop_share * previous:
-        return None
-    return (
-        f"held: {dropped:,} of the {previous:,} records of the {prev} snapshot are missing "
-        f"({dropped / previous:.0%} > {policy.hold_drop_share:.0%}); the {prev} snapshot stays in force. "
-        f"If the departures are real, accept it: doudi deliveries accept {delivery_id}"
-    )
-
-
 def ingest(
     con: duckdb.DuckDBPyConnection,
     landing: Path,
@@ -386,15 +346,6 @@ def ingest(
             "update meta.delivery set rows_loaded = ?, rows_quarantined = ? where delivery_id = ?",
             [loaded, len(content.bad_rows), delivery_id],
         )
-        held = _hold_if_shrunk(con, feed, d, delivery_id, policy)
-        if held:
-            con.execute(
-                "update meta.delivery set outcome = 'held', reason = ?, rows_loaded = 0, rows_quarantined = 0 "
-                "where delivery_id = ?",
-                [held, delivery_id],
-            )
-            result.held += 1
-            log.warning("%s %s", printable(d.source_file), held)
         result.loaded.append(delivery_id)
         log.info("%s: %d rows loaded from %s", printable(d.feed), loaded, printable(d.source_file))
         del content

@@ -199,6 +199,15 @@ class GxMostly(_Strict):
     unique: float = Field(gt=0, le=1)
 
 
+class DeliveryGate(_Strict):
+    """The critical expectations of the feed contracts (delivery.yaml ``gate``, which says where each
+    default comes from): a delivery failing one is held."""
+
+    max_quarantined_share: float = Field(default=0.20, gt=0, le=1)
+    max_duplicate_key_share: float = Field(default=0.05, gt=0, le=1)
+    min_rows: int = Field(default=50, ge=0)
+
+
 class DeliveryLimits(_Strict):
     """What one delivered file may be before the night reads it (delivery.yaml ``limits``, which says
     where each default comes from). A file over a limit is rejected with the limit in its reason."""
@@ -225,6 +234,8 @@ class DeliveryPolicy(_Strict):
     freshness_days: dict[str, int] = {}
     # optional so that a county's older copy of delivery.yaml still loads (with the defaults above)
     limits: DeliveryLimits = DeliveryLimits()
+    # optional so that a county's older copy of delivery.yaml still loads (with the defaults above)
+    gate: DeliveryGate = DeliveryGate()
 
     @field_validator("freshness_days")
     @classmethod
