@@ -10,6 +10,7 @@ are DuckDB SQL (``pipelines/standardize.py``): GX reads them, it does not restat
 from __future__ import annotations
 
 from expectations.background import BackgroundValidation
-from expectations.suites import ValidationOutcome, build_suite, gate_limits, validate_deliveries
+from expectations.gate import validate_deliveries
+from expectations.suites import ValidationOutcome, build_suite, gate_limits
 
 __all__ = ["BackgroundValidation", "ValidationOutcome", "build_suite", "gate_limits", "validate_deliveries"]

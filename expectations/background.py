@@ -20,8 +20,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import expectations.suites as suites
 from expectations.gate import gate_batches, hold_failed
-from expectations.suites import PART_ROWS, ValidationOutcome, _store
+from expectations.suites import ValidationOutcome, _store
 from pipelines.errors import DoudiError
 
 if TYPE_CHECKING:
@@ -127,8 +128,8 @@ class BackgroundValidation:
     at work (a night that failed halfway), keeps an idle one for the next night and removes the spill.
     """
 
-    def __init__(self, limits: dict, docs_dir: Path | None, spill_dir: Path, max_value_length: int = 1000):
-        self.limits, self.max_value_length = dict(limits), max_value_length
+    def __init__(self, limits: dict, docs_dir: Path | None, spill_dir: Path):
+        self.limits = dict(limits)
         self.docs_dir = None if docs_dir is None else str(Path(docs_dir).resolve())
         Path(spill_dir).mkdir(parents=True, exist_ok=True)
         _reap_spills(Path(spill_dir))
@@ -152,7 +153,7 @@ class BackgroundValidation:
         self._submitted = True
         self.delivery_ids = list(delivery_ids)
         batches = []
-        specs = gate_batches(con, self.delivery_ids, self.limits, self.max_value_length) if self.delivery_ids else []
+        specs = gate_batches(con, self.delivery_ids, self.limits) if self.delivery_ids else []
         for i, spec in enumerate(specs):
             path = self.spill / f"{i}.parquet"
             con.execute(f"copy ({spec.sql}) to '{str(path).replace(chr(39), chr(39) * 2)}' "
@@ -160,7 +161,7 @@ class BackgroundValidation:
             batches.append((str(path), spec))
         if batches:
             job = {"batches": batches, "limits": self.limits, "docs_dir": self.docs_dir,
-                   "part_rows": PART_ROWS, "out": str(self.spill / "result.pickle")}
+                   "part_rows": suites.PART_ROWS, "out": str(self.spill / "result.pickle")}
             self._job = self._busy = True
             self._worker.send(job)
 
@@ -190,7 +191,7 @@ class BackgroundValidation:
             raise DoudiError(f"the feed contracts (GX) failed: {result[1]}; the traceback is in the night's log above")
         records, outcomes = result[1]
         _store(con, self.delivery_ids, records)
-        hold_failed(con, outcomes, self.docs_dir, self.limits)
+        hold_failed(con, outcomes, self.docs_dir)
         return outcomes
 
     def close(self) -> None:

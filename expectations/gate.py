@@ -17,11 +17,12 @@ from pathlib import Path
 import duckdb
 import jinja2
 
+from expectations.suites import BatchSpec, ValidationOutcome, _duckdb_batch, _run_suites, _store
 from pipelines.feeds import FEEDS, LOADED
 from pipelines.safe_text import printable
 from pipelines.warehouse import SQL_DIR
 
-__all__ = ["gate_batches", "hold_failed", "render"]
+__all__ = ["gate_batches", "hold_failed", "render", "validate_deliveries"]
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,8 @@ def render(template: str, **inputs) -> str:
     return _templates().get_template(template).render(**inputs)
 
 
-def gate_batches(con: duckdb.DuckDBPyConnection, delivery_ids: list[int], limits: dict, max_value_length: int = 1000):
+def gate_batches(con: duckdb.DuckDBPyConnection, delivery_ids: list[int], limits: dict) -> list[BatchSpec]:
     """The batches of the deliveries ``delivery_ids`` (loaded, not yet staged), in delivery order."""
-    from expectations.suites import BatchSpec
     from pipelines.standardize import record_key_sql, staging_select
 
     rows = con.execute(
@@ -58,7 +58,7 @@ def gate_batches(con: duckdb.DuckDBPyConnection, delivery_ids: list[int], limits
         ids = ", ".join(str(int(r[0])) for r in rows if r[1] == feed_name)
         con.execute(
             f"create or replace temp table gate_staged_{feed.name} as "
-            + staging_select(feed, max_value_length, deliveries=f"select unnest([{ids}])")
+            + staging_select(feed, limits["max_value_length"], deliveries=f"select unnest([{ids}])")
         )
     for delivery_id, feed_name, source_file, delivered_on in rows:
         feed = FEEDS[feed_name]
@@ -109,7 +109,9 @@ def _sentence(check: tuple, previous_on: str | None) -> str:
     return f"{expectation} failed on {column}"
 
 
-def hold_failed(con: duckdb.DuckDBPyConnection, outcomes, docs_dir: Path | str | None, limits: dict) -> list[int]:
+def hold_failed(
+    con: duckdb.DuckDBPyConnection, outcomes: list[ValidationOutcome], docs_dir: Path | str | None
+) -> list[int]:
     """Hold each delivery that failed a critical expectation; returns their ids. The gate's temporary
     tables go."""
     held = []
@@ -134,3 +136,18 @@ def hold_failed(con: duckdb.DuckDBPyConnection, outcomes, docs_dir: Path | str |
     ).fetchall():
         con.execute(f"drop table if exists {table}")
     return held
+
+
+def validate_deliveries(
+    con: duckdb.DuckDBPyConnection, delivery_ids: list[int], limits: dict, docs_dir: Path | None = None
+) -> list[ValidationOutcome]:
+    """The gate on each delivery, in the night's process: its batches validated with its feed's suites,
+    the results in ``meta.validation``, a delivery failing a critical expectation held. Writes Data
+    Docs under ``docs_dir`` (``index.html``) when given. ``limits``: :func:`expectations.suites.gate_limits`."""
+    if not delivery_ids:
+        return []
+    specs = gate_batches(con, delivery_ids, limits)
+    records, outcomes = _run_suites([_duckdb_batch(con, s) for s in specs], limits, docs_dir)
+    _store(con, delivery_ids, records)
+    hold_failed(con, outcomes, docs_dir)
+    return outcomes

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # GX takes seconds to import: only the night's validation ste
 
     from pipelines.policy import DeliveryPolicy
 
-__all__ = ["BatchSpec", "ValidationOutcome", "build_suite", "gate_limits", "validate_deliveries"]
+__all__ = ["BatchSpec", "ValidationOutcome", "build_suite", "gate_limits"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ def gate_limits(policy: DeliveryPolicy) -> dict:
         "min_rows": policy.gate.min_rows,
         "hold_drop_share": policy.hold_drop_share,
         "hold_min_previous": policy.hold_min_previous,
+        "max_value_length": policy.max_value_length,
         "mostly": policy.gx_mostly.model_dump(),
     }
 
@@ -86,7 +87,8 @@ def build_suite(feed: Feed, limits: dict, part: str = "delivery", gate: bool = T
     if part == "previous":
         expect(gxe.ExpectColumnValuesToBeNull(column=MISSING, mostly=1 - drop, severity=critical, description=_said(
             critical, f"missing_now: at most {drop:.0%} of the previous snapshot's records missing from this one "
-            f"(delivery.yaml hold_drop_share) / 上期快照记录缺失不超过 {drop:.0%}; held: the previous snapshot stays in force")))
+            f"(delivery.yaml hold_drop_share) / 上期快照记录缺失不超过 {drop:.0%}; "
+            "held: the previous snapshot stays in force")))
         return suite
     # a snapshot has rows; an incremental feed may deliver a quiet day's nothing
     rows = 1 if feed.kind == "snapshot" else 0
@@ -103,8 +105,8 @@ def build_suite(feed: Feed, limits: dict, part: str = "delivery", gate: bool = T
                                           description=_said(warning, "quarantine_reason: rows quarantined / 有隔离行")))
     expect(gxe.ExpectColumnValuesToBeUnique(column=KEY, mostly=mostly["unique"], severity=warning,
                                             description=_said(warning, "record_key: repeated keys / 有重复主键")))
-    expect(gxe.ExpectColumnValuesToBeNull(column=WARNING, mostly=mostly["format"], severity=warning,
-                                          description=_said(warning, "warning_reason: odd optional values / 有可疑取值")))
+    odd = _said(warning, "warning_reason: odd optional values / 有可疑取值")
+    expect(gxe.ExpectColumnValuesToBeNull(column=WARNING, mostly=mostly["format"], severity=warning, description=odd))
     for col in feed.columns:  # the distribution of coded values
         if col.allowed:
             expect(gxe.ExpectColumnValuesToBeInSet(
@@ -352,21 +354,3 @@ def _store(con: duckdb.DuckDBPyConnection, delivery_ids: list[int], records: lis
     con.execute("delete from meta.validation where list_contains(?, delivery_id)", [list(delivery_ids)])
     if records:
         con.executemany("insert into meta.validation values (?, ?, ?, ?, ?, ?, ?)", records)
-
-
-def validate_deliveries(
-    con: duckdb.DuckDBPyConnection, delivery_ids: list[int], limits: dict, docs_dir: Path | None = None,
-    max_value_length: int = 1000,
-) -> list[ValidationOutcome]:
-    """The gate on each delivery: its batches built in DuckDB, validated with its feed's suites, the
-    results in ``meta.validation``, a delivery failing a critical expectation held. Writes Data Docs
-    under ``docs_dir`` (``index.html``) when given. ``limits``: :func:`gate_limits`."""
-    from expectations.gate import gate_batches, hold_failed
-
-    if not delivery_ids:
-        return []
-    specs = gate_batches(con, delivery_ids, limits, max_value_length)
-    records, outcomes = _run_suites([_duckdb_batch(con, s) for s in specs], limits, docs_dir)
-    _store(con, delivery_ids, records)
-    hold_failed(con, outcomes, docs_dir, limits)
-    return outcomes

@@ -115,11 +115,9 @@ def _start_run(con, as_of: date, landing: Path | None) -> int:
 
 
 def _validate(con, delivery_ids: list[int], policy: Policy, warehouse: Path, as_of: date):
-    """The feed contracts (GX) on the night's new deliveries, Data Docs beside the warehouse: the gate
-    (a delivery failing a critical expectation is held, before it is staged)."""
+    """The feed contracts' gate (GX) on the night's new deliveries, before staging; Data Docs beside the warehouse."""
     return validate_deliveries(
-        con, delivery_ids, gate_limits(policy.delivery), data_docs_dir(Path(warehouse), as_of),
-        policy.delivery.max_value_length,
+        con, delivery_ids, gate_limits(policy.delivery), data_docs_dir(Path(warehouse), as_of)
     )
 
 
@@ -175,8 +173,7 @@ def step_ingest(
 
 
 def step_validate(warehouse: Path, as_of: date, delivery_ids: list[int], policy: Policy | None = None) -> dict:
-    """The feed contracts (GX) on the deliveries a night loaded, before staging: a delivery failing a
-    critical expectation is held; rerunning replaces their results."""
+    """The feed contracts' gate (GX) on the deliveries a night loaded (held if need be); a rerun replaces."""
     policy = policy or load_policy()
     with open_warehouse(warehouse) as con, _transaction(con):
         validated = _validate(con, list(delivery_ids), policy, warehouse, as_of)
@@ -386,7 +383,7 @@ def run_night(
     # ingest; they gate the night's deliveries before staging. "validate" is the time spent spilling
     # the night's deliveries for it and waiting for its results
     with open_warehouse(warehouse) as con, BackgroundValidation(
-        gate_limits(policy.delivery), docs_dir, temp_directory(warehouse), policy.delivery.max_value_length
+        gate_limits(policy.delivery), docs_dir, temp_directory(warehouse)
     ) as contracts:
         try:
             with _transaction(con):

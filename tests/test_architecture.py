@@ -51,12 +51,10 @@ MAX_LINES = 400
 # Modules over MAX_LINES today, with their size when this list was made (2026-12). A module may
 # shrink (lower its number, or drop it once it is under MAX_LINES), never grow.
 OVERSIZE = {
-    "expectations/suites.py": 560,
     "matchers/probabilistic.py": 418,
     "pipelines/exports.py": 696,
-    "pipelines/ingest.py": 415,
     "pipelines/night.py": 475,
-    "pipelines/policy/__init__.py": 474,
+    "pipelines/policy/__init__.py": 453,
     "pipelines/readers.py": 507,
     "pipelines/rules.py": 496,
     "pipelines/sources.py": 828,

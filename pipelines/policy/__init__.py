@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipelines.errors import PolicyError
 from pipelines.feeds import FEED_NAMES
+from pipelines.policy.delivery import DeliveryGate, DeliveryLimits, GxMostly
 from pipelines.policy.params import RULE_PARAMETERS
 
 __all__ = [
@@ -186,39 +187,6 @@ class RegionFigures(BaseModel):
 
 class _RuleFile(_Strict):
     rules: list[Rule]
-
-
-class GxMostly(_Strict):
-    required: float = Field(gt=0, le=1)
-    allowed: float = Field(gt=0, le=1)
-    id: float = Field(gt=0, le=1)
-    date: float = Field(gt=0, le=1)
-    amount: float = Field(gt=0, le=1)
-    int: float = Field(gt=0, le=1)
-    format: float = Field(gt=0, le=1)
-    unique: float = Field(gt=0, le=1)
-
-
-class DeliveryGate(_Strict):
-    """The critical expectations of the feed contracts (delivery.yaml ``gate``, which says where each
-    default comes from): a delivery failing one is held."""
-
-    max_quarantined_share: float = Field(default=0.20, gt=0, le=1)
-    max_duplicate_key_share: float = Field(default=0.05, gt=0, le=1)
-    min_rows: int = Field(default=50, ge=0)
-
-
-class DeliveryLimits(_Strict):
-    """What one delivered file may be before the night reads it (delivery.yaml ``limits``, which says
-    where each default comes from). A file over a limit is rejected with the limit in its reason."""
-
-    max_bytes: int = Field(default=1024**3, ge=1024**2)
-    max_columns: int = Field(default=500, ge=30, le=16_384)  # 16,384 (a sheet's width) loads in 15 s; 100,000 broke
-    max_rows: int = Field(default=50_000_000, ge=1_000)
-    max_cells: int = Field(default=500_000_000, ge=100_000)
-    max_cell_length: int = Field(default=1_000_000, ge=1_000)
-    xlsx_reader_memory: int = Field(default=4 * 1024**3, ge=512 * 1024**2)
-    xlsx_reader_cpu_seconds: int = Field(default=900, ge=10)
 
 
 class DeliveryPolicy(_Strict):
