@@ -191,8 +191,7 @@ class BackgroundValidation:
             raise DoudiError(f"the feed contracts (GX) failed: {result[1]}; the traceback is in the night's log above")
         records, outcomes = result[1]
         _store(con, self.delivery_ids, records)
-        hold_failed(con, outcomes, self.docs_dir)
-        return outcomes
+        return hold_failed(con, outcomes, self.docs_dir)
 
     def close(self) -> None:
         """Kill the process if it is still at work (a night that failed halfway), else keep it for the

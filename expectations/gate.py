@@ -10,6 +10,7 @@ kept in raw and not used until ``doudi deliveries accept``. One place decides a 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from functools import cache
 from pathlib import Path
@@ -25,6 +26,8 @@ from pipelines.warehouse import SQL_DIR
 __all__ = ["gate_batches", "hold_failed", "render", "validate_deliveries"]
 
 log = logging.getLogger(__name__)
+
+ACCEPTED = "(was held)"  # what pipelines.ingest.accept_delivery writes into the reason
 
 
 @cache
@@ -111,9 +114,9 @@ def _sentence(check: tuple, previous_on: str | None) -> str:
 
 def hold_failed(
     con: duckdb.DuckDBPyConnection, outcomes: list[ValidationOutcome], docs_dir: Path | str | None
-) -> list[int]:
-    """Hold each delivery that failed a critical expectation; returns their ids. The gate's temporary
-    tables go."""
+) -> list[ValidationOutcome]:
+    """Hold each delivery that failed a critical expectation; returns the outcomes, ``held`` set on those
+    it held. The gate's temporary tables go."""
     held = []
     docs = f" Data Docs: {Path(docs_dir) / 'index.html'}." if docs_dir else ""
     for o in outcomes:
@@ -123,11 +126,14 @@ def hold_failed(
             "held: " + "; ".join(_sentence(c, o.previous_on) for c in o.critical) + "." + docs
             + f" If the delivery is right, accept it: doudi deliveries accept {o.delivery_id}"
         )
-        con.execute(
+        # a delivery someone accepted (``doudi deliveries accept``) stays accepted when the gate runs again
+        (changed,) = con.execute(
             "update meta.delivery set outcome = 'held', reason = ?, rows_loaded = 0, rows_quarantined = 0 "
-            "where delivery_id = ? and outcome in " + str(LOADED),
-            [reason, o.delivery_id],
-        )
+            "where delivery_id = ? and outcome in " + str(LOADED) + " and not contains(coalesce(reason, ''), ?)",
+            [reason, o.delivery_id, ACCEPTED],
+        ).fetchall()[0]
+        if not changed:
+            continue
         held.append(o.delivery_id)
         source = con.execute("select source_file from meta.delivery where delivery_id = ?", [o.delivery_id]).fetchall()
         log.warning("%s %s", printable(source[0][0] if source else str(o.delivery_id)), reason)
@@ -135,7 +141,7 @@ def hold_failed(
         "select table_name from duckdb_tables() where temporary and starts_with(table_name, 'gate_')"
     ).fetchall():
         con.execute(f"drop table if exists {table}")
-    return held
+    return [dataclasses.replace(o, held=o.delivery_id in held) for o in outcomes]
 
 
 def validate_deliveries(
@@ -149,5 +155,4 @@ def validate_deliveries(
     specs = gate_batches(con, delivery_ids, limits)
     records, outcomes = _run_suites([_duckdb_batch(con, s) for s in specs], limits, docs_dir)
     _store(con, delivery_ids, records)
-    hold_failed(con, outcomes, docs_dir)
-    return outcomes
+    return hold_failed(con, outcomes, docs_dir)

@@ -51,6 +51,7 @@ class ValidationOutcome:
     # the failed critical expectations: (expectation, column, elements, unexpected, threshold share)
     critical: tuple[tuple, ...] = ()
     previous_on: str | None = None  # the snapshot the delivery was compared with
+    held: bool = False  # the gate held it (a critical failure of a delivery not accepted before)
 
 
 def gate_limits(policy: DeliveryPolicy) -> dict:

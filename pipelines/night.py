@@ -158,7 +158,7 @@ def step_ingest(
         run_id = _start_run(con, as_of, landing)
         result = ingest(con, Path(landing), as_of, run_id, policy.delivery)
         if validate:
-            result.held += sum(1 for v in _validate(con, result.loaded, policy, warehouse, as_of) if v.critical)
+            result.held += sum(v.held for v in _validate(con, result.loaded, policy, warehouse, as_of))
         problems = _problems(con, run_id)
     return {
         "run_id": run_id,
@@ -180,7 +180,7 @@ def step_validate(warehouse: Path, as_of: date, delivery_ids: list[int], policy:
     return {
         "deliveries": len(validated),
         "failed_expectations": sum(v.failed for v in validated),
-        "held": [v.delivery_id for v in validated if v.critical],
+        "held": [v.delivery_id for v in validated if v.held],
         "data_docs": str(data_docs_dir(Path(warehouse), as_of) / "index.html") if validated else None,
     }
 
@@ -395,7 +395,7 @@ def run_night(
                 t = time.perf_counter()
                 contracts.submit(con, result.loaded)
                 validated = contracts.finish(con)
-                result.held += sum(1 for v in validated if v.critical)
+                result.held += sum(v.held for v in validated)
                 phases["validate"] = time.perf_counter() - t
 
                 t = time.perf_counter()

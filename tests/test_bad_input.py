@@ -47,7 +47,7 @@ def gated_night(tmp_path: Path, as_of: date = AS_OF):
     con = connect(tmp_path / "w.duckdb")
     result = ingest(con, tmp_path / "landing", as_of, run_id=1)
     outcomes = validate_deliveries(con, result.loaded, gate_limits(load_policy().delivery))
-    result.held = sum(1 for o in outcomes if o.critical)
+    result.held = sum(o.held for o in outcomes)
     standardize(con)
     return con, result
 

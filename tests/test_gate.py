@@ -100,6 +100,8 @@ def test_a_delivery_failing_a_critical_expectation_is_held_with_data_docs_saying
 
     accept_delivery(con, delivery_id, by="县数据专员")
     con.close()
+    # the gate run again (an Airflow retry, a cleared task) does not hold what someone accepted
+    assert step_validate(tmp_path / "w.duckdb", AS_OF, [delivery_id])["held"] == []
     step_standardize(tmp_path / "w.duckdb", AS_OF)
     con = connect(tmp_path / "w.duckdb")
     staged = con.execute(f"select count(*) from stg.{feed} where delivery_id = ?", [delivery_id]).fetchall()[0][0]
