@@ -47,7 +47,7 @@ def render(template: str, **inputs) -> str:
 
 def gate_batches(con: duckdb.DuckDBPyConnection, delivery_ids: list[int], limits: dict) -> list[BatchSpec]:
     """The batches of the deliveries ``delivery_ids`` (loaded, not yet staged), in delivery order."""
-    from pipelines.standardize import record_key_sql, staging_select
+    from pipelines.standardize import staging_select
 
     rows = con.execute(
         "select delivery_id, feed, source_file, delivered_on from meta.delivery "
@@ -82,7 +82,7 @@ def gate_batches(con: duckdb.DuckDBPyConnection, delivery_ids: list[int], limits
             continue
         output = f"gate_previous_{delivery_id}"
         con.execute(render("gate__previous.sql.j2", feed=feed.name, previous_on=previous_on.isoformat(),
-                           delivery_id=delivery_id, key=record_key_sql(feed, alias="r"), output=output))
+                           delivery_id=delivery_id, contract=feed, output=output))
         previous = _count(con, output)
         # below this many records the drop rule is not applied (tiny feeds churn)
         if previous >= limits["hold_min_previous"]:
