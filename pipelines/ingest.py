@@ -36,6 +36,7 @@ from pipelines.memory import release_memory
 from pipelines.policy import DeliveryPolicy
 from pipelines.readers import FORMATS, FeedHeaderScore, FileContent, ReadLimits, read_delivery
 from pipelines.safe_text import printable
+from pipelines.transform.sql_layers import environment
 from pipelines.warehouse import scan_frame
 
 __all__ = ["Delivery", "IngestResult", "discover", "landing_inventory", "ingest", "accept_delivery", "LOADED"]
@@ -235,18 +236,10 @@ def _insert_rows(
     table = content.table
     if "_row_number" not in table.column_names:
         table = table.append_column("_row_number", pa.array(range(1, table.num_rows + 1), pa.int64()))
-    cols = [select.get(c, "null") for c in feed.column_names]
-    extra = (
-        "json_object(" + ", ".join(f"'{h.replace(chr(39), chr(39) * 2)}', {c}" for h, c in extras) + ")"
-        if extras
-        else "null"
+    insert = environment().get_template("staging/_raw_insert.sql.j2").render(
+        feed=feed, delivery_id=int(delivery_id), columns=select, extras=extras
     )
-    scan_frame(
-        con,
-        table,
-        "_delivery",
-        f"insert into raw.{feed.name} select {delivery_id}, _row_number, {', '.join(cols)}, {extra} from _delivery",
-    )
+    scan_frame(con, table, "_delivery", insert)
     if content.bad_rows:
         con.executemany(
             "insert into meta.row_issue values (?, ?, ?, 'malformed_row', ?, ?, 'quarantine')",
