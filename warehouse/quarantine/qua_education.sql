@@ -7,25 +7,25 @@ with checked as (
     select
         r.*,
         concat_ws(',',
-            case when r.len_id_number > (select max_value_length from settings) then 'value_too_long:id_number' end,
+            case when r.len_id_number > s.max_value_length then 'value_too_long:id_number' end,
             case when r.t_id_number is null then 'required_missing:id_number' end,
-            case when r.len_name > (select max_value_length from settings) then 'value_too_long:name' end,
+            case when r.len_name > s.max_value_length then 'value_too_long:name' end,
             case when r.t_name is null then 'required_missing:name' end,
-            case when r.len_birth_date > (select max_value_length from settings) then 'value_too_long:birth_date' end,
-            case when r.len_school > (select max_value_length from settings) then 'value_too_long:school' end,
+            case when r.len_birth_date > s.max_value_length then 'value_too_long:birth_date' end,
+            case when r.len_school > s.max_value_length then 'value_too_long:school' end,
             case when r.t_school is null then 'required_missing:school' end,
-            case when r.len_region_code > (select max_value_length from settings) then 'value_too_long:region_code' end,
-            case when r.len_stage > (select max_value_length from settings) then 'value_too_long:stage' end,
+            case when r.len_region_code > s.max_value_length then 'value_too_long:region_code' end,
+            case when r.len_stage > s.max_value_length then 'value_too_long:stage' end,
             case when r.t_stage is null then 'required_missing:stage'
                  when not list_contains(['学前', '小学', '初中', '高中', '中职', '高职', '本科', '研究生'], r.t_stage) then 'value_not_allowed:stage' end,
-            case when r.len_status > (select max_value_length from settings) then 'value_too_long:status' end,
+            case when r.len_status > s.max_value_length then 'value_too_long:status' end,
             case when r.t_status is null then 'required_missing:status'
                  when not list_contains(['在读', '休学', '辍学', '毕业', '送教上门'], r.t_status) then 'value_not_allowed:status' end,
-            case when r.len_school_year > (select max_value_length from settings) then 'value_too_long:school_year' end,
+            case when r.len_school_year > s.max_value_length then 'value_too_long:school_year' end,
             case when r.t_school_year is null then 'required_missing:school_year' end,
-            case when r.len_aid_items > (select max_value_length from settings) then 'value_too_long:aid_items' end,
-            case when r.len_aid_amount > (select max_value_length from settings) then 'value_too_long:aid_amount' end,
-            case when r.len_guardian_id_number > (select max_value_length from settings) then 'value_too_long:guardian_id_number' end,
+            case when r.len_aid_items > s.max_value_length then 'value_too_long:aid_items' end,
+            case when r.len_aid_amount > s.max_value_length then 'value_too_long:aid_amount' end,
+            case when r.len_guardian_id_number > s.max_value_length then 'value_too_long:guardian_id_number' end,
             case when coalesce(r.t_id_number, r.t_name, r.t_birth_date, r.t_school, r.t_region_code, r.t_stage, r.t_status, r.t_school_year, r.t_aid_items, r.t_aid_amount, r.t_guardian_id_number) is null then 'empty_row' end,
             -- a totals line (合计/总计/小计) exported below the data
             case when list_has_any(['合计', '总计', '小计', '合 计', '总 计'], [r.t_id_number, r.t_name, r.t_birth_date, r.t_school]) then 'summary_row' end,
@@ -38,6 +38,7 @@ with checked as (
                  then 'unparseable_amount:aid_amount' end
         ) as warning_text
     from deduped r
+    cross join settings s
 ),
 
 -- reason codes never contain a comma: the text split is cheaper than filtering a list of mostly nulls

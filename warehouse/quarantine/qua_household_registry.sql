@@ -7,22 +7,22 @@ with checked as (
     select
         r.*,
         concat_ws(',',
-            case when r.len_hukou_number > (select max_value_length from settings) then 'value_too_long:hukou_number' end,
+            case when r.len_hukou_number > s.max_value_length then 'value_too_long:hukou_number' end,
             case when r.t_hukou_number is null then 'required_missing:hukou_number' end,
-            case when r.len_id_number > (select max_value_length from settings) then 'value_too_long:id_number' end,
+            case when r.len_id_number > s.max_value_length then 'value_too_long:id_number' end,
             case when r.t_id_number is null then 'required_missing:id_number' end,
-            case when r.len_name > (select max_value_length from settings) then 'value_too_long:name' end,
+            case when r.len_name > s.max_value_length then 'value_too_long:name' end,
             case when r.t_name is null then 'required_missing:name' end,
-            case when r.len_sex > (select max_value_length from settings) then 'value_too_long:sex' end,
-            case when r.len_birth_date > (select max_value_length from settings) then 'value_too_long:birth_date' end,
-            case when r.len_relation > (select max_value_length from settings) then 'value_too_long:relation' end,
-            case when r.len_region_code > (select max_value_length from settings) then 'value_too_long:region_code' end,
+            case when r.len_sex > s.max_value_length then 'value_too_long:sex' end,
+            case when r.len_birth_date > s.max_value_length then 'value_too_long:birth_date' end,
+            case when r.len_relation > s.max_value_length then 'value_too_long:relation' end,
+            case when r.len_region_code > s.max_value_length then 'value_too_long:region_code' end,
             case when r.t_region_code is null then 'required_missing:region_code' end,
-            case when r.len_address > (select max_value_length from settings) then 'value_too_long:address' end,
-            case when r.len_status > (select max_value_length from settings) then 'value_too_long:status' end,
+            case when r.len_address > s.max_value_length then 'value_too_long:address' end,
+            case when r.len_status > s.max_value_length then 'value_too_long:status' end,
             case when r.t_status is null then 'required_missing:status'
                  when not list_contains(['正常', '死亡', '迁出'], r.t_status) then 'value_not_allowed:status' end,
-            case when r.len_status_on > (select max_value_length from settings) then 'value_too_long:status_on' end,
+            case when r.len_status_on > s.max_value_length then 'value_too_long:status_on' end,
             case when coalesce(r.t_hukou_number, r.t_id_number, r.t_name, r.t_sex, r.t_birth_date, r.t_relation, r.t_region_code, r.t_address, r.t_status, r.t_status_on) is null then 'empty_row' end,
             -- a totals line (合计/总计/小计) exported below the data
             case when list_has_any(['合计', '总计', '小计', '合 计', '总 计'], [r.t_hukou_number, r.t_id_number, r.t_name, r.t_sex]) then 'summary_row' end,
@@ -39,6 +39,7 @@ with checked as (
                  then 'unparseable_date:status_on' end
         ) as warning_text
     from deduped r
+    cross join settings s
 ),
 
 -- reason codes never contain a comma: the text split is cheaper than filtering a list of mostly nulls

@@ -7,21 +7,21 @@ with checked as (
     select
         r.*,
         concat_ws(',',
-            case when r.len_id_number > (select max_value_length from settings) then 'value_too_long:id_number' end,
+            case when r.len_id_number > s.max_value_length then 'value_too_long:id_number' end,
             case when r.t_id_number is null then 'required_missing:id_number' end,
-            case when r.len_name > (select max_value_length from settings) then 'value_too_long:name' end,
+            case when r.len_name > s.max_value_length then 'value_too_long:name' end,
             case when r.t_name is null then 'required_missing:name' end,
-            case when r.len_region_code > (select max_value_length from settings) then 'value_too_long:region_code' end,
+            case when r.len_region_code > s.max_value_length then 'value_too_long:region_code' end,
             case when r.t_region_code is null then 'required_missing:region_code' end,
-            case when r.len_address > (select max_value_length from settings) then 'value_too_long:address' end,
-            case when r.len_safety_rating > (select max_value_length from settings) then 'value_too_long:safety_rating' end,
+            case when r.len_address > s.max_value_length then 'value_too_long:address' end,
+            case when r.len_safety_rating > s.max_value_length then 'value_too_long:safety_rating' end,
             case when r.t_safety_rating is null then 'required_missing:safety_rating'
                  when not list_contains(['A', 'B', 'C', 'D'], r.t_safety_rating) then 'value_not_allowed:safety_rating' end,
-            case when r.len_renovation > (select max_value_length from settings) then 'value_too_long:renovation' end,
-            case when r.len_housing_needy > (select max_value_length from settings) then 'value_too_long:housing_needy' end,
-            case when r.len_public_rental > (select max_value_length from settings) then 'value_too_long:public_rental' end,
-            case when r.len_rent_subsidy > (select max_value_length from settings) then 'value_too_long:rent_subsidy' end,
-            case when r.len_assessed_on > (select max_value_length from settings) then 'value_too_long:assessed_on' end,
+            case when r.len_renovation > s.max_value_length then 'value_too_long:renovation' end,
+            case when r.len_housing_needy > s.max_value_length then 'value_too_long:housing_needy' end,
+            case when r.len_public_rental > s.max_value_length then 'value_too_long:public_rental' end,
+            case when r.len_rent_subsidy > s.max_value_length then 'value_too_long:rent_subsidy' end,
+            case when r.len_assessed_on > s.max_value_length then 'value_too_long:assessed_on' end,
             case when coalesce(r.t_id_number, r.t_name, r.t_region_code, r.t_address, r.t_safety_rating, r.t_renovation, r.t_housing_needy, r.t_public_rental, r.t_rent_subsidy, r.t_assessed_on) is null then 'empty_row' end,
             -- a totals line (合计/总计/小计) exported below the data
             case when list_has_any(['合计', '总计', '小计', '合 计', '总 计'], [r.t_id_number, r.t_name, r.t_region_code, r.t_address]) then 'summary_row' end,
@@ -40,6 +40,7 @@ with checked as (
                  then 'unparseable_date:assessed_on' end
         ) as warning_text
     from deduped r
+    cross join settings s
 ),
 
 -- reason codes never contain a comma: the text split is cheaper than filtering a list of mostly nulls

@@ -8,36 +8,36 @@ with checked as (
     select
         r.*,
         concat_ws(',',
-            case when r.len_settlement_id > (select max_value_length from settings) then 'value_too_long:settlement_id' end,
+            case when r.len_settlement_id > s.max_value_length then 'value_too_long:settlement_id' end,
             case when r.t_settlement_id is null then 'required_missing:settlement_id' end,
-            case when r.len_id_number > (select max_value_length from settings) then 'value_too_long:id_number' end,
+            case when r.len_id_number > s.max_value_length then 'value_too_long:id_number' end,
             case when r.t_id_number is null then 'required_missing:id_number' end,
-            case when r.len_name > (select max_value_length from settings) then 'value_too_long:name' end,
+            case when r.len_name > s.max_value_length then 'value_too_long:name' end,
             case when r.t_name is null then 'required_missing:name' end,
-            case when r.len_insurance_type > (select max_value_length from settings) then 'value_too_long:insurance_type' end,
+            case when r.len_insurance_type > s.max_value_length then 'value_too_long:insurance_type' end,
             case when r.t_insurance_type is null then 'required_missing:insurance_type'
                  when not list_contains(['城乡居民', '职工'], r.t_insurance_type) then 'value_not_allowed:insurance_type' end,
-            case when r.len_medical_category > (select max_value_length from settings) then 'value_too_long:medical_category' end,
-            case when r.len_hospital > (select max_value_length from settings) then 'value_too_long:hospital' end,
-            case when r.len_admitted_on > (select max_value_length from settings) then 'value_too_long:admitted_on' end,
-            case when r.len_discharged_on > (select max_value_length from settings) then 'value_too_long:discharged_on' end,
-            case when r.len_settled_on > (select max_value_length from settings) then 'value_too_long:settled_on' end,
+            case when r.len_medical_category > s.max_value_length then 'value_too_long:medical_category' end,
+            case when r.len_hospital > s.max_value_length then 'value_too_long:hospital' end,
+            case when r.len_admitted_on > s.max_value_length then 'value_too_long:admitted_on' end,
+            case when r.len_discharged_on > s.max_value_length then 'value_too_long:discharged_on' end,
+            case when r.len_settled_on > s.max_value_length then 'value_too_long:settled_on' end,
             case when r.t_settled_on is null then 'required_missing:settled_on'
                  when r.settled_on is null then 'unparseable_date:settled_on' end,
-            case when r.len_total_cost > (select max_value_length from settings) then 'value_too_long:total_cost' end,
+            case when r.len_total_cost > s.max_value_length then 'value_too_long:total_cost' end,
             case when r.t_total_cost is null then 'required_missing:total_cost'
                  when r.total_cost is null then 'unparseable_amount:total_cost' end,
-            case when r.len_compliant_cost > (select max_value_length from settings) then 'value_too_long:compliant_cost' end,
-            case when r.len_fund_paid > (select max_value_length from settings) then 'value_too_long:fund_paid' end,
-            case when r.len_critical_illness_paid > (select max_value_length from settings) then 'value_too_long:critical_illness_paid' end,
-            case when r.len_assistance_paid > (select max_value_length from settings) then 'value_too_long:assistance_paid' end,
-            case when r.len_other_paid > (select max_value_length from settings) then 'value_too_long:other_paid' end,
-            case when r.len_oop_compliant > (select max_value_length from settings) then 'value_too_long:oop_compliant' end,
+            case when r.len_compliant_cost > s.max_value_length then 'value_too_long:compliant_cost' end,
+            case when r.len_fund_paid > s.max_value_length then 'value_too_long:fund_paid' end,
+            case when r.len_critical_illness_paid > s.max_value_length then 'value_too_long:critical_illness_paid' end,
+            case when r.len_assistance_paid > s.max_value_length then 'value_too_long:assistance_paid' end,
+            case when r.len_other_paid > s.max_value_length then 'value_too_long:other_paid' end,
+            case when r.len_oop_compliant > s.max_value_length then 'value_too_long:oop_compliant' end,
             case when r.t_oop_compliant is null then 'required_missing:oop_compliant'
                  when r.oop_compliant is null then 'unparseable_amount:oop_compliant' end,
-            case when r.len_oop_total > (select max_value_length from settings) then 'value_too_long:oop_total' end,
-            case when r.len_insured_identity > (select max_value_length from settings) then 'value_too_long:insured_identity' end,
-            case when r.len_reverses > (select max_value_length from settings) then 'value_too_long:reverses' end,
+            case when r.len_oop_total > s.max_value_length then 'value_too_long:oop_total' end,
+            case when r.len_insured_identity > s.max_value_length then 'value_too_long:insured_identity' end,
+            case when r.len_reverses > s.max_value_length then 'value_too_long:reverses' end,
             case when coalesce(r.t_settlement_id, r.t_id_number, r.t_name, r.t_insurance_type, r.t_medical_category, r.t_hospital, r.t_admitted_on, r.t_discharged_on, r.t_settled_on, r.t_total_cost, r.t_compliant_cost, r.t_fund_paid, r.t_critical_illness_paid, r.t_assistance_paid, r.t_other_paid, r.t_oop_compliant, r.t_oop_total, r.t_insured_identity, r.t_reverses) is null then 'empty_row' end,
             -- a totals line (合计/总计/小计) exported below the data
             case when list_has_any(['合计', '总计', '小计', '合 计', '总 计'], [r.t_settlement_id, r.t_id_number, r.t_name, r.t_insurance_type]) then 'summary_row' end,
@@ -76,6 +76,7 @@ with checked as (
                  then 'value_not_allowed:insured_identity' end
         ) as warning_text
     from deduped r
+    cross join settings s
 ),
 
 -- reason codes never contain a comma: the text split is cheaper than filtering a list of mostly nulls

@@ -36,7 +36,7 @@ checked_ids as (
 ),
 
 -- the natural key as text, ID-bearing parts cleaned so that exports can mask them
-keyed as materialized (
+keyed as (
     select *, concat_ws('|', id_clean(r.certificate_no)) as record_key
     from checked_ids r
 ),

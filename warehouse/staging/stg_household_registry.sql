@@ -32,7 +32,7 @@ checked_ids as (
 ),
 
 -- the natural key as text, ID-bearing parts cleaned so that exports can mask them
-keyed as materialized (
+keyed as (
     select *, concat_ws('|', r.id_w) as record_key
     from checked_ids r
 ),

@@ -29,7 +29,7 @@ checked_ids as (
 ),
 
 -- the natural key as text, ID-bearing parts cleaned so that exports can mask them
-keyed as materialized (
+keyed as (
     select *, concat_ws('|', r.id_w, r.t_insurance_type, r.t_year) as record_key
     from checked_ids r
 ),
