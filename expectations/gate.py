@@ -51,9 +51,9 @@ def gate_batches(con: duckdb.DuckDBPyConnection, delivery_ids: list[int], limits
 
     rows = con.execute(
         "select delivery_id, feed, source_file, delivered_on from meta.delivery "
-        "where list_contains(?, delivery_id) and list_contains(?, feed) and outcome in " + str(LOADED) + " "
+        "where list_contains(?, delivery_id) and list_contains(?, feed) and list_contains(?, outcome) "
         "order by delivery_id",
-        [list(delivery_ids), list(FEEDS)],
+        [list(delivery_ids), list(FEEDS), list(LOADED)],
     ).fetchall()
     specs: list[BatchSpec] = []
     for feed_name in sorted({r[1] for r in rows}):
@@ -74,9 +74,9 @@ def gate_batches(con: duckdb.DuckDBPyConnection, delivery_ids: list[int], limits
         if feed.kind != "snapshot":
             continue
         (previous_on,) = con.execute(
-            "select max(delivered_on) from meta.delivery where feed = ? and delivered_on < ? and outcome in "
-            + str(LOADED),
-            [feed.name, delivered_on],
+            "select max(delivered_on) from meta.delivery where feed = ? and delivered_on < ? "
+            "and list_contains(?, outcome)",
+            [feed.name, delivered_on, list(LOADED)],
         ).fetchall()[0]
         if previous_on is None:
             continue
@@ -129,8 +129,8 @@ def hold_failed(
         # a delivery someone accepted (``doudi deliveries accept``) stays accepted when the gate runs again
         (changed,) = con.execute(
             "update meta.delivery set outcome = 'held', reason = ?, rows_loaded = 0, rows_quarantined = 0 "
-            "where delivery_id = ? and outcome in " + str(LOADED) + " and not contains(coalesce(reason, ''), ?)",
-            [reason, o.delivery_id, ACCEPTED],
+            "where delivery_id = ? and list_contains(?, outcome) and not contains(coalesce(reason, ''), ?)",
+            [reason, o.delivery_id, list(LOADED), ACCEPTED],
         ).fetchall()[0]
         if not changed:
             continue
