@@ -79,7 +79,7 @@ else:
     result["night_ended_at"] = time.time()
     # the feed contracts' process (GX, expectations/worker.py) is this one's only child so far; it
     # is kept idle for a next night, and only an ended child is counted
-    from expectations.suites import close_idle_workers
+    from expectations.background import close_idle_workers
     close_idle_workers()
     gx = resource.getrusage(resource.RUSAGE_CHILDREN)
     result["gx_peak_rss_mib"], result["gx_cpu_seconds"] = gx.ru_maxrss / 1024, gx.ru_utime + gx.ru_stime

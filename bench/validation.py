@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from expectations import validate_deliveries  # noqa: E402
+from expectations import gate_limits, validate_deliveries  # noqa: E402
 from pipelines.feeds import FEEDS  # noqa: E402
 from pipelines.ingest import ingest  # noqa: E402
 from pipelines.policy import load_policy  # noqa: E402
@@ -41,7 +41,7 @@ def main() -> None:
         rows = con.execute(
             "select delivery_id, feed, rows_delivered from meta.delivery where outcome like 'loaded%' order by 1"
         ).fetchall()
-        mostly = policy.delivery.gx_mostly.model_dump()
+        mostly = gate_limits(policy.delivery)
         print(f"{'feed':<22}{'rows':>10}{'GX s':>8}{'GX rows/s':>12}{'SQL s':>8}{'SQL rows/s':>12}")
         for feed in FEEDS:
             ids = [d for d, f, _ in rows if f == feed]

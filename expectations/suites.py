@@ -1,34 +1,26 @@
-"""One expectation suite per feed, and the night's validation of its deliveries with Data Docs.
+"""The feed contracts as a gate: one expectation suite per feed, run on each delivery before staging.
 
-The suite is derived from the feed contract, so a column's name, Chinese label, kind, required
-flag and allowed values live in one place (``pipelines/feeds.py``). Batch-level tolerances
-(``mostly``) come from ``pipelines/policy/delivery.yaml``. GX validates the delivered text as it
-arrived (canonical column names, before typing), so its figures describe what the department sent.
+A delivery is a *batch* GX validates (``expectations/gate.py`` builds it in DuckDB): one row per
+delivered row with the natural key (hashed: no ID leaves DuckDB), the row-level verdicts that the
+staging SQL gives (the first quarantine reason and the first warning, null when none) and the coded
+values; a snapshot with a previous one also gives the batch of the previous snapshot's records,
+each marked when this delivery lacks it. GX reads the SQL's reasons instead of restating what a
+valid ID, date or amount is. Each expectation has a GX 1.x ``severity``: a failed ``critical``
+one holds the delivery (``gate.hold_failed``), a ``warning`` only reports. Thresholds come from
+``pipelines/policy/delivery.yaml`` (``gate``, ``hold_drop_share``, ``gx_mostly``) via :func:`gate_limits`.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import glob
 import logging
 import os
-import pickle
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from expectations.gx_import import import_gx
-from pipelines import idcard
-from pipelines.errors import DoudiError
 from pipelines.feeds import FEEDS, Feed
 from pipelines.memory import release_memory
 from pipelines.safe_text import printable
@@ -38,27 +30,14 @@ if TYPE_CHECKING:  # GX takes seconds to import: only the night's validation ste
     import great_expectations as gx
     import pyarrow as pa
 
-__all__ = [
-    "BackgroundValidation",
-    "ValidationOutcome",
-    "build_suite",
-    "checked_columns",
-    "close_idle_workers",
-    "validate_deliveries",
-    "ID_PATTERN",
-    "DATE_PATTERN",
-]
+    from pipelines.policy import DeliveryPolicy
+
+__all__ = ["BatchSpec", "ValidationOutcome", "build_suite", "gate_limits"]
 
 log = logging.getLogger(__name__)
 
-# What the contract accepts before normalisation: the ID's own definition (pipelines/idcard.py), not a
-# second one (invisible characters anywhere, full-width digits, x, 15 digits)
-ID_PATTERN = idcard.shape_pattern()
-DATE_PATTERN = (
-    r"^\s*(?:\d{4}-\d{1,2}-\d{1,2}|\d{8}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}"
-    r"|\d{4}年\d{1,2}月\d{1,2}日)(?: 00:00:00)?\s*$"
-)
-AMOUNT_PATTERN = r"^\s*-?[\d,，]*\d(?:\.\d{1,2})?\s*$"
+# the columns of a batch (warehouse/quarantine/gate__*.sql)
+KEY, QUARANTINE, WARNING, MISSING = "record_key", "quarantine_reason", "warning_reason", "missing_now"
 
 
 @dataclass(frozen=True)
@@ -69,50 +48,72 @@ class ValidationOutcome:
     evaluated: int
     failed: int
     rows: int
+    # the failed critical expectations: (expectation, column, elements, unexpected, threshold share)
+    critical: tuple[tuple, ...] = ()
+    previous_on: str | None = None  # the snapshot the delivery was compared with
+    held: bool = False  # the gate held it (a critical failure of a delivery not accepted before)
 
 
-def checked_columns(feed: Feed) -> list[str]:
-    """The feed's columns some expectation of :func:`build_suite` reads, in contract order."""
-    checked = {c.name for c in feed.columns if c.required or c.allowed or c.kind in _PATTERN_KINDS} | set(feed.key)
-    return [c for c in feed.column_names if c in checked]
+def gate_limits(policy: DeliveryPolicy) -> dict:
+    """What the suites need of the delivery policy, as plain data (it goes to the GX process)."""
+    return {
+        "max_quarantined_share": policy.gate.max_quarantined_share,
+        "max_duplicate_key_share": policy.gate.max_duplicate_key_share,
+        "min_rows": policy.gate.min_rows,
+        "hold_drop_share": policy.hold_drop_share,
+        "hold_min_previous": policy.hold_min_previous,
+        "max_value_length": policy.max_value_length,
+        "mostly": policy.gx_mostly.model_dump(),
+    }
 
 
-_PATTERN_KINDS = ("id", "date", "amount", "int")
+def _said(severity: str, text: str) -> str:
+    """What the Data Docs show for an expectation (GX renders ``description`` instead of its prose)."""
+    return ("[critical: held / 严重：暂缓使用] " if severity == "critical" else "[warning: reported / 警告] ") + text
 
 
-def build_suite(feed: Feed, mostly: dict[str, float]) -> gx.ExpectationSuite:
-    """The expectation suite of ``feed``: a batch-level contract of one delivery."""
+def build_suite(feed: Feed, limits: dict, part: str = "delivery", gate: bool = True) -> gx.ExpectationSuite:
+    """The expectation suite of one batch of ``feed``: ``part`` ``delivery`` (its rows) or ``previous``
+    (the previous snapshot's records). ``gate``: the share checks are ``critical`` (a delivery of
+    fewer than ``min_rows`` rows is too small for a share to mean anything: they only warn)."""
     gx = import_gx()  # scipy.stats and altair put off (expectations/gx_import.py)
     import great_expectations.expectations as gxe
 
-    suite = gx.ExpectationSuite(name=feed.name)
+    critical, warning = "critical", "warning"
+    share = critical if gate else warning
+    mostly = limits["mostly"]
+    drop, bad, twice = limits["hold_drop_share"], limits["max_quarantined_share"], limits["max_duplicate_key_share"]
+    suite = gx.ExpectationSuite(name=f"{feed.name}.{part}" + ("" if gate else ".small"))
+    expect = suite.add_expectation
+    if part == "previous":
+        expect(gxe.ExpectColumnValuesToBeNull(column=MISSING, mostly=1 - drop, severity=critical, description=_said(
+            critical, f"missing_now: at most {drop:.0%} of the previous snapshot's records missing from this one "
+            f"(delivery.yaml hold_drop_share) / 上期快照记录缺失不超过 {drop:.0%}; "
+            "held: the previous snapshot stays in force")))
+        return suite
     # a snapshot has rows; an incremental feed may deliver a quiet day's nothing
-    suite.add_expectation(gxe.ExpectTableRowCountToBeBetween(min_value=1 if feed.kind == "snapshot" else 0))
-    for col in feed.columns:
-        meta = {"label": col.label, "kind": col.kind}
-        if col.required:
-            suite.add_expectation(
-                gxe.ExpectColumnValuesToNotBeNull(column=col.name, mostly=mostly["required"], meta=meta)
-            )
+    rows = 1 if feed.kind == "snapshot" else 0
+    expect(gxe.ExpectTableRowCountToBeBetween(min_value=rows, severity=critical, description=_said(
+        critical, f"at least {rows} row(s) / 至少 {rows} 行")))
+    expect(gxe.ExpectColumnValuesToBeNull(column=QUARANTINE, mostly=1 - bad, severity=share, description=_said(
+        share, f"quarantine_reason: at most {bad:.0%} of the rows quarantined by staging "
+        f"(delivery.yaml gate.max_quarantined_share) / 隔离行不超过 {bad:.0%}")))
+    expect(gxe.ExpectColumnValuesToBeUnique(column=KEY, mostly=1 - twice, severity=share, description=_said(
+        share, f"record_key: at most {twice:.0%} of the rows share their natural key with another row "
+        f"(delivery.yaml gate.max_duplicate_key_share) / 主键重复行不超过 {twice:.0%}")))
+    # what the department hears of; the delivery still loads
+    expect(gxe.ExpectColumnValuesToBeNull(column=QUARANTINE, mostly=mostly["required"], severity=warning,
+                                          description=_said(warning, "quarantine_reason: rows quarantined / 有隔离行")))
+    expect(gxe.ExpectColumnValuesToBeUnique(column=KEY, mostly=mostly["unique"], severity=warning,
+                                            description=_said(warning, "record_key: repeated keys / 有重复主键")))
+    odd = _said(warning, "warning_reason: odd optional values / 有可疑取值")
+    expect(gxe.ExpectColumnValuesToBeNull(column=WARNING, mostly=mostly["format"], severity=warning, description=odd))
+    for col in feed.columns:  # the distribution of coded values
         if col.allowed:
-            suite.add_expectation(
-                gxe.ExpectColumnValuesToBeInSet(
-                    column=col.name, value_set=list(col.allowed), mostly=mostly["allowed"], meta=meta
-                )
-            )
-        pattern = {"id": ID_PATTERN, "date": DATE_PATTERN, "amount": AMOUNT_PATTERN, "int": r"^\s*\d+\s*$"}.get(
-            col.kind
-        )
-        if pattern:
-            suite.add_expectation(
-                gxe.ExpectColumnValuesToMatchRegex(
-                    column=col.name, regex=pattern, mostly=mostly.get(col.kind, mostly["format"]), meta=meta
-                )
-            )
-    if len(feed.key) == 1:
-        suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column=feed.key[0], mostly=mostly["unique"]))
-    else:
-        suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(feed.key), mostly=mostly["unique"]))
+            expect(gxe.ExpectColumnValuesToBeInSet(
+                column=col.name, value_set=list(col.allowed), mostly=mostly["allowed"], severity=warning,
+                meta={"label": col.label}, description=_said(
+                    warning, f"{col.name} ({col.label}): values in {'/'.join(col.allowed)} / 取值在允许范围内")))
     return suite
 
 
@@ -151,32 +152,43 @@ def _context(docs_dir: Path | None):
 
 
 @dataclass(frozen=True)
-class _Batch:
+class BatchSpec:
+    """One batch of a delivery as ``expectations/gate.py`` gives it: the query that reads it (on the
+    night's connection) and what the suite needs to know of it. Plain data: it goes to the GX process."""
+
     delivery_id: int
     feed: str
     source_file: str
+    part: str  # "delivery" or "previous"
+    sql: str
     rows: int
-    # (columns or None for every checked one, rows per piece or None for one piece) -> the pieces,
-    # read when GX comes to the delivery
-    read: Callable[[list[str] | None, int | None], Iterator[pa.Table | pa.RecordBatch]]
+    previous_on: str | None = None
 
 
-def _duckdb_batch(con: duckdb.DuckDBPyConnection, delivery_id: int, feed: str, source_file: str) -> _Batch:
-    """A delivery read from ``raw`` on the night's connection (the sequential step)."""
+@dataclass(frozen=True)
+class _Batch:
+    spec: BatchSpec
+    # (columns or None for all, rows per piece or None for one piece) -> the pieces, read when GX comes to it
+    read: Callable[[list[str] | None, int | None], Iterator[pa.Table | pa.RecordBatch]] = field(compare=False)
+
+
+def _duckdb_batch(con: duckdb.DuckDBPyConnection, spec: BatchSpec) -> _Batch:
+    """A batch read on the night's connection (the sequential step)."""
 
     def read(columns: list[str] | None, piece_rows: int | None) -> Iterator[pa.Table | pa.RecordBatch]:
-        relation = con.sql(_batch_sql(FEEDS[feed], delivery_id, columns))
+        relation = con.sql(spec.sql)
+        if columns is not None:
+            relation = relation.select(*columns)
         if piece_rows is None:
             yield relation.to_arrow_table()
         else:
             yield from relation.arrow(batch_size=piece_rows)
 
-    rows = con.execute(f"select count(*) from raw.{feed} where delivery_id = ?", [delivery_id]).fetchall()[0][0]
-    return _Batch(delivery_id, feed, source_file, rows, read)
+    return _Batch(spec, read)
 
 
-def _parquet_batch(path: Path, delivery_id: int, feed: str, source_file: str) -> _Batch:
-    """A delivery spilled to Parquet (the background validation), read back a slice at a time."""
+def _parquet_batch(path: Path, spec: BatchSpec) -> _Batch:
+    """A batch spilled to Parquet (the background validation), read back a slice at a time."""
     import pyarrow.parquet as pq
 
     def read(columns: list[str] | None, piece_rows: int | None) -> Iterator[pa.Table | pa.RecordBatch]:
@@ -186,31 +198,14 @@ def _parquet_batch(path: Path, delivery_id: int, feed: str, source_file: str) ->
         else:
             yield from file.iter_batches(batch_size=piece_rows, columns=columns)
 
-    return _Batch(delivery_id, feed, source_file, pq.ParquetFile(path).metadata.num_rows, read)
+    return _Batch(spec, read)
 
 
-def _deliveries(con: duckdb.DuckDBPyConnection, delivery_ids: list[int]) -> list[tuple[int, str, str]]:
-    return con.execute(
-        "select delivery_id, feed, source_file from meta.delivery where delivery_id in "
-        f"({', '.join(str(int(d)) for d in delivery_ids)}) and feed in ({', '.join(repr(f) for f in FEEDS)}) "
-        "order by delivery_id"
-    ).fetchall()
-
-
-def _batch_sql(feed: Feed, delivery_id: int, columns: list[str] | None = None) -> str:
-    # empty cells are absent values (CSV gives '' for them), not values that fail a pattern; only the
-    # columns the suite checks: free text (addresses, notes) no expectation reads is not copied out
-    cols = ", ".join(f"nullif(trim({c}), '') as {c}" for c in columns or checked_columns(feed))
-    return f"select {cols} from raw.{feed.name} where delivery_id = {int(delivery_id)}"  # noqa: S608
-
-
-# A delivery of more rows than this is validated in parts: the row-level expectations on slices of
-# this many rows, the table-level ones (row count, uniqueness) on the key columns of the whole
-# delivery. GX's pandas engine turns a column into Python strings for its regex checks, so a 6.5M-row
-# enrolment snapshot took 3-4 GiB at once; the counts are summed and judged as GX judges them.
+# A batch of more rows than this is validated in parts: the row-level expectations on slices of this
+# many rows, the table-level ones (row count, uniqueness) on the key column of the whole batch (a
+# 6.5M-row enrolment snapshot took 3-4 GiB at once); the counts are summed and judged as GX judges them.
 PART_ROWS = 1_000_000
-_TABLE_LEVEL = ("expect_table_row_count_to_be_between", "expect_column_values_to_be_unique",
-                "expect_compound_columns_to_be_unique")
+_TABLE_LEVEL = ("expect_table_row_count_to_be_between", "expect_column_values_to_be_unique")
 
 
 def _record(delivery_id: int, r) -> tuple:
@@ -218,29 +213,31 @@ def _record(delivery_id: int, r) -> tuple:
     return (
         delivery_id,
         cfg.type,
-        cfg.kwargs.get("column") or ",".join(cfg.kwargs.get("column_list", [])) or None,
+        cfg.kwargs.get("column"),
         bool(r.success),
         res.get("element_count"),
         res.get("unexpected_count"),
         res.get("unexpected_percent"),
         res.get("missing_count"),
         cfg.kwargs.get("mostly"),
+        str(getattr(cfg.severity, "value", cfg.severity)),
     )
 
 
 def _combined(parts: list[tuple]) -> tuple:
-    """One expectation's records from every slice of a delivery, as GX reports it on the whole: counts
-    summed, the percentage over the non-missing cells (all cells for not-null), success when the
-    share of expected cells reaches ``mostly``."""
+    """One expectation's records from every slice of a batch, as GX reports it on the whole: counts
+    summed, the percentage over the non-missing cells (all cells for the null checks), success when
+    the share of expected cells reaches ``mostly``."""
     first = parts[0]
     elements = sum(p[4] or 0 for p in parts)
     unexpected = sum(p[5] or 0 for p in parts)
     missing = sum(p[7] or 0 for p in parts)
-    denominator = elements if first[1] == "expect_column_values_to_not_be_null" else elements - missing
+    every_cell = first[1] in ("expect_column_values_to_not_be_null", "expect_column_values_to_be_null")
+    denominator = elements if every_cell else elements - missing
     mostly = first[8] if first[8] is not None else 1.0
     success = denominator == 0 or (denominator - unexpected) / denominator >= mostly
     percent = unexpected / denominator * 100 if denominator else None  # as GX: no cell to judge
-    return (*first[:3], success, elements, unexpected, percent, missing, first[8])
+    return (*first[:3], success, elements, unexpected, percent, missing, first[8], first[9])
 
 
 _DOCS_UNSAFE = re.compile(r"[^\w.\-]")
@@ -256,11 +253,11 @@ def _docs_name(source_file: str) -> str:
 
 
 def _run_suites(
-    batches: list[_Batch], mostly: dict[str, float], docs_dir: Path | None, part_rows: int | None = None
+    batches: list[_Batch], limits: dict, docs_dir: Path | None, part_rows: int | None = None
 ) -> tuple[list[tuple], list[ValidationOutcome]]:
-    """GX on each batch; no DuckDB here, so that it can run beside the night's SQL in another process
-    (``expectations/worker.py``). Returns the ``meta.validation`` records and one outcome per delivery.
-    ``part_rows``: the slice of a large delivery (:data:`PART_ROWS` unless given)."""
+    """GX on each batch; no DuckDB here, so that it can run in another process (``expectations/worker.py``).
+    Returns the ``meta.validation`` records and one outcome per delivery. ``part_rows``: the slice of
+    a large batch (:data:`PART_ROWS` unless given)."""
     part_rows = part_rows or PART_ROWS
     gx = import_gx()  # scipy.stats and altair put off (expectations/gx_import.py)
     import pandas as pd
@@ -269,54 +266,55 @@ def _run_suites(
     source = ctx.data_sources.add_pandas("deliveries")
     definitions: dict[str, gx.ValidationDefinition] = {}
 
-    def definition(feed: Feed, part: str) -> gx.ValidationDefinition:
-        """The feed's suite (``part``: ``all``), its table-level or its row-level expectations."""
-        name = feed.name if part == "all" else f"{feed.name}.{part}"
-        if name not in definitions:
+    def definition(spec: BatchSpec, level: str) -> gx.ValidationDefinition:
+        """The batch's suite (``level``: ``all``), its table-level or its row-level expectations."""
+        gate = spec.rows >= limits["min_rows"]
+        name = f"{spec.feed}.{spec.part}" + ("" if gate else ".small") + ("" if level == "all" else f".{level}")
+        if name not in definitions:  # each suite built once per context (GX keeps it by name)
+            suite = build_suite(FEEDS[spec.feed], limits, spec.part, gate)
             asset = source.add_dataframe_asset(name)
             batch = asset.add_batch_definition_whole_dataframe("delivery")
-            suite = build_suite(feed, mostly)
-            if part != "all":
+            if level != "all":
                 suite = gx.ExpectationSuite(
                     name=name,
-                    expectations=[
-                        e for e in suite.expectations if (e.expectation_type in _TABLE_LEVEL) == (part == "table")
-                    ],
+                    expectations=[e for e in suite.expectations
+                                  if (e.expectation_type in _TABLE_LEVEL) == (level == "table")],
                 )
             definitions[name] = ctx.validation_definitions.add(
                 gx.ValidationDefinition(name=name, data=batch, suite=ctx.suites.add(suite))
             )
         return definitions[name]
 
-    def run(b: _Batch, part: str, frame: pd.DataFrame, label: str) -> list[tuple]:
+    def run(b: _Batch, level: str, frame: pd.DataFrame, label: str) -> list[tuple]:
+        spec = b.spec
+        what = "" if spec.part == "delivery" else f" ({spec.part} {spec.previous_on})"
         checkpoint = ctx.checkpoints.add(
             gx.Checkpoint(
-                name=f"delivery_{b.delivery_id}{label}",
-                validation_definitions=[definition(FEEDS[b.feed], part)],
+                name=f"delivery_{spec.delivery_id}_{spec.part}{label}",
+                validation_definitions=[definition(spec, level)],
                 actions=[],
-                # counts only: sample values would put ID numbers and names into the Data Docs
+                # counts only: sample values would put (hashed) keys into the Data Docs
                 result_format={"result_format": "BASIC", "partial_unexpected_count": 0},
             )
         )
         result = checkpoint.run(
             batch_parameters={"dataframe": frame},
-            run_id=gx.RunIdentifier(run_name=f"{b.delivery_id}{label}-" + _docs_name(b.source_file)),
+            run_id=gx.RunIdentifier(run_name=f"{spec.delivery_id}{what}{label}-" + _docs_name(spec.source_file)),
         )
-        return [_record(b.delivery_id, r) for r in next(iter(result.run_results.values())).results]
+        return [_record(spec.delivery_id, r) for r in next(iter(result.run_results.values())).results]
 
     records: list[tuple] = []
-    outcomes: list[ValidationOutcome] = []
+    by_delivery: dict[int, list[tuple]] = {}
     for b in batches:
-        feed = FEEDS[b.feed]
-        rows = b.rows
-        # Arrow-backed columns (no Python object per cell): a third of the time and memory, the same
-        # results (GX's regex check converts to Python strings itself); row order does not matter to counts
+        rows = b.spec.rows
+        # Arrow-backed columns (no Python object per cell): a third of the time and memory, the same results
         if rows <= part_rows:
             (table,) = b.read(None, None)
             mine = run(b, "all", table.to_pandas(types_mapper=pd.ArrowDtype), "")
             del table
         else:
-            (keys,) = b.read(list(feed.key), None)
+            key = [KEY] if b.spec.part == "delivery" else [MISSING]
+            (keys,) = b.read(key, None)
             mine = run(b, "table", keys.to_pandas(types_mapper=pd.ArrowDtype), " (table)")
             del keys
             by_expectation: dict[tuple, list[tuple]] = {}
@@ -325,16 +323,26 @@ def _run_suites(
                 label = f" (rows {offset + 1}-{offset + piece.num_rows})"
                 offset += piece.num_rows
                 for rec in run(b, "rows", piece.to_pandas(types_mapper=pd.ArrowDtype), label):
-                    by_expectation.setdefault((rec[1], rec[2]), []).append(rec)
+                    by_expectation.setdefault((rec[1], rec[2], rec[8], rec[9]), []).append(rec)
                 del piece
                 release_memory()
             mine += [_combined(parts) for parts in by_expectation.values()]
-        mine = [m[:7] for m in mine]
-        failed = sum(1 for r in mine if not r[3])
-        records += mine
-        outcomes.append(ValidationOutcome(b.delivery_id, b.feed, failed == 0, len(mine), failed, rows))
-        log.info("%s: %d expectations, %d failed", printable(b.source_file), len(mine), failed)
+        by_delivery.setdefault(b.spec.delivery_id, []).extend(mine)
+        records += [m[:7] for m in mine]
         release_memory()
+    outcomes = []
+    for b in batches:
+        if b.spec.part != "delivery":
+            continue
+        mine = by_delivery[b.spec.delivery_id]
+        failed = [r for r in mine if not r[3]]
+        critical = tuple((r[1], r[2], r[4], r[5], r[8]) for r in failed if r[9] == "critical")
+        previous = next((p.spec.previous_on for p in batches
+                         if p.spec.delivery_id == b.spec.delivery_id and p.spec.part == "previous"), None)
+        outcomes.append(ValidationOutcome(b.spec.delivery_id, b.spec.feed, not failed, len(mine), len(failed),
+                                          b.spec.rows, critical, previous))
+        log.info("%s: %d expectations, %d failed, %d critical", printable(b.spec.source_file), len(mine),
+                 len(failed), len(critical))
     if docs_dir is not None:
         ctx.build_data_docs()  # once for the night, from the results the checkpoints stored
     return records, outcomes
@@ -344,217 +352,6 @@ def _store(con: duckdb.DuckDBPyConnection, delivery_ids: list[int], records: lis
     """Replace the deliveries' results in ``meta.validation`` (a rerun replaces, never adds)."""
     if not delivery_ids:
         return
-    con.execute(f"delete from meta.validation where delivery_id in ({', '.join(str(int(d)) for d in delivery_ids)})")
+    con.execute("delete from meta.validation where list_contains(?, delivery_id)", [list(delivery_ids)])
     if records:
         con.executemany("insert into meta.validation values (?, ?, ?, ?, ?, ?, ?)", records)
-
-
-def validate_deliveries(
-    con: duckdb.DuckDBPyConnection,
-    delivery_ids: list[int],
-    mostly: dict[str, float],
-    docs_dir: Path | None = None,
-) -> list[ValidationOutcome]:
-    """Validate each delivery's raw rows with its feed's suite; record results in ``meta.validation``.
-
-    Writes Data Docs under ``docs_dir`` (``index.html``) when given.
-    """
-    if not delivery_ids:
-        return []
-    batches = [
-        _duckdb_batch(con, d, feed, source_file) for d, feed, source_file in _deliveries(con, delivery_ids)
-    ]
-    records, outcomes = _run_suites(batches, mostly, docs_dir)
-    _store(con, delivery_ids, records)
-    return outcomes
-
-
-class _Worker:
-    """One GX process (``python -m expectations.worker``): a job at a time, reused by the nights of
-    this process that follow one another (tests, a backfill), so that GX is imported once."""
-
-    def __init__(self) -> None:
-        root = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-        level = str(logging.getLogger("expectations").getEffectiveLevel())
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "expectations.worker", level, str(os.getpid())],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def send(self, job: dict) -> None:
-        """Hand it ``job``; a worker already gone never answers, which :meth:`done` tells."""
-        assert self.proc.stdin is not None
-        with contextlib.suppress(OSError):  # BrokenPipeError: it died
-            self.proc.stdin.write(pickle.dumps(job))
-            self.proc.stdin.flush()
-
-    def done(self) -> bool:
-        """Wait for the end of its job: True when it says so, False when it died first."""
-        assert self.proc.stdout is not None
-        while line := self.proc.stdout.readline():
-            if line == b"done\n":
-                return True
-        return False
-
-    def close(self, kill: bool = False) -> None:
-        """Stop it: at once (``kill``, a job in flight), or by closing its input (it is idle)."""
-        if kill and self.alive():
-            self.proc.kill()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None and not stream.closed:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - an idle worker exits on end of input
-            self.proc.kill()
-            self.proc.wait()
-
-
-_idle: list[_Worker] = []  # at most one idle worker, kept for the next night of this process
-_idle_lock = threading.Lock()
-
-
-def _take_worker() -> _Worker:
-    with _idle_lock:
-        while _idle:
-            worker = _idle.pop()
-            if worker.alive():
-                return worker
-            worker.close()
-    return _Worker()
-
-
-def _give_back(worker: _Worker) -> None:
-    with _idle_lock:
-        if worker.alive() and not _idle:
-            _idle.append(worker)
-            return
-    worker.close()
-
-
-@atexit.register
-def close_idle_workers() -> None:
-    """End the GX process kept idle for this process's next night (done at exit anyway); a caller
-    that counts its children's resources (``bench/night.py``) calls it first, since only an ended
-    child is counted."""
-    with _idle_lock:
-        while _idle:
-            _idle.pop().close()
-
-
-class BackgroundValidation:
-    """The feed contracts run in their own process beside the night's SQL (standardize, link, rules).
-
-    GX does not gate staging (its results describe the delivery; the row-level quarantine is SQL),
-    so its pandas work can overlap DuckDB's. In a thread it did, but GX is mostly GIL-holding Python
-    (its import alone 1.8-2.5 s), and every return of the night's thread from DuckDB waited for the
-    GIL: about 4 s of a 19 s, 1M-person incremental night. So it runs in a process
-    (``python -m expectations.worker``), taken when this object is made, before ingest, so that
-    GX's import overlaps ingest; a process left idle by an earlier night of this process is reused.
-    :meth:`submit` spills each delivery's checked columns to a Parquet file under ``spill_dir`` (the
-    night's transaction is not visible to another connection) and hands the process their paths;
-    :meth:`finish` waits for it and stores the results on the night's connection; :meth:`close` (or
-    leaving the ``with`` block) kills a process still at work (a night that failed halfway), keeps
-    an idle one for the next night and removes the spill. One delivery, or one slice of a large one,
-    is in the process's memory at a time, as in :func:`validate_deliveries`.
-    """
-
-    def __init__(self, mostly: dict[str, float], docs_dir: Path | None, spill_dir: Path):
-        self.mostly, self.docs_dir = dict(mostly), None if docs_dir is None else str(Path(docs_dir).resolve())
-        Path(spill_dir).mkdir(parents=True, exist_ok=True)
-        _reap_spills(Path(spill_dir))
-        self.spill = Path(tempfile.mkdtemp(prefix=_spill_prefix(), dir=spill_dir)).resolve()
-        self.delivery_ids: list[int] = []
-        self._worker: _Worker | None = _take_worker()
-        self._submitted = False
-        self._job = False  # the process was handed deliveries to validate
-        self._busy = False  # ... and has not answered yet
-
-    def __enter__(self) -> BackgroundValidation:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def submit(self, con: duckdb.DuckDBPyConnection, delivery_ids: list[int]) -> None:
-        """Spill the deliveries ``delivery_ids`` and hand them to the process (once a night)."""
-        if self._submitted or self._worker is None:
-            raise RuntimeError("the feed contracts take one night's deliveries once")
-        self._submitted = True
-        self.delivery_ids = list(delivery_ids)
-        batches = []
-        for d, feed, source_file in _deliveries(con, self.delivery_ids) if self.delivery_ids else []:
-            path = self.spill / f"{d}.parquet"
-            target = str(path).replace("'", "''")
-            con.execute(f"copy ({_batch_sql(FEEDS[feed], d)}) to '{target}' (format parquet, compression zstd)")
-            batches.append((str(path), d, feed, source_file))
-        if batches:
-            job = {"batches": batches, "mostly": self.mostly, "docs_dir": self.docs_dir,
-                   "part_rows": PART_ROWS, "out": str(self.spill / "result.pickle")}
-            self._job = self._busy = True
-            self._worker.send(job)
-
-    def finish(self, con: duckdb.DuckDBPyConnection) -> list[ValidationOutcome]:
-        """Wait for GX, store its results in ``meta.validation`` and return the outcomes (or raise its error)."""
-        if not self._submitted:
-            self.submit(con, [])
-        assert self._worker is not None
-        if not self._job:  # nothing of the night's for GX
-            _store(con, self.delivery_ids, [])
-            return []
-        answered = self._worker.done()
-        self._busy = False
-        result_file = self.spill / "result.pickle"
-        try:
-            result = pickle.loads(result_file.read_bytes()) if answered and result_file.is_file() else None
-        finally:
-            shutil.rmtree(self.spill, ignore_errors=True)
-        if result is None:
-            self._worker.close(kill=True)
-            raise DoudiError(
-                f"the feed contracts' process (GX) exited with code {self._worker.proc.returncode} before it "
-                "validated the night's deliveries; its error is in the night's log above"
-            )
-        if result[0] == "error":
-            raise DoudiError(f"the feed contracts (GX) failed: {result[1]}; the traceback is in the night's log above")
-        records, outcomes = result[1]
-        _store(con, self.delivery_ids, records)
-        return outcomes
-
-    def close(self) -> None:
-        """Kill the process if it is still at work (a night that failed halfway), else keep it for the
-        next night; remove the spill."""
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            if self._busy:
-                worker.close(kill=True)
-            else:
-                _give_back(worker)
-        shutil.rmtree(self.spill, ignore_errors=True)
-
-
-def _spill_prefix() -> str:
-    return f"gx-{socket.gethostname()}-{os.getpid()}-"
-
-
-def _reap_spills(spill_dir: Path) -> None:
-    """Remove the spill folders that nights on this host left when their process was killed (their
-    process is gone); a folder of a night still running, here or on another host, stays."""
-    host = f"gx-{socket.gethostname()}-"
-    for folder in spill_dir.glob(f"{glob.escape(host)}*"):
-        pid = folder.name[len(host):].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except OSError:  # alive, someone else's
-            continue

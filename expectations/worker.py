@@ -1,4 +1,4 @@
-"""The feed contracts' own process during ``doudi run`` (see :class:`expectations.suites.BackgroundValidation`).
+"""The feed contracts' own process during ``doudi run`` (see :class:`expectations.background.BackgroundValidation`).
 
 ``python -m expectations.worker LEVEL PARENT_PID`` imports Great Expectations at once, then reads
 pickled jobs from its standard input, one night's deliveries (spilled to Parquet) each: it runs the
@@ -52,8 +52,8 @@ def main(argv: list[str]) -> int:
             return 0
         out = Path(job["out"])
         try:
-            batches = [_parquet_batch(Path(p), d, feed, source) for p, d, feed, source in job["batches"]]
-            result = ("ok", _run_suites(batches, job["mostly"], job["docs_dir"], job["part_rows"]))
+            batches = [_parquet_batch(Path(p), spec) for p, spec in job["batches"]]
+            result = ("ok", _run_suites(batches, job["limits"], job["docs_dir"], job["part_rows"]))
         except Exception as exc:  # noqa: BLE001 - handed to the night's process, which raises it
             logging.getLogger("expectations").error("feed contracts failed:\n%s", traceback.format_exc())
             result = ("error", f"{type(exc).__name__}: {exc}")

@@ -44,7 +44,6 @@ __all__ = [
     "is_valid",
     "issue",
     "normalize",
-    "shape_pattern",
     "mask_id",
     "mask_ids_in",
     "mask_name",
@@ -81,18 +80,6 @@ _LEGACY = re.compile(r"[0-9]{15}")
 def sql_strip_class() -> str:
     """:data:`STRIPPED` as the RE2 character class ``id_clean`` in macros.sql spells out."""
     return "[" + "".join(f"\\x{{{a:04X}}}" + (f"-\\x{{{b:04X}}}" if b > a else "") for a, b in STRIPPED) + "]"
-
-
-def shape_pattern() -> str:
-    """A Python regex for a delivered value whose normal form has an ID's shape (15 digits, or 17
-    digits and a digit or X: neither ``id_missing`` nor ``id_malformed``), for the feed contracts
-    (Great Expectations counts the values that do not match), so that they and staging read one
-    definition: the characters of :data:`STRIPPED` anywhere, full-width digits and x folded."""
-    strip = _STRIP.pattern[:-1] + "*"  # the character class, any number of times
-    digit, last = "[0-9０-９]", "[0-9０-９XxＸｘ]"
-    general = f"(?:{strip}{digit}){{15}}(?:(?:{strip}{digit}){{2}}{strip}{last})?{strip}"
-    # the common case first, a plain 18- or 15-character ID (1M IDs: 0.34 s, 1.03 s without)
-    return f"^(?:[0-9]{{17}}[0-9Xx]|[0-9]{{15}}|{general})$"
 
 
 def sql_fold() -> tuple[str, str]:

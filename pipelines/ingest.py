@@ -4,9 +4,10 @@ A delivery is ``<landing>/<feed>/<YYYY-MM-DD>/<file>``. Each file becomes a ``me
 row (feed, file, sha256, rows, outcome, reason); its rows go to ``raw.<feed>`` with every
 delivered column (canonical columns by name, the others in ``extra`` as JSON) and the row's
 1-based position in its file. Outcomes: ``loaded`` (perhaps with quarantined rows, decided by
-staging), ``rejected`` (the file cannot be used at all; its rows are counted), ``held`` (a
-snapshot that would drop a large share of the previous one's people; its rows are kept in raw
-but not used until ``doudi deliveries accept``), ``duplicate`` (the same bytes under another
+staging), ``rejected`` (the file cannot be used at all; its rows are counted), ``held`` (set by
+the feed contracts' gate after ingest, ``expectations/gate.py``: a snapshot that would drop a large
+share of the previous one's people, too many quarantined rows or repeated keys; its rows are kept
+in raw but not used until ``doudi deliveries accept``), ``duplicate`` (the same bytes under another
 name) and ``superseded`` (replaced by a corrected file of the same name and date).
 
 Ingest does not commit: the night is one transaction (``pipelines/night.py``), so a night that
@@ -35,6 +36,7 @@ from pipelines.ingest.readers import FORMATS, FeedHeaderScore, FileContent, Read
 from pipelines.memory import release_memory
 from pipelines.policy import DeliveryPolicy
 from pipelines.safe_text import printable
+from pipelines.transform.sql_layers import environment
 from pipelines.warehouse import scan_frame
 
 __all__ = ["Delivery", "IngestResult", "discover", "landing_inventory", "ingest", "accept_delivery", "LOADED"]
@@ -54,10 +56,10 @@ class Delivery:
 
 @dataclass
 class IngestResult:
-    loaded: list[int] = field(default_factory=list)  # delivery_ids loaded (or held) this night
+    loaded: list[int] = field(default_factory=list)  # delivery_ids loaded this night (the gate may hold some)
     skipped: int = 0  # files already loaded on an earlier night
     rejected: int = 0
-    held: int = 0
+    held: int = 0  # counted by the gate (expectations/gate.py), after ingest
     ignored: list[str] = field(default_factory=list)  # landing paths that are not deliveries (never read)
     ignored_reasons: dict[str, str] = field(default_factory=dict)  # path -> why it was not read
 
@@ -234,18 +236,10 @@ def _insert_rows(
     table = content.table
     if "_row_number" not in table.column_names:
         table = table.append_column("_row_number", pa.array(range(1, table.num_rows + 1), pa.int64()))
-    cols = [select.get(c, "null") for c in feed.column_names]
-    extra = (
-        "json_object(" + ", ".join(f"'{h.replace(chr(39), chr(39) * 2)}', {c}" for h, c in extras) + ")"
-        if extras
-        else "null"
+    insert = environment().get_template("staging/_raw_insert.sql.j2").render(
+        feed=feed, delivery_id=int(delivery_id), columns=select, extras=extras
     )
-    scan_frame(
-        con,
-        table,
-        "_delivery",
-        f"insert into raw.{feed.name} select {delivery_id}, _row_number, {', '.join(cols)}, {extra} from _delivery",
-    )
+    scan_frame(con, table, "_delivery", insert)
     if content.bad_rows:
         con.executemany(
             "insert into meta.row_issue values (?, ?, ?, 'malformed_row', ?, ?, 'quarantine')",
@@ -271,47 +265,6 @@ def _supersede(con: duckdb.DuckDBPyConnection, d: Delivery) -> None:
             [delivery_id],
         )
         log.info("delivery %s superseded by a corrected %s", delivery_id, printable(d.source_file))
-
-
-def _key_sql(feed: Feed) -> str:
-    from pipelines.standardize import record_key_sql
-
-    return record_key_sql(feed, alias="r")
-
-
-def _hold_if_shrunk(
-    con: duckdb.DuckDBPyConnection, feed: Feed, d: Delivery, delivery_id: int, policy: DeliveryPolicy
-) -> str | None:
-    """Hold a snapshot that drops a large share of the previous snapshot's keys; return the reason."""
-    if feed.kind != "snapshot":
-        return None
-    key = _key_sql(feed)
-    prev = con.execute(
-        "select max(delivered_on) from meta.delivery where feed = ? and delivered_on < ? and outcome in "
-        "('loaded', 'loaded_with_quarantine')",
-        [feed.name, d.delivered_on],
-    ).fetchall()[0][0]
-    if prev is None:
-        return None
-    previous, dropped = con.execute(
-        f"""
-        with prev as (
-            select distinct {key} as k from raw.{feed.name} r
-            where delivery_id in (select delivery_id from meta.delivery where feed = ? and delivered_on = ?
-                                  and outcome in ('loaded', 'loaded_with_quarantine'))
-        ),
-        cur as (select distinct {key} as k from raw.{feed.name} r where delivery_id = ?)
-        select (select count(*) from prev), (select count(*) from prev anti join cur using (k))
-        """,
-        [feed.name, prev, delivery_id],
-    ).fetchall()[0]
-    if previous < policy.hold_min_previous or dropped <= policy.hold_drop_share * previous:
-        return None
-    return (
-        f"held: {dropped:,} of the {previous:,} records of the {prev} snapshot are missing "
-        f"({dropped / previous:.0%} > {policy.hold_drop_share:.0%}); the {prev} snapshot stays in force. "
-        f"If the departures are real, accept it: doudi deliveries accept {delivery_id}"
-    )
 
 
 def ingest(
@@ -386,15 +339,6 @@ def ingest(
             "update meta.delivery set rows_loaded = ?, rows_quarantined = ? where delivery_id = ?",
             [loaded, len(content.bad_rows), delivery_id],
         )
-        held = _hold_if_shrunk(con, feed, d, delivery_id, policy)
-        if held:
-            con.execute(
-                "update meta.delivery set outcome = 'held', reason = ?, rows_loaded = 0, rows_quarantined = 0 "
-                "where delivery_id = ?",
-                [held, delivery_id],
-            )
-            result.held += 1
-            log.warning("%s %s", printable(d.source_file), held)
         result.loaded.append(delivery_id)
         log.info("%s: %d rows loaded from %s", printable(d.feed), loaded, printable(d.source_file))
         del content

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from expectations import BackgroundValidation, validate_deliveries
+from expectations import BackgroundValidation, gate_limits, validate_deliveries
 from pipelines.dates import is_month_end
 from pipelines.errors import DoudiError, PublishFailed, expected_failure
 from pipelines.exports import export_alerts, export_links
@@ -112,9 +112,9 @@ def _start_run(con, as_of: date, landing: Path | None) -> int:
 
 
 def _validate(con, delivery_ids: list[int], policy: Policy, warehouse: Path, as_of: date):
-    """The feed contracts (GX) on the night's new deliveries, Data Docs beside the warehouse."""
+    """The feed contracts' gate (GX) on the night's new deliveries, before staging; Data Docs beside the warehouse."""
     return validate_deliveries(
-        con, delivery_ids, policy.delivery.gx_mostly.model_dump(), data_docs_dir(Path(warehouse), as_of)
+        con, delivery_ids, gate_limits(policy.delivery), data_docs_dir(Path(warehouse), as_of)
     )
 
 
@@ -155,7 +155,7 @@ def step_ingest(
         run_id = _start_run(con, as_of, landing)
         result = ingest(con, Path(landing), as_of, run_id, policy.delivery)
         if validate:
-            _validate(con, result.loaded, policy, warehouse, as_of)
+            result.held += sum(v.held for v in _validate(con, result.loaded, policy, warehouse, as_of))
         problems = _problems(con, run_id)
     return {
         "run_id": run_id,
@@ -170,13 +170,14 @@ def step_ingest(
 
 
 def step_validate(warehouse: Path, as_of: date, delivery_ids: list[int], policy: Policy | None = None) -> dict:
-    """The feed contracts (GX) on the deliveries a night loaded; rerunning replaces their results."""
+    """The feed contracts' gate (GX) on the deliveries a night loaded (held if need be); a rerun replaces."""
     policy = policy or load_policy()
     with open_warehouse(warehouse) as con, _transaction(con):
         validated = _validate(con, list(delivery_ids), policy, warehouse, as_of)
     return {
         "deliveries": len(validated),
         "failed_expectations": sum(v.failed for v in validated),
+        "held": [v.delivery_id for v in validated if v.held],
         "data_docs": str(data_docs_dir(Path(warehouse), as_of) / "index.html") if validated else None,
     }
 
@@ -311,11 +312,11 @@ def run_night(
     out_dir = Path(out_dir or exports_dir(warehouse, as_of))
     docs_dir = data_docs_dir(warehouse, as_of)
     phases: dict[str, float] = {}
-    # the feed contracts (GX) run in their own process beside staging, linkage and rules, which do not
-    # depend on them; it starts now, so that GX's import runs beside ingest. "validate" is the time
-    # spent spilling the night's deliveries for it and waiting for its results
+    # the feed contracts (GX) run in their own process, started now so that GX's import runs beside
+    # ingest; they gate the night's deliveries before staging. "validate" is the time spent spilling
+    # the night's deliveries for it and waiting for its results
     with open_warehouse(warehouse) as con, BackgroundValidation(
-        policy.delivery.gx_mostly.model_dump(), docs_dir, temp_directory(warehouse)
+        gate_limits(policy.delivery), docs_dir, temp_directory(warehouse)
     ) as contracts:
         try:
             with _transaction(con):
@@ -326,6 +327,8 @@ def run_night(
 
                 t = time.perf_counter()
                 contracts.submit(con, result.loaded)
+                validated = contracts.finish(con)
+                result.held += sum(v.held for v in validated)
                 phases["validate"] = time.perf_counter() - t
 
                 t = time.perf_counter()
@@ -341,9 +344,6 @@ def run_night(
                 phases["rules"] = time.perf_counter() - t
                 policy_defaults = region_default_notes(con, as_of)
 
-                t = time.perf_counter()
-                validated = contracts.finish(con)
-                phases["validate"] += time.perf_counter() - t
                 con.execute(
                     "update meta.run set finished_at = ?, status = 'succeeded', phase_seconds = ? where run_id = ?",
                     [datetime.now(), json.dumps(phases), run_id],

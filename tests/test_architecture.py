@@ -51,11 +51,8 @@ MAX_LINES = 400
 # Modules over MAX_LINES today, with their size when this list was made (2026-12). A module may
 # shrink (lower its number, or drop it once it is under MAX_LINES), never grow.
 OVERSIZE = {
-    "expectations/suites.py": 560,
     "matchers/probabilistic.py": 418,
-    "pipelines/ingest.py": 415,
     "pipelines/night.py": 408,
-    "pipelines/standardize.py": 443,
 }
 # Not held to MAX_LINES: the synthetic county generator, and generated Django migrations.
 SIZE_EXEMPT = ("pipelines/synthetic/", "webapp/casework/migrations/")

@@ -1,4 +1,5 @@
-"""The feed contracts (GX suites) on a delivery with known defects: each counted on its column, nothing more."""
+"""The feed contracts (GX suites) on a delivery with known defects: each counted on what GX reads of
+the staging SQL (its quarantine reasons, warnings, keys and coded values), nothing more."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 import pytest
 from factory import make_id, settlement_row, write_csv
 
-from expectations import validate_deliveries
-from expectations.suites import build_suite, checked_columns
+from expectations import gate_limits, validate_deliveries
+from expectations.suites import KEY, MISSING, QUARANTINE, WARNING, build_suite
 from pipelines.feeds import FEEDS
 from pipelines.ingest import ingest
 from pipelines.night import run_night
@@ -19,41 +20,43 @@ from pipelines.warehouse import connect
 AS_OF = date(2026, 11, 20)
 
 
-def test_every_expectation_reads_only_checked_columns():
+def test_every_expectation_reads_only_the_batch_columns():
+    """GX reads what the SQL decided (quarantine reason, warning), the hashed key and the coded values:
+    never a delivered ID, date or amount, which only the staging SQL judges."""
     import great_expectations as gx
 
     gx.get_context(mode="ephemeral")  # a suite is built inside a context
-    mostly = load_policy().delivery.gx_mostly.model_dump()
+    limits = gate_limits(load_policy().delivery)
     for feed in FEEDS.values():
-        suite = build_suite(feed, mostly)
         read = set()
-        for e in suite.expectations:
-            kwargs = e.configuration.kwargs
-            read |= {kwargs["column"]} if "column" in kwargs else set(kwargs.get("column_list", []))
-        assert read == set(checked_columns(feed)), feed.name
+        for part in ("delivery", "previous"):
+            for e in build_suite(feed, limits, part).expectations:
+                read |= {e.configuration.kwargs["column"]} if "column" in e.configuration.kwargs else set()
+        assert read == {KEY, QUARANTINE, WARNING, MISSING} | {c.name for c in feed.columns if c.allowed}, feed.name
 
 
 @pytest.mark.parametrize("how", ["validate_deliveries", "night"])
 def test_known_defects_are_counted_on_their_columns(tmp_path, how):
     """The same counts from the sequential step (Airflow's validate task) and from the night's
-    background process (``doudi run``), which spills each batch to Parquet and stores the results after rules."""
+    background process (``doudi run``), which spills each batch to Parquet; 8 rows are under the gate's
+    ``min_rows``: the shares are reported, the delivery is not held."""
     rows = [settlement_row(f"S{i}", make_id(seq=f"{i:03d}"), f"人{i}", "100.00") for i in range(1, 9)]
-    rows[1]["id_number"] = "ABC123"  # not an ID
-    rows[2]["insurance_type"] = "商业保险"  # not an allowed value
-    rows[3]["name"] = ""  # a required cell missing
-    rows[4]["settlement_id"] = "S1"  # the key repeated
+    rows[1]["id_number"] = "ABC123"  # not an ID: staging does not quarantine it (linkage leaves it unlinked)
+    rows[2]["insurance_type"] = "商业保险"  # not an allowed value: quarantined
+    rows[3]["name"] = ""  # a required cell missing: quarantined
+    rows[4]["settlement_id"] = "S1"  # the key repeated: quarantined (duplicate_key), both rows share a key
     rows[5]["hospital"] = "无关的医院名称"  # an unchecked column: no expectation reads it
     write_csv(tmp_path / "landing", "medical_settlements", "2026-11-10", rows, name="s.csv")
     if how == "night":
         summary = run_night(tmp_path / "landing", AS_OF, tmp_path / "w.duckdb")
-        assert summary.validation_failures == 4
+        assert summary.validation_failures == 5  # the two shares at both severities, insurance_type
         assert summary.data_docs and Path(summary.data_docs).exists()  # Data Docs built by the thread
         assert not any((tmp_path / ".duckdb_tmp").glob("gx-*")), "the spilled batches are removed"
         con = connect(tmp_path / "w.duckdb")
     else:
         con = connect(tmp_path / "w.duckdb")
         result = ingest(con, tmp_path / "landing", AS_OF, run_id=1)
-        (outcome,) = validate_deliveries(con, result.loaded, load_policy().delivery.gx_mostly.model_dump())
+        (outcome,) = validate_deliveries(con, result.loaded, gate_limits(load_policy().delivery))
         assert outcome.rows == 8
     failed = {
         (kind, column): unexpected
@@ -62,11 +65,13 @@ def test_known_defects_are_counted_on_their_columns(tmp_path, how):
         ).fetchall()
     }
     assert failed == {
-        ("expect_column_values_to_match_regex", "id_number"): 1,
+        ("expect_column_values_to_be_null", "quarantine_reason"): 3,
         ("expect_column_values_to_be_in_set", "insurance_type"): 1,
-        ("expect_column_values_to_not_be_null", "name"): 1,
-        ("expect_column_values_to_be_unique", "settlement_id"): 2,
+        ("expect_column_values_to_be_unique", "record_key"): 2,
     }
+    assert con.execute("select outcome from meta.delivery").fetchall() == [
+        ("loaded_with_quarantine" if how == "night" else "loaded",)  # not held; staging counts its quarantine
+    ]
     stored = con.execute("select count(*) from meta.validation").fetchall()[0][0]
     assert stored == len(_suite_expectations("medical_settlements"))
 
@@ -75,13 +80,14 @@ def _suite_expectations(feed: str) -> list:
     import great_expectations as gx
 
     gx.get_context(mode="ephemeral")
-    return build_suite(FEEDS[feed], load_policy().delivery.gx_mostly.model_dump()).expectations
+    return build_suite(FEEDS[feed], gate_limits(load_policy().delivery)).expectations
 
 
 def test_a_large_delivery_validated_in_parts_gives_the_whole_delivery_counts(tmp_path, monkeypatch):
     """Row-level expectations on slices (``PART_ROWS``), table-level ones (row count, uniqueness) on the
     key of the whole delivery: every record as GX gives it for the delivery in one piece."""
     import expectations.suites as suites
+    from expectations.background import BackgroundValidation
 
     rows = [settlement_row(f"S{i}", make_id(seq=f"{i:03d}"), f"人{i}", "100.00") for i in range(1, 9)]
     rows[1]["id_number"] = "ABC123"
@@ -93,11 +99,11 @@ def test_a_large_delivery_validated_in_parts_gives_the_whole_delivery_counts(tmp
     write_csv(tmp_path / "landing", "medical_settlements", "2026-11-10", rows, name="s.csv")
     con = connect(tmp_path / "w.duckdb")
     loaded = ingest(con, tmp_path / "landing", AS_OF, run_id=1).loaded
-    mostly = load_policy().delivery.gx_mostly.model_dump()
+    mostly = gate_limits(load_policy().delivery)
 
     def records(background: bool = False) -> dict:
         if background:  # the night's way: spilled to Parquet, read back a slice at a time, in a process
-            with suites.BackgroundValidation(mostly, None, tmp_path) as contracts:
+            with BackgroundValidation(mostly, None, tmp_path) as contracts:
                 contracts.submit(con, loaded)
                 contracts.finish(con)
         else:
@@ -106,14 +112,18 @@ def test_a_large_delivery_validated_in_parts_gives_the_whole_delivery_counts(tmp
             "select expectation, column_name, success, element_count, unexpected_count, unexpected_percent "
             "from meta.validation"
         ).fetchall()
-        return {(r[0], r[1]): (r[2], r[3], r[4], None if r[5] is None else round(r[5], 9)) for r in found}
+        return sorted((*r[:5], None if r[5] is None else round(r[5], 9)) for r in found)
 
     whole = records()
     monkeypatch.setattr(suites, "PART_ROWS", 3)  # slices of 3, 3 and 2 rows
     assert records() == whole
     assert records(background=True) == whole
-    assert whole[("expect_column_values_to_be_unique", "settlement_id")][2] == 2
-    assert sum(1 for v in whole.values() if not v[0]) == 5  # id, set, name, key, amount: the five defects fail
+    unique = [r for r in whole if r[:2] == ("expect_column_values_to_be_unique", "record_key")]
+    assert [r[4] for r in unique] == [2, 2]  # the twins, though in different slices
+    quarantined = [r for r in whole if r[:2] == ("expect_column_values_to_be_null", "quarantine_reason")]
+    assert [r[4] for r in quarantined] == [4, 4]  # set, name, key, amount (the malformed ID is linkage's)
+    # the two shares at both severities and insurance_type's set fail, nothing else
+    assert sum(1 for r in whole if not r[2]) == 5
 
 
 def _deliver_one(tmp_path) -> None:
@@ -132,11 +142,11 @@ def test_the_contracts_process_failing_or_killed_is_an_error_of_the_night_not_a_
     """GX failing in its process (Data Docs cannot be written: the folder is a file) and the process
     killed before it answers: both a ``DoudiError`` from ``finish`` that says so, nothing stored,
     the spill removed."""
-    from expectations.suites import BackgroundValidation
+    from expectations.background import BackgroundValidation
     from pipelines.errors import DoudiError
 
     con, loaded = _one_delivery(tmp_path)
-    mostly = load_policy().delivery.gx_mostly.model_dump()
+    mostly = gate_limits(load_policy().delivery)
     (tmp_path / "docs").write_text("not a folder")
     with BackgroundValidation(mostly, tmp_path / "docs", tmp_path / "spill") as contracts:
         contracts.submit(con, loaded)
@@ -156,7 +166,7 @@ def test_a_night_that_fails_halfway_stops_the_contracts_process(tmp_path, monkey
     """The night fails in linkage: its error is the night's, the GX process is not left running and
     its spill is gone; the same night then runs to the end and stores the contracts' results."""
     import pipelines.night as night
-    from expectations.suites import BackgroundValidation
+    from expectations.background import BackgroundValidation
 
     _deliver_one(tmp_path)
     started: list = []
@@ -175,7 +185,8 @@ def test_a_night_that_fails_halfway_stops_the_contracts_process(tmp_path, monkey
     with pytest.raises(RuntimeError, match="linkage broke"):
         run_night(tmp_path / "landing", AS_OF, wh)
     worker, spill = started[0]
-    assert worker.proc.poll() is not None  # killed: it had the night's deliveries in hand
+    # the gate had answered before staging: the process is idle, kept for the next night, not killed
+    assert worker.proc.poll() is None
     assert not spill.exists()
     monkeypatch.undo()
     run_night(tmp_path / "landing", AS_OF, wh)
@@ -195,10 +206,10 @@ def test_nights_of_one_process_reuse_the_contracts_process_and_a_killed_night_le
     import sys
     import time
 
-    from expectations.suites import BackgroundValidation
+    from expectations.background import BackgroundValidation
 
     con, loaded = _one_delivery(tmp_path)
-    mostly = load_policy().delivery.gx_mostly.model_dump()
+    mostly = gate_limits(load_policy().delivery)
     pids = []
     for _ in range(2):
         with BackgroundValidation(mostly, None, tmp_path / "spill") as contracts:
@@ -211,11 +222,12 @@ def test_nights_of_one_process_reuse_the_contracts_process_and_a_killed_night_le
     script = f"""
 import sys, time
 sys.path.insert(0, {str(Path(__file__).parent)!r})
-from expectations.suites import BackgroundValidation
+from expectations import gate_limits
+from expectations.background import BackgroundValidation
 from pipelines.policy import load_policy
 from pipelines.warehouse import connect
 con = connect({str(tmp_path / "w.duckdb")!r})
-contracts = BackgroundValidation(load_policy().delivery.gx_mostly.model_dump(), None, {str(tmp_path / "spill")!r})
+contracts = BackgroundValidation(gate_limits(load_policy().delivery), None, {str(tmp_path / "spill")!r})
 contracts.submit(con, [1])
 print(contracts._worker.proc.pid, contracts.spill, flush=True)
 time.sleep(600)
@@ -253,16 +265,17 @@ from datetime import date
 from pathlib import Path
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from factory import make_id, settlement_row, write_csv
-from expectations import validate_deliveries
+from expectations import gate_limits, validate_deliveries
 from pipelines.ingest import ingest
 from pipelines.policy import load_policy
 from pipelines.warehouse import connect
 landing = Path({str(tmp_path)!r}) / "landing"
-rows = [settlement_row("S1", make_id(seq="001"), "人一", "100.00"), settlement_row("S2", "12345", "人二", "100.00")]
+rows = [settlement_row("S1", make_id(seq="001"), "人一", "100.00"),
+        settlement_row("S2", make_id(seq="002"), "人二", "一百")]
 write_csv(landing, "medical_settlements", "2026-11-20", rows)
 con = connect(Path({str(tmp_path)!r}) / "w.duckdb")
 ids = ingest(con, landing, date(2026, 11, 20), run_id=1).loaded
-outcomes = validate_deliveries(con, ids, load_policy().delivery.gx_mostly.model_dump())
+outcomes = validate_deliveries(con, ids, gate_limits(load_policy().delivery))
 assert "great_expectations" in sys.modules
 print(type(sys.modules["scipy.stats"]).__name__, type(sys.modules["altair"]).__name__, outcomes[0].failed)
 from scipy import stats
@@ -274,5 +287,5 @@ print(round(float(stats.entropy([0.5, 0.5], [0.9, 0.1])), 4), type(sys.modules["
     assert done.returncode == 0, done.stderr[-3000:]
     before, after = done.stdout.split("\n")[:2]
     assert before.split()[:2] == ["_Deferred", "_Deferred"]
-    assert int(before.split()[2]) >= 1  # the malformed ID number was counted
+    assert int(before.split()[2]) >= 1  # the unreadable amount (quarantined by staging) was counted
     assert after.split() == ["0.5108", "module", "Chart"]

@@ -29,6 +29,7 @@ from pipelines.policy.region_models import (
     RegionYear,
     Township,
 )  # fmt: skip
+from pipelines.policy.delivery import DeliveryGate, DeliveryLimits, GxMostly
 from pipelines.policy.rule_folders import rule_catalog
 
 __all__ = [
@@ -84,30 +85,6 @@ class _RuleFile(_Strict):
     rules: list[Rule]
 
 
-class GxMostly(_Strict):
-    required: float = Field(gt=0, le=1)
-    allowed: float = Field(gt=0, le=1)
-    id: float = Field(gt=0, le=1)
-    date: float = Field(gt=0, le=1)
-    amount: float = Field(gt=0, le=1)
-    int: float = Field(gt=0, le=1)
-    format: float = Field(gt=0, le=1)
-    unique: float = Field(gt=0, le=1)
-
-
-class DeliveryLimits(_Strict):
-    """What one delivered file may be before the night reads it (delivery.yaml ``limits``, which says
-    where each default comes from). A file over a limit is rejected with the limit in its reason."""
-
-    max_bytes: int = Field(default=1024**3, ge=1024**2)
-    max_columns: int = Field(default=500, ge=30, le=16_384)  # 16,384 (a sheet's width) loads in 15 s; 100,000 broke
-    max_rows: int = Field(default=50_000_000, ge=1_000)
-    max_cells: int = Field(default=500_000_000, ge=100_000)
-    max_cell_length: int = Field(default=1_000_000, ge=1_000)
-    xlsx_reader_memory: int = Field(default=4 * 1024**3, ge=512 * 1024**2)
-    xlsx_reader_cpu_seconds: int = Field(default=900, ge=10)
-
-
 class DeliveryPolicy(_Strict):
     hold_drop_share: float = Field(gt=0, le=1)
     hold_min_previous: int = Field(ge=0)
@@ -121,6 +98,8 @@ class DeliveryPolicy(_Strict):
     freshness_days: dict[str, int] = {}
     # optional so that a county's older copy of delivery.yaml still loads (with the defaults above)
     limits: DeliveryLimits = DeliveryLimits()
+    # optional so that a county's older copy of delivery.yaml still loads (with the defaults above)
+    gate: DeliveryGate = DeliveryGate()
 
     @field_validator("freshness_days")
     @classmethod
