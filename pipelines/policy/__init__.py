@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pipelines.errors import PolicyError
 from pipelines.feeds import FEED_NAMES
 from pipelines.policy.casework import CaseworkPolicy, LoginPolicy, RevealPolicy
+from pipelines.policy.delivery import DeliveryGate, DeliveryLimits, GxMostly
 from pipelines.policy.errors_at import invalid as _invalid
 from pipelines.policy.region_models import (
     REGION_FIGURES,
@@ -29,7 +30,6 @@ from pipelines.policy.region_models import (
     RegionYear,
     Township,
 )  # fmt: skip
-from pipelines.policy.delivery import DeliveryGate, DeliveryLimits, GxMostly
 from pipelines.policy.rule_folders import rule_catalog
 
 __all__ = [
