@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 
+from pipelines.core.incremental import fingerprints, sql_fingerprint
 from pipelines.errors import DoudiError
 
 if TYPE_CHECKING:
@@ -292,7 +293,7 @@ def _write_csv(con: duckdb.DuckDBPyConnection, parts: list[str], out: Path, *, h
 
 # What a delivery's rows in the links export depend on besides its own staged rows: their quarantine
 # (a reversal's follows settlements that come and go), their links, and the malformed lines listed
-# with them. person_key never changes a person's ID number. Staging rebuilt (meta.staging) or this
+# with them. person_key never changes a person's ID number. Staging rebuilt (its fingerprints in meta.build) or this
 # module's SQL and masks changed: every piece is written again.
 _LINK_PIECES_SQL = """
     with rows as (
@@ -386,9 +387,7 @@ def _write_links_cached(con: duckdb.DuckDBPyConnection, out: Path, pieces_dir: P
     that many rows instead of every row again. ``reuse=False`` writes every piece anew."""
     import hashlib
 
-    macros = (Path(__file__).resolve().parent.parent / "warehouse" / "macros.sql").read_text("utf-8")
-    staging = con.execute("select feed, fingerprint from meta.staging order by feed").fetchall()
-    code = hashlib.sha256(f"{_links_sql(False, [0], sheet=True)}\x1f{macros}\x1f{staging}".encode()).hexdigest()
+    code = sql_fingerprint(_links_sql(False, [0], sheet=True), inputs=fingerprints(con, "staging:"))
     pieces = con.execute(_LINK_PIECES_SQL).fetchall()
     pieces_dir.mkdir(parents=True, exist_ok=True)
     wanted: list[tuple[Path, int]] = []

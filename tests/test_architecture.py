@@ -30,7 +30,16 @@ PACKAGES = ("pipelines", "matchers", "expectations", "warehouse", "dags", "webap
 
 # What matchers may import from pipelines: the shared contracts (the exception hierarchy, the
 # printable-text guard, the feed contracts as data, the warehouse connection and SQL-file helpers).
-MATCHER_CONTRACTS = frozenset({"pipelines.errors", "pipelines.safe_text", "pipelines.feeds", "pipelines.warehouse"})
+MATCHER_CONTRACTS = frozenset(
+    {
+        "pipelines.errors",
+        "pipelines.safe_text",
+        "pipelines.feeds",
+        "pipelines.warehouse",
+        "pipelines.core.incremental",
+        "pipelines.core.migrations",
+    }
+)
 
 # Declared but never imported by the code that declares it, and why.
 NOT_IMPORTED = {
@@ -53,14 +62,14 @@ MAX_LINES = 400
 OVERSIZE = {
     "expectations/suites.py": 560,
     "matchers/probabilistic.py": 418,
-    "pipelines/exports.py": 696,
+    "pipelines/exports.py": 695,
     "pipelines/ingest.py": 415,
     "pipelines/night.py": 475,
     "pipelines/policy/__init__.py": 474,
     "pipelines/readers.py": 507,
-    "pipelines/rules.py": 496,
+    "pipelines/rules.py": 492,
     "pipelines/sources.py": 828,
-    "pipelines/standardize.py": 443,
+    "pipelines/standardize.py": 433,
     "webapp/casework/publish.py": 480,
     "webapp/casework/views.py": 529,
 }
