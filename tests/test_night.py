@@ -57,8 +57,9 @@ def test_rerun_changes_nothing(tmp_path):
     exports = {k: Path(v).read_bytes() for k, v in first.exports.items()}
     alerts = _alerts(wh)
     second = run_night(landing, date(2026, 11, 2), wh, MED)
-    assert second.alerts == {"new": 0, "updated": 0, "unchanged": 2, "cleared": 0}
-    assert second.files_skipped == 3
+    # the night ran here already: it is replayed on the partition as it stood before it (as the DAG does)
+    assert second.rewound == "rewound to an empty warehouse (first night)"
+    assert second.alerts == first.alerts == {"new": 2, "updated": 0, "unchanged": 0, "cleared": 0}
     assert _alerts(wh) == alerts
     assert {k: Path(v).read_bytes() for k, v in second.exports.items()} == exports
 
@@ -138,8 +139,11 @@ def test_next_night_adds_only_its_own_alerts_and_clears_a_reversed_one(tmp_path)
     assert statuses == ["cleared", "open", "open"]
     for alert_id, old in before.items():
         assert after[alert_id][5] == old[5]  # first_raised_on kept
-    # a backfill of the earlier night neither reopens nor rewrites what later nights saw
-    run_night(landing, date(2026, 11, 2), wh, MED)
+    # a backfill of the earlier night rewinds the partition to that night (as the DAG does): the
+    # warehouse is as the night left it the first time, and the later night run again gives what it gave
+    assert run_night(landing, date(2026, 11, 2), wh, MED).rewound == "rewound to an empty warehouse (first night)"
+    assert {a[0]: a for a in _alerts(wh)} == before
+    assert run_night(landing, date(2026, 11, 3), wh, MED).rewound == "forward"
     assert {a[0]: a for a in _alerts(wh)} == after
 
 
@@ -269,7 +273,7 @@ def _first_night_and_a_second_delivery(landing, wh) -> dict:
 
 
 def test_a_night_that_fails_halfway_leaves_the_warehouse_as_it_was(tmp_path, monkeypatch):
-    import pipelines.night as night_mod
+    import pipelines.rules as rules_mod  # the rules step calls it from there
 
     landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
     before = _first_night_and_a_second_delivery(landing, wh)
@@ -277,7 +281,7 @@ def test_a_night_that_fails_halfway_leaves_the_warehouse_as_it_was(tmp_path, mon
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(night_mod, "evaluate_rules", boom)
+    monkeypatch.setattr(rules_mod, "evaluate_rules", boom)
     with pytest.raises(RuntimeError):
         run_night(landing, date(2026, 11, 3), wh, MED)
     after = _snapshot(wh)
@@ -297,8 +301,8 @@ def test_a_killed_night_leaves_the_warehouse_as_it_was(tmp_path):
     before = _first_night_and_a_second_delivery(landing, wh)
     code = (
         "import os, signal, sys; from datetime import date; from pathlib import Path\n"
-        "import pipelines.night as n\n"
-        "n.link = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "import pipelines.link as l, pipelines.night as n\n"
+        "l.link = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
         f"n.run_night(Path({str(landing)!r}), date(2026, 11, 3), Path({str(wh)!r}))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent)
