@@ -132,3 +132,27 @@ def test_the_step_names_are_the_dags_task_ids():
     ]  # fmt: skip
     assert [s.name for s in NIGHT_STEPS if s.rewinds] == ["ingest"]
     assert [s.name for s in NIGHT_STEPS if s.snapshots] == ["publish"]
+
+
+def test_progress_lines_go_to_stderr_only_when_asked_or_on_a_terminal(tmp_path):
+    """`doudi run --progress`: a line per step, in Chinese, on stderr; without it (not a terminal) none."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    landing = tmp_path / "landing"
+    _county(landing)
+    root = Path(__file__).resolve().parent.parent
+    shown = {}
+    for flag in ("--progress", None):
+        args = ["run", "--landing", str(landing), "--as-of", NIGHTS[0], "--warehouse", str(tmp_path / "w.duckdb")]
+        r = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", *args, *([flag] if flag else [])],
+            cwd=root, capture_output=True, text=True, env={**__import__("os").environ, "DOUDI_THREADS": "1"},
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        shown[flag] = r
+        assert "接收部门数据" not in r.stdout  # never in the summary or a JSON output
+    steps = [s.label for s in NIGHT_STEPS if s.due is None]
+    assert all(label in shown["--progress"].stderr for label in steps), shown["--progress"].stderr
+    assert not any(s.label in shown[None].stderr for s in NIGHT_STEPS)

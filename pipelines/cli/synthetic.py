@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli.common import _bad_county, _fail, _parse_date, console
+from pipelines.cli.common import ProgressOpt, _bad_county, _fail, _parse_date, console
 from pipelines.cli.nightly import _print_summary
 from pipelines.errors import DoudiError
 
@@ -51,6 +51,7 @@ def demo(
     seed: int = 7,
     as_of: Annotated[str, typer.Option("--as-of")] = "2026-11-20",
     port: Annotated[int, typer.Option(help="the port `doudi serve` is shown with")] = 8000,
+    progress: ProgressOpt = None,
 ) -> None:
     """Generate a county into OUT/county, run its night into OUT/warehouse.duckdb, publish its alerts to
     the casework store OUT/casework.sqlite3 and create demo users for two townships (printed)."""
@@ -63,8 +64,13 @@ def demo(
         console.print(f"generating a synthetic county of {persons:,} persons into {county} ...")
         generate_county(county, persons=persons, seed=seed, as_of=night)
     casework = f"sqlite:///{(out / 'casework.sqlite3').resolve()}"
+    from pipelines.cli.progress import night_progress
+
     try:
-        summary = run_night(county / "landing", night, out / "warehouse.duckdb", casework_db=casework)
+        with night_progress(progress) as shown:
+            summary = run_night(
+                county / "landing", night, out / "warehouse.duckdb", casework_db=casework, progress=shown
+            )
     except DoudiError as exc:
         _fail(exc)
     _print_summary(summary)

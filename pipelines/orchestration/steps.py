@@ -97,6 +97,7 @@ class Step:
     name: str
     function: Callable[[NightContext, duckdb.DuckDBPyConnection], Any]
     phase: str
+    label: str  # what a county's staff read of it (the progress line)
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
     publishing: bool = False  # after the night's data is committed; handles its own transaction
@@ -237,16 +238,19 @@ def _monthly_report(ctx: NightContext, con: duckdb.DuckDBPyConnection) -> dict:
 
 
 NIGHT_STEPS: tuple[Step, ...] = (
-    Step("ingest", _ingest, "ingest", reads=("landing",), writes=("meta.run", "meta.delivery", "raw.*"), rewinds=True),
-    Step("validate", _validate, "validate", reads=("raw.*",), writes=("meta.validation",)),
-    Step("standardize", _standardize, "standardize", reads=("raw.*",), writes=("stg.*", "meta.row_issue")),
-    Step("link", _link, "link", reads=("stg.*",), writes=("int.*",)),
-    Step("rules", _rules, "rules", reads=("stg.*", "int.*"), writes=("marts.*",)),
-    Step("publish", _publish, "publish", reads=("marts.alert", "int.link"), writes=("exports",), publishing=True,
-         snapshots=True),
-    Step("casework", _casework, "publish", reads=("marts.*",), writes=("casework store",), publishing=True),
-    Step("monthly_report", _monthly_report, "report", reads=("marts.*",), writes=("exports/report",),
-         publishing=True, after_failure=False, due=_month_end),
+    Step("ingest", _ingest, "ingest", "接收部门数据", reads=("landing",),
+         writes=("meta.run", "meta.delivery", "raw.*"), rewinds=True),
+    Step("validate", _validate, "validate", "数据质量校验", reads=("raw.*",), writes=("meta.validation",)),
+    Step("standardize", _standardize, "standardize", "数据标准化", reads=("raw.*",),
+         writes=("stg.*", "meta.row_issue")),
+    Step("link", _link, "link", "人员与家庭匹配", reads=("stg.*",), writes=("int.*",)),
+    Step("rules", _rules, "rules", "预警规则比对", reads=("stg.*", "int.*"), writes=("marts.*",)),
+    Step("publish", _publish, "publish", "导出预警与匹配结果", reads=("marts.alert", "int.link"),
+         writes=("exports",), publishing=True, snapshots=True),
+    Step("casework", _casework, "publish", "推送到核查系统", reads=("marts.*",), writes=("casework store",),
+         publishing=True),
+    Step("monthly_report", _monthly_report, "report", "生成月度报告", reads=("marts.*",),
+         writes=("exports/report",), publishing=True, after_failure=False, due=_month_end),
 )  # fmt: skip
 
 _BY_NAME = {s.name: s for s in NIGHT_STEPS}
