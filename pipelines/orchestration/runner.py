@@ -171,7 +171,8 @@ def _publish_failed(ctx: NightContext, exc: Exception) -> None:
     casework = " (its alerts did reach the casework store)" if ctx.results.get("casework") else ""
     raise PublishFailed(
         f"the night {ctx.as_of} is saved in the warehouse (run {ctx.run_id}){casework}, but publishing it failed: "
-        f"{failure}; put that right and run the same night again (it loads nothing twice) to write its exports"
+        f"{failure}; put that right and run the same night again to write its exports (it replays the night "
+        "from the partition's snapshot of the night before)"
     ) from exc
 
 
