@@ -169,7 +169,7 @@ def doudi_nightly():
         # finished every task; other counties never wait for it.
         @task.sensor(task_id=NIGHT_STEPS[0].name, mode="reschedule", poke_interval=20, timeout=12 * 3600, retries=2)
         def first(county: dict) -> PokeReturnValue:
-            from pipelines.orchestration.runner import dag_task
+            from pipelines.orchestration.dag_tasks import dag_task
             from pipelines.partition import previous_night_pending
 
             waiting = previous_night_pending(get_current_context()["ti"], county["code"])
@@ -181,7 +181,7 @@ def doudi_nightly():
         def night_task(name: str, outlets: list):
             @task(task_id=name, outlets=outlets)
             def run(county: dict, ingested: dict, previous):
-                from pipelines.orchestration.runner import dag_task
+                from pipelines.orchestration.dag_tasks import dag_task
 
                 result = dag_task(name, county, ingested["as_of"], ingested, previous)
                 if outlets:  # the county's warehouse changed: downstream DAGs may read it

@@ -1,8 +1,8 @@
 """Running the night's steps (``pipelines.orchestration.steps``): one step as a DAG task runs it
-(:func:`run_task`, :func:`dag_task`), or the whole night in one process as ``doudi run`` does
-(:func:`run_steps`). Both go through :func:`run_step`: the step timed into the run's phase seconds,
-a failure written to the run's row, the partition rewound before the first step and snapshotted
-after the publish."""
+(:func:`run_task`; a task's inputs and output in ``pipelines.orchestration.dag_tasks``), or the
+whole night in one process as ``doudi run`` does (:func:`run_steps`). Both go through
+:func:`run_step`: the step timed into the run's phase seconds, a failure written to the run's row,
+the partition rewound before the first step and snapshotted after the publish."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from datetime import date, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import PublishFailed, expected_failure
@@ -30,7 +29,7 @@ from pipelines.orchestration.steps import (
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["county_context", "dag_task", "record_failure", "run_step", "run_steps", "run_task"]
+__all__ = ["record_failure", "run_step", "run_steps", "run_task"]
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +66,17 @@ def run_step(step: Step, ctx: NightContext, con: duckdb.DuckDBPyConnection, *, o
     snapshotted after it when it says so. With ``own_transaction`` (a DAG task, a publishing step) a
     failure is written to the run's row here; without it the caller holds the transaction and does."""
     started = time.perf_counter()
+    timed = False
     scope: AbstractContextManager = transaction(con) if own_transaction and not step.publishing else nullcontext()
     try:
         with scope:
             result = step.function(ctx, con)
-            seconds = time.perf_counter() - started
-            ctx.phases[step.phase] = ctx.phases.get(step.phase, 0.0) + seconds
+            ctx.phases[step.phase] = ctx.phases.get(step.phase, 0.0) + time.perf_counter() - started
+            timed = True
             if own_transaction:
                 _record_phases(con, ctx, {step.phase: ctx.phases[step.phase]})
     except Exception as exc:
-        if step.phase not in ctx.phases or not own_transaction:
+        if not timed:  # the failing step's time goes into the failed run's row too
             ctx.phases[step.phase] = ctx.phases.get(step.phase, 0.0) + time.perf_counter() - started
         if own_transaction:
             record_failure(con, ctx, exc, "publish_failed" if step.publishing else "failed")
@@ -174,67 +174,3 @@ def _publish_failed(ctx: NightContext, exc: Exception) -> None:
         f"{failure}; put that right and run the same night again to write its exports (it replays the night "
         "from the partition's snapshot of the night before)"
     ) from exc
-
-
-def county_context(county: dict, as_of: date, ingested: dict | None = None) -> NightContext:
-    """The context of one county's night in a DAG task: its plan (``pipelines.counties``) and what
-    the night's ingest returned (its run, its deliveries, the rewind)."""
-    from pipelines.policy import load_policy
-
-    ctx = NightContext(
-        warehouse=Path(county["warehouse"]),
-        as_of=as_of,
-        policy=load_policy(county["policy"]),
-        landing=Path(county["landing"]),
-        keep_nights=county.get("keep_nights", 14),
-    )
-    if ingested:
-        ctx.run_id, ctx.rewound = ingested["run_id"], ingested.get("rewound")
-        ctx.results["ingest"] = ingested
-    return ctx
-
-
-def _casework_url(county: dict) -> str:
-    import os
-
-    if county.get("casework_conn"):
-        from pipelines.counties import connection_url
-        from pipelines.sources import airflow_connection
-
-        return connection_url(airflow_connection(county["casework_conn"]))
-    return county.get("casework_url") or os.environ.get("DOUDI_CASEWORK_DB", "")
-
-
-def dag_task(name: str, county: dict, as_of: str, ingested: dict | None = None, previous: Any = None) -> Any:
-    """What the DAG's task ``name`` of a county's night does and hands on (its XCom): the step, run as
-    :func:`run_task` runs it, and for the last steps the county's summary for the night's report."""
-    night = date.fromisoformat(as_of)
-    chosen = step(name)
-    ctx = county_context(county, night, ingested)
-    if chosen.due is not None and not chosen.due(ctx):  # decided before the heavy imports
-        return {**previous, name: None}
-    if name == "casework":
-        ctx.casework_db = _casework_url(county)
-        if not ctx.casework_db:
-            return {**previous, "casework": "no casework store configured: not published"}
-    result = run_task(name, ctx)
-    if name == "ingest":
-        from pipelines.night_report import late_feeds
-
-        late = late_feeds(county["warehouse"], county["landing"], county["feeds"], night)
-        return {**result, "as_of": as_of, "rewound": ctx.rewound, "late": late}
-    if name == "publish":
-        from pipelines.night import night_rules_skipped, night_summary, policy_defaults_summary
-
-        assert ingested is not None
-        wh = county["warehouse"]
-        return {
-            "county": county["code"], "name": county["name"], "as_of": as_of, "alerts": previous,
-            "exports": result, "snapshot": str(ctx.snapshot), "rewound": ingested["rewound"],
-            "late": ingested["late"], "problems": ingested["problems"],
-            "feeds": night_summary(wh, night, ingested["run_id"]),
-            "rules_skipped": night_rules_skipped(wh, night), "policy_defaults": policy_defaults_summary(wh, night),
-        }  # fmt: skip
-    if name in ("casework", "monthly_report"):
-        return {**previous, name: result}
-    return result
