@@ -3,6 +3,8 @@ link → rules → publish → casework → monthly report (on the month's last 
 
 Wiring only: every task calls a function of ``pipelines`` (the same ones ``doudi run`` and
 ``doudi pull`` call), imported inside the task so that parsing this file imports nothing heavy.
+A county's night is the list of steps ``doudi run`` runs (``pipelines.orchestration.steps``),
+one task per step, run by the same runner (``pipelines.orchestration.runner``).
 
 Shape of a run:
 
@@ -38,6 +40,8 @@ import pendulum
 from airflow.sdk import Asset, Param, PokeReturnValue, dag, get_current_context, task, task_group
 from airflow.sdk.definitions.callback import SyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
+
+from pipelines.orchestration.steps import NIGHT_STEPS  # the night's steps (light: names and functions)
 
 TZ = "Asia/Shanghai"
 # when the night starts (cron, China Standard Time); DOUDI_SCHEDULE=none: triggered runs only
@@ -158,134 +162,41 @@ def doudi_nightly():
 
     @task_group
     def county_night(county: dict):
+        """The night's steps (``pipelines.orchestration.steps.NIGHT_STEPS``), one task each, in order."""
+
         # Nights of a partition run in order even when runs overlap (a backfill starts up to 10 at once):
         # ingest waits (rescheduled, freeing its worker slot) until this county's night before has
         # finished every task; other counties never wait for it.
-        @task.sensor(mode="reschedule", poke_interval=20, timeout=12 * 3600, retries=2)
-        def ingest(county: dict) -> PokeReturnValue:
-            from datetime import date
-
-            from pipelines.night import step_ingest
-            from pipelines.night_report import late_feeds
-            from pipelines.partition import prepare_night, previous_night_pending
-            from pipelines.policy import load_policy
+        @task.sensor(task_id=NIGHT_STEPS[0].name, mode="reschedule", poke_interval=20, timeout=12 * 3600, retries=2)
+        def first(county: dict) -> PokeReturnValue:
+            from pipelines.orchestration.dag_tasks import dag_task
+            from pipelines.partition import previous_night_pending
 
             waiting = previous_night_pending(get_current_context()["ti"], county["code"])
             if waiting:
                 logging.getLogger("doudi.night").info("waiting: %s", waiting)
                 return PokeReturnValue(is_done=False)
-            as_of = date.fromisoformat(_as_of())
-            rewound = prepare_night(county["warehouse"], as_of)
-            result = step_ingest(
-                county["warehouse"], county["landing"], as_of, load_policy(county["policy"]), validate=False
-            )
-            return PokeReturnValue(
-                is_done=True,
-                xcom_value={
-                    **result, "as_of": as_of.isoformat(), "rewound": rewound,
-                    "late": late_feeds(county["warehouse"], county["landing"], county["feeds"], as_of),
-                },
-            )  # fmt: skip
+            return PokeReturnValue(is_done=True, xcom_value=dag_task(NIGHT_STEPS[0].name, county, _as_of()))
 
-        @task
-        def validate(county: dict, ingested: dict) -> dict:
-            from datetime import date
+        def night_task(name: str, outlets: list):
+            @task(task_id=name, outlets=outlets)
+            def run(county: dict, ingested: dict, previous):
+                from pipelines.orchestration.dag_tasks import dag_task
 
-            from pipelines.night import step_validate
-            from pipelines.policy import load_policy
+                result = dag_task(name, county, ingested["as_of"], ingested, previous)
+                if outlets:  # the county's warehouse changed: downstream DAGs may read it
+                    extra = {"county": county["code"], "as_of": ingested["as_of"]}
+                    get_current_context()["outlet_events"][WAREHOUSES].extra = extra
+                return result
 
-            as_of = date.fromisoformat(ingested["as_of"])
-            return step_validate(county["warehouse"], as_of, ingested["loaded"], load_policy(county["policy"]))
+            return run
 
-        @task
-        def standardize(county: dict, ingested: dict, validated: dict) -> dict:
-            from datetime import date
-
-            from pipelines.night import step_standardize
-            from pipelines.policy import load_policy
-
-            as_of = date.fromisoformat(ingested["as_of"])
-            return step_standardize(county["warehouse"], as_of, load_policy(county["policy"]))
-
-        @task
-        def link(county: dict, ingested: dict, standardized: dict) -> dict:
-            from datetime import date
-
-            from pipelines.night import step_link
-
-            return step_link(county["warehouse"], date.fromisoformat(ingested["as_of"]))
-
-        @task
-        def rules(county: dict, ingested: dict, linked: dict) -> dict:
-            from datetime import date
-
-            from pipelines.night import step_rules
-            from pipelines.policy import load_policy
-
-            return step_rules(county["warehouse"], date.fromisoformat(ingested["as_of"]), load_policy(county["policy"]))
-
-        @task(outlets=[WAREHOUSES])
-        def publish(county: dict, ingested: dict, alerts: dict) -> dict:
-            from datetime import date
-
-            from pipelines.night import night_rules_skipped, night_summary, policy_defaults_summary, step_publish
-            from pipelines.partition import finish_night
-
-            as_of = date.fromisoformat(ingested["as_of"])
-            exports = step_publish(county["warehouse"], as_of, run_id=ingested["run_id"])
-            snapshot = finish_night(county["warehouse"], as_of, county["keep_nights"])
-            get_current_context()["outlet_events"][WAREHOUSES].extra = {"county": county["code"], "as_of": str(as_of)}
-            return {
-                "county": county["code"], "name": county["name"], "as_of": str(as_of), "alerts": alerts,
-                "exports": exports, "snapshot": str(snapshot), "rewound": ingested["rewound"],
-                "late": ingested["late"], "problems": ingested["problems"],
-                "feeds": night_summary(county["warehouse"], as_of, ingested["run_id"]),
-                "rules_skipped": night_rules_skipped(county["warehouse"], as_of),
-                "policy_defaults": policy_defaults_summary(county["warehouse"], as_of),
-            }  # fmt: skip
-
-        @task
-        def casework(county: dict, ingested: dict, published: dict) -> dict:
-            """Alerts, households and evidence into the caseworkers' store (webapp/), when the county has one."""
-            import os
-            from datetime import date
-
-            from pipelines.night import step_casework
-            from pipelines.policy import load_policy
-
-            url = county["casework_url"] or os.environ.get("DOUDI_CASEWORK_DB", "")
-            if county["casework_conn"]:
-                from pipelines.counties import connection_url
-                from pipelines.sources import airflow_connection
-
-                url = connection_url(airflow_connection(county["casework_conn"]))
-            if not url:
-                return {**published, "casework": "no casework store configured: not published"}
-            as_of = date.fromisoformat(published["as_of"])
-            done = step_casework(county["warehouse"], as_of, url, load_policy(county["policy"]))
-            return {**published, "casework": done}
-
-        @task
-        def monthly_report(county: dict, done: dict) -> dict:
-            """On the month's last night, the monthly report (低收入人口动态监测): HTML, XLSX, PDF."""
-            from datetime import date
-
-            from pipelines.dates import is_month_end
-
-            as_of = date.fromisoformat(done["as_of"])
-            if not is_month_end(as_of):  # decided before the heavy imports: most nights end here
-                return {**done, "monthly_report": None}
-            from pipelines.night import step_report
-            from pipelines.policy import load_policy
-
-            return {**done, "monthly_report": step_report(county["warehouse"], as_of, load_policy(county["policy"]))}
-
-        ingested = ingest(county)
+        ingested = first(county)
         gate >> ingested  # every pull has landed or given up
-        validated = validate(county, ingested)
-        linked = link(county, ingested, standardize(county, ingested, validated))
-        done = casework(county, ingested, publish(county, ingested, rules(county, ingested, linked)))
-        return monthly_report(county, done)
+        done = ingested
+        for s in NIGHT_STEPS[1:]:
+            done = night_task(s.name, [WAREHOUSES] if s.snapshots else [])(county, ingested, done)
+        return done
 
     @task(retries=0)
     def report(nights: list[dict]) -> dict:

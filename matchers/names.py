@@ -230,20 +230,23 @@ def _read_names(distinct: pd.Series) -> pd.DataFrame:
 
 
 def _reading_version() -> str:
-    import hashlib
     from importlib.metadata import version
     from pathlib import Path
 
-    source = Path(__file__).read_bytes()
-    libs = f"{version('pypinyin')}|{version('opencc-python-reimplemented')}".encode()
-    return hashlib.sha256(source + libs).hexdigest()[:16]
+    from pipelines.core.incremental import fingerprint
+
+    return fingerprint(
+        Path(__file__).read_text(encoding="utf-8"), version("pypinyin"), version("opencc-python-reimplemented")
+    )
 
 
 def _check_reading_version(con: duckdb.DuckDBPyConnection) -> None:
-    """Cached readings are only good for the code and dictionaries that made them."""
+    """Cached readings are only good for the code and dictionaries that made them (a cache: kept
+    through a full rebuild, which would read every name the same way again)."""
+    from pipelines.core.incremental import changed, remember
+
     current = _reading_version()
-    rows = con.execute("select fingerprint from meta.build where target = 'name_reading'").fetchall()
-    if not rows or rows[0][0] != current:
+    if changed(con, "name_reading", current, full=False):
         con.execute("delete from int.name_reading")
         con.execute("delete from int.char_reading")
-        con.execute("insert or replace into meta.build values ('name_reading', ?)", [current])
+        remember(con, "name_reading", current)

@@ -10,13 +10,21 @@ spells changed: what rebuilding everything gives (``tests/test_incremental.py``)
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import date
 
 import duckdb
 
 from matchers import Matcher, default_matchers
+from pipelines.core.incremental import (
+    changed,
+    fingerprint,
+    fingerprints,
+    loaded_deliveries,
+    remember,
+    remembered,
+    sql_fingerprint,
+)
 from pipelines.feeds import FEED_NAMES
 from pipelines.ingest import LOADED
 from pipelines.warehouse import SQL_DIR, full_rebuild, run_sql_file, set_variables, unordered
@@ -44,7 +52,7 @@ def link(
     full = _scope(con, full)
     first_new = con.execute("select coalesce(max(person_id), 0) + 1 from int.person_key").fetchall()[0][0]
     run_sql_file(con, "intermediate/int_person_key.sql")
-    spells_rebuilt = _household_members(con, full)
+    spells_rebuilt = _household_members(con, full, as_of)
     every_person = _persons(con, full or spells_rebuilt, first_new)
     added: dict[str, int] = {}
     for matcher in matchers if matchers is not None else default_matchers():
@@ -53,7 +61,7 @@ def link(
     run_sql_file(con, "intermediate/int_row_link.sql")
     con.execute("delete from meta.link_source")
     con.execute("insert into meta.link_source select delivery_id from link_source_now")
-    _remember(con, "link:staging", _staging_fingerprint(con))
+    remember(con, "link:staging", _staging_fingerprint(con))
     _record_changes(con, every_person)
     return added
 
@@ -73,26 +81,14 @@ def _record_changes(con: duckdb.DuckDBPyConnection, every_person: bool) -> None:
             union select person_id from int.link_history where valid_to = getvariable('as_of')
             """
         )
-    previous = _remembered(con, "link:run")
+    previous = remembered(con, "link:run")
     run = int(previous.split(":")[0]) + 1 if previous else 1
-    _remember(con, "link:run", f"{run}:{'all' if every_person else 'some'}")
-
-
-def _fingerprint(*parts: object) -> str:
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()[:16]
-
-
-def _remembered(con: duckdb.DuckDBPyConnection, target: str) -> str | None:
-    rows = con.execute("select fingerprint from meta.build where target = ?", [target]).fetchall()
-    return rows[0][0] if rows else None
-
-
-def _remember(con: duckdb.DuckDBPyConnection, target: str, fingerprint: str) -> None:
-    con.execute("insert or replace into meta.build values (?, ?)", [target, fingerprint])
+    remember(con, "link:run", f"{run}:{'all' if every_person else 'some'}")
 
 
 def _staging_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
-    return _fingerprint(*con.execute("select feed, fingerprint from meta.staging order by feed").fetchall())
+    """Every staging table's fingerprint at once: a change to any changes any row's links."""
+    return fingerprint(*fingerprints(con, "staging:"))
 
 
 def _scope(con: duckdb.DuckDBPyConnection, full: bool) -> bool:
@@ -112,7 +108,7 @@ def _scope(con: duckdb.DuckDBPyConnection, full: bool) -> bool:
         ).fetchall()[0][0]
         known = con.execute("select count(*) from meta.link_source").fetchall()[0][0]
         # a delivery that left takes rows out of names and spells; changed staging changes any row
-        full = not known or left > 0 or _remembered(con, "link:staging") != _staging_fingerprint(con)
+        full = not known or left > 0 or changed(con, "link:staging", _staging_fingerprint(con))
     if full:
         con.execute("create or replace temp view link_scope as select * from int.feed_row")
         log.info("link: every row")
@@ -140,19 +136,14 @@ def _scope(con: duckdb.DuckDBPyConnection, full: bool) -> bool:
     return False
 
 
-def _household_members(con: duckdb.DuckDBPyConnection, full: bool) -> bool:
+def _household_members(con: duckdb.DuckDBPyConnection, full: bool, as_of: date) -> bool:
     """Household spells: each feed's part rebuilt when its snapshots changed; the persons whose
     spells changed go to ``spell_touched``. Returns whether every spell was rebuilt."""
     sql = (SQL_DIR / "intermediate" / "int_household_member.sql").read_text(encoding="utf-8")
-    prints = {}
-    for feed in HOUSEHOLD_FEEDS:
-        deliveries = con.execute(
-            f"select delivery_id from meta.delivery where feed = ? and outcome in {LOADED} "
-            "and delivered_on <= getvariable('as_of') order by delivery_id",
-            [feed],
-        ).fetchall()
-        stg = con.execute("select fingerprint from meta.staging where feed = ?", [feed]).fetchall()
-        prints[feed] = _fingerprint(sql, stg, deliveries)
+    prints = {
+        feed: sql_fingerprint(sql, inputs=[remembered(con, f"staging:{feed}"), *loaded_deliveries(con, [feed], as_of)])
+        for feed in HOUSEHOLD_FEEDS
+    }
     exists = con.execute(
         "select count(*) from duckdb_tables() where schema_name = 'int' and table_name = 'household_member' "
         "and not temporary"
@@ -163,10 +154,10 @@ def _household_members(con: duckdb.DuckDBPyConnection, full: bool) -> bool:
         with unordered(con):  # every spell of every household feed (5.5M rows at 5M persons)
             con.execute(f"create or replace table int.household_member as\n{sql}")
         for feed, fp in prints.items():
-            _remember(con, f"household_member:{feed}", fp)
+            remember(con, f"household_member:{feed}", fp)
         return True
     for feed, fp in prints.items():
-        if _remembered(con, f"household_member:{feed}") == fp:
+        if not changed(con, f"household_member:{feed}", fp, full=False):
             continue
         set_variables(con, hm_feeds=[feed])
         con.execute(
@@ -185,7 +176,7 @@ def _household_members(con: duckdb.DuckDBPyConnection, full: bool) -> bool:
             """,
             [feed, feed],
         )
-        _remember(con, f"household_member:{feed}", fp)
+        remember(con, f"household_member:{feed}", fp)
         log.info("int.household_member: %s spells rebuilt", feed)
     return False
 
@@ -193,10 +184,7 @@ def _household_members(con: duckdb.DuckDBPyConnection, full: bool) -> bool:
 def _persons(con: duckdb.DuckDBPyConnection, full: bool, first_new: int) -> bool:
     """``int.person``: rebuilt (returns True), or the rows of the persons in ``person_touched`` replaced."""
     sql = (SQL_DIR / "intermediate" / "int_person.sql").read_text(encoding="utf-8")
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'int' and table_name = 'person' and not temporary"
-    ).fetchall()[0][0]
-    if full or not exists or _remembered(con, "person") != _fingerprint(sql):
+    if changed(con, "person", sql_fingerprint(sql), table="int.person", full=full):
         # built in parts of at most PERSON_PART persons: the name of each person is an aggregate over
         # all of their rows, and 5M persons at once outgrew a 4 GiB memory limit
         persons = con.execute("select count(*) from int.person_key").fetchall()[0][0]
@@ -209,7 +197,7 @@ def _persons(con: duckdb.DuckDBPyConnection, full: bool, first_new: int) -> bool
                 )
                 into = "create or replace table int.person as" if part == 0 else "insert into int.person"
                 con.execute(f"{into}\n{sql}")
-        _remember(con, "person", _fingerprint(sql))
+        remember(con, "person", sql_fingerprint(sql))
         return True
     con.execute(
         f"""

@@ -47,7 +47,9 @@ def snapshots(warehouse: Path) -> dict[date, Path]:
 
 
 def _nights_seen(warehouse: Path) -> list[date]:
-    con = duckdb.connect(str(warehouse), read_only=True)
+    from pipelines.warehouse import connect
+
+    con = connect(warehouse, read_only=True)  # not a DuckDB file, in use: one line that says what to do
     try:
         has_run = con.execute(
             "select count(*) from information_schema.tables where table_schema = 'meta' and table_name = 'run'"

@@ -30,12 +30,12 @@ delivered = rows loaded + rows quarantined, always.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 import duckdb
 import pyarrow as pa
 
+from pipelines.core.incremental import changed, remember, sql_fingerprint
 from pipelines.feeds import FEEDS, LOADED, Feed
 from pipelines.transform.sql_layers import environment, layer_file
 from pipelines.warehouse import SQL_DIR, full_rebuild, scan_frame
@@ -104,7 +104,7 @@ def standardize(
     """Bring every staging table and the row issues up to date; returns rows quarantined per feed.
 
     A staging table is rebuilt whole when it is new, when its SQL changed (code, macros or
-    ``max_value_length``: its fingerprint in ``meta.staging``) or when ``full`` (default:
+    ``max_value_length``: its fingerprint in ``meta.build``) or when ``full`` (default:
     ``DOUDI_FULL_REBUILD``). Otherwise only the deliveries that came (loaded, accepted) or went
     (superseded) since are staged or removed, and the reversal rows whose settlement came or went
     are checked again: the rows a rebuild gives, at the cost of the changed deliveries.
@@ -138,24 +138,14 @@ def standardize(
     }
 
 
-def _fingerprint(select_sql: str) -> str:
-    macros = (SQL_DIR / "macros.sql").read_text(encoding="utf-8")
-    return hashlib.sha256((select_sql + macros).encode("utf-8")).hexdigest()[:16]
-
-
 def _stage(con: duckdb.DuckDBPyConnection, feed: Feed, max_value_length: int, full: bool) -> str:
     """Stage one feed; returns a SQL condition on ``x.delivery_id``/``x.row_number`` naming the rows
     whose issues changed (``true``: all, ``false``: none)."""
     select_sql = staging_select(feed, max_value_length)
-    fingerprint = _fingerprint(select_sql)
-    stored = con.execute("select fingerprint from meta.staging where feed = ?", [feed.name]).fetchall()
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'stg' and table_name = ? and not temporary",
-        [feed.name],
-    ).fetchall()[0][0]
-    if full or not exists or not stored or stored[0][0] != fingerprint:
+    fingerprint = sql_fingerprint(select_sql)
+    if changed(con, f"staging:{feed.name}", fingerprint, table=f"stg.{feed.name}", full=full):
         con.execute(f"create or replace table stg.{feed.name} as\n{select_sql}")
-        con.execute("insert or replace into meta.staging values (?, ?)", [feed.name, fingerprint])
+        remember(con, f"staging:{feed.name}", fingerprint)
         log.info("stg.%s rebuilt", feed.name)
         return "true"
     con.execute(

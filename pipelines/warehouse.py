@@ -79,7 +79,8 @@ def _raw_ddl() -> str:
 
 
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Connect, create what is missing (schemas, tables, macros) and set resource limits."""
+    """Connect, bring the schema up to date (numbered migrations, the raw tables of the feed
+    contracts), define the macros and set resource limits."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,9 +100,10 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     if threads := os.environ.get("DOUDI_THREADS"):
         con.execute(f"set threads = {int(threads)}")
     if not read_only:
-        con.execute((SQL_DIR / "schema.sql").read_text(encoding="utf-8"))
+        from pipelines.core.migrations import migrate
+
+        migrate(con)  # warehouse/migrations/NNNN_*.sql, each once (meta.schema_migration)
         con.execute(_raw_ddl())
-        _migrate(con)
     con.execute((SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
     return con
 
@@ -155,29 +157,6 @@ def _process_name(pid: int) -> str:
         words.append(a)
     as_of = next((b for a, b in zip(argv, argv[1:], strict=False) if a == "--as-of"), "")
     return " ".join(["doudi", *words] + (["--as-of", as_of] if re.fullmatch(r"[0-9-]{1,10}", as_of) else []))
-
-
-def _migrate(con: duckdb.DuckDBPyConnection) -> None:
-    """Bring a warehouse (or a night's snapshot) made by an earlier version to the current schema."""
-    # the rules' shared inputs (settlements, roster members, certificates in force) are the night's
-    # temp tables now: rebuilt every night, they were 80 MB of every 1M night's commit
-    for stale in ("fct_settlement", "dim_roster_member", "dim_certificate"):
-        con.execute(f"drop table if exists marts.{stale}")
-    # int.link, int.person_key and int.name_reading lost their primary keys (and person_key its
-    # unique person_id; see schema.sql): such a table is renamed, made again by schema.sql's DDL
-    # and its rows copied
-    keyed = con.execute(
-        "select distinct table_name from duckdb_constraints() where schema_name = 'int' "
-        "and table_name in ('link', 'person_key', 'name_reading') and constraint_type in ('PRIMARY KEY', 'UNIQUE') "
-        "order by 1"
-    ).fetchall()
-    for (table,) in keyed:
-        con.execute("begin transaction")
-        con.execute(f"alter table int.{table} rename to {table}_keyed")
-        con.execute((SQL_DIR / "schema.sql").read_text(encoding="utf-8"))
-        con.execute(f"insert into int.{table} select * from int.{table}_keyed")
-        con.execute(f"drop table int.{table}_keyed")
-        con.execute("commit")
 
 
 @contextmanager

@@ -30,7 +30,16 @@ PACKAGES = ("pipelines", "matchers", "expectations", "warehouse", "dags", "webap
 
 # What matchers may import from pipelines: the shared contracts (the exception hierarchy, the
 # printable-text guard, the feed contracts as data, the warehouse connection and SQL-file helpers).
-MATCHER_CONTRACTS = frozenset({"pipelines.errors", "pipelines.safe_text", "pipelines.feeds", "pipelines.warehouse"})
+MATCHER_CONTRACTS = frozenset(
+    {
+        "pipelines.errors",
+        "pipelines.safe_text",
+        "pipelines.feeds",
+        "pipelines.warehouse",
+        "pipelines.core.incremental",
+        "pipelines.core.migrations",
+    }
+)
 
 # Declared but never imported by the code that declares it, and why.
 NOT_IMPORTED = {
@@ -52,7 +61,6 @@ MAX_LINES = 400
 # shrink (lower its number, or drop it once it is under MAX_LINES), never grow.
 OVERSIZE = {
     "matchers/probabilistic.py": 418,
-    "pipelines/night.py": 408,
 }
 # Not held to MAX_LINES: the synthetic county generator, and generated Django migrations.
 SIZE_EXEMPT = ("pipelines/synthetic/", "webapp/casework/migrations/")

@@ -207,8 +207,9 @@ def _runs(wh: Path) -> list[tuple]:
 
 @pytest.mark.parametrize("kind", ["file", "under_a_file", "read_only"])
 def test_a_night_whose_exports_fail_is_saved_but_not_succeeded(tmp_path, kind):
-    """The night's data is committed (a rerun loads nothing twice); its run row says publish_failed with
-    the reason, exit 6 and one line; the same night run again with a writable folder writes the exports."""
+    """The night's data is committed; its run row says publish_failed with the reason, exit 6 and one
+    line; the same night run again with a writable folder replays it (the partition rewound to before
+    it, as the DAG does) and writes the exports."""
     landing, wh = tmp_path / "landing", tmp_path / "wh" / "w.duckdb"
     _county(landing)
     if kind == "read_only":
@@ -242,8 +243,10 @@ def test_a_night_whose_exports_fail_is_saved_but_not_succeeded(tmp_path, kind):
         app, ["run", "--landing", str(landing), "--as-of", NIGHT, "--warehouse", str(wh), "--exports", str(good)]
     )
     assert r.exit_code == 0, r.output
-    assert [s for s, _ in _runs(wh)] == ["publish_failed", "succeeded"]
-    assert f"新增 0，更新 0，未变 {raised}" in r.stdout  # nothing loaded twice
+    assert [s for s, _ in _runs(wh)] == ["succeeded"]  # the night replayed on the partition as it was before it
+    assert f"新增 {raised}，更新 0，未变 0" in r.stdout
+    with open_warehouse(wh) as con:
+        assert con.execute("select count(*) from marts.alert where status = 'open'").fetchall() == [(raised,)]
     assert len((good / "alerts.csv").read_text(encoding="utf-8-sig").splitlines()) == 1 + raised
 
 
@@ -366,7 +369,7 @@ def test_two_nights_on_one_warehouse(county, tmp_path, program, args, words):
     [
         ("none", "本晚没有交付：接收区没有日期在 2026-11-02 或之前的文件"),
         ("after the night", "本晚没有交付：接收区没有日期在 2026-11-02 或之前的文件"),
-        ("loaded before", "本晚（2026-11-02）没有新交付：接收区的 3 个文件已在之前的夜间载入"),
+        ("loaded before", "本晚（2026-11-03）没有新交付：接收区的 3 个文件已在之前的夜间载入"),
         ("new", None),
     ],
 )
@@ -377,9 +380,11 @@ def test_a_night_without_a_new_delivery_says_so(tmp_path, deliveries, words):
         write_csv(landing, "household_registry", "2026-11-03", [registry_row(LOW, "张三", "H1")])
     if deliveries in ("loaded before", "new"):
         _county(landing)
-    if deliveries == "loaded before":
+    night = NIGHT
+    if deliveries == "loaded before":  # the night after: every file was loaded by the night before
         run_night(landing, date(2026, 11, 2), wh, MED)
-    r = CliRunner().invoke(app, ["run", "--landing", str(landing), "--as-of", NIGHT, "--warehouse", str(wh)])
+        night = "2026-11-03"
+    r = CliRunner().invoke(app, ["run", "--landing", str(landing), "--as-of", night, "--warehouse", str(wh)])
     assert r.exit_code == 0, r.output  # a quiet night is normal: exit 0, and the summary says why the zeros
     notice = [x for x in r.stdout.splitlines() if "交付" in x]
     if words is None:

@@ -108,6 +108,16 @@ def test_dagbag_integrity(airflow_home):
 
 
 @pytest.mark.slow
+def test_the_county_night_is_the_list_of_steps(airflow_home):
+    """The DAG maps the night's one list of steps (what `doudi run` runs) onto its tasks, in order."""
+    from pipelines.orchestration.steps import NIGHT_STEPS
+
+    dag = _bag().get_dag("doudi_nightly")
+    order = [t.task_id for t in dag.topological_sort() if t.task_id.startswith("county_night.")]
+    assert order == [f"county_night.{s.name}" for s in NIGHT_STEPS]
+
+
+@pytest.mark.slow
 def test_dag_file_parses_in_under_a_second(airflow_home):
     bag = _bag()
     stats = {Path(s.file).name: s.duration.total_seconds() for s in bag.dagbag_stats}

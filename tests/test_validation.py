@@ -165,7 +165,8 @@ def test_the_contracts_process_failing_or_killed_is_an_error_of_the_night_not_a_
 def test_a_night_that_fails_halfway_stops_the_contracts_process(tmp_path, monkeypatch):
     """The night fails in linkage: its error is the night's, the GX process is not left running and
     its spill is gone; the same night then runs to the end and stores the contracts' results."""
-    import pipelines.night as night
+    import expectations
+    import pipelines.link
     from expectations.background import BackgroundValidation
 
     _deliver_one(tmp_path)
@@ -179,8 +180,8 @@ def test_a_night_that_fails_halfway_stops_the_contracts_process(tmp_path, monkey
     def broken_link(con, as_of):
         raise RuntimeError("linkage broke")
 
-    monkeypatch.setattr(night, "BackgroundValidation", Watched)
-    monkeypatch.setattr(night, "link", broken_link)
+    monkeypatch.setattr(expectations, "BackgroundValidation", Watched)  # where the night's runner takes them
+    monkeypatch.setattr(pipelines.link, "link", broken_link)
     wh = tmp_path / "wh" / "w.duckdb"
     with pytest.raises(RuntimeError, match="linkage broke"):
         run_night(tmp_path / "landing", AS_OF, wh)

@@ -50,6 +50,13 @@ CaseworkOpt = Annotated[
         help="casework store: sqlite:///var/casework.sqlite3 or postgresql://user:pw@host/db [env DOUDI_CASEWORK_DB]",
     ),
 ]
+ProgressOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        help="a progress line per step of the night on stderr [default: when stderr is a terminal]",
+    ),
+]
 
 # 120 columns when not on a terminal (CI logs, pipes), else the terminal's width
 console = Console(width=shutil.get_terminal_size((120, 24)).columns)

@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli.common import CaseworkOpt, WarehouseOpt, _fail, _parse_date, _warehouse_default, console
+from pipelines.cli.common import (
+    CaseworkOpt,
+    ProgressOpt,
+    WarehouseOpt,
+    _fail,
+    _parse_date,
+    _warehouse_default,
+    console,
+)
 from pipelines.errors import DoudiError
 
 
@@ -19,6 +27,7 @@ def run(
     policy: Annotated[Path | None, typer.Option(help="policy folder (rules.yaml, regions/) [env DOUDI_POLICY]")] = None,
     exports: Annotated[Path | None, typer.Option(help="folder for the night's exports")] = None,
     casework: CaseworkOpt = None,
+    progress: ProgressOpt = None,
 ) -> None:
     """Run one night: ingest, validate, standardize, link, rules, publish; print the summary.
 
@@ -30,12 +39,14 @@ def run(
     another process holds the warehouse (nothing was changed: run it again when that one has ended);
     6 when the night's data was saved but its exports could not be written (run the same night again).
     """
+    from pipelines.cli.progress import night_progress
     from pipelines.night import run_night
     from pipelines.policy import load_policy
 
     warehouse = warehouse or _warehouse_default()
     try:
-        summary = run_night(landing, _parse_date(as_of), warehouse, load_policy(policy), exports, casework)
+        with night_progress(progress) as shown:
+            summary = run_night(landing, _parse_date(as_of), warehouse, load_policy(policy), exports, casework, shown)
     except DoudiError as exc:
         _fail(exc)
     _print_summary(summary)  # its last line says when nothing new was delivered

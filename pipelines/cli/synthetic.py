@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli.common import _bad_county, _fail, _parse_date, console
+from pipelines.cli.common import ProgressOpt, _bad_county, _fail, _parse_date, console
 from pipelines.errors import DoudiError
 
 
@@ -97,6 +97,7 @@ def demo(
     seed: int = 7,
     as_of: Annotated[str, typer.Option("--as-of")] = "2026-11-20",
     port: Annotated[int, typer.Option(help="the port `doudi serve` is shown with")] = 8000,
+    progress: ProgressOpt = None,
 ) -> None:
     """Generate a county into OUT/county, run its night into OUT/warehouse.duckdb, then a second night
     (AS_OF + 1 day) whose deliveries carry the messy cases (a held snapshot, a rejected file, quarantined,
@@ -116,11 +117,14 @@ def demo(
         with _Bars() as bars:
             generate_county(county, persons=persons, seed=seed, as_of=night, progress=bars)
     casework = f"sqlite:///{(out / 'casework.sqlite3').resolve()}"
+    from pipelines.cli.progress import night_progress
+
     summary = None
     try:
         last = _last_night(warehouse)
         if last is None or last <= night:
-            summary = run_night(county / "landing", night, warehouse, casework_db=casework)
+            with night_progress(progress) as shown:
+                summary = run_night(county / "landing", night, warehouse, casework_db=casework, progress=shown)
             print_night_summary(summary, console)
         else:  # a demo run again: its nights are there; the first is not run after the second
             console.print(f"{warehouse} 已有 {last} 的比对结果：{night} 这一晚不再重跑", highlight=False)
@@ -141,7 +145,8 @@ def demo(
     if not (county / "landing" / "medical_settlements" / second.isoformat()).exists():
         messy_night(county / "landing", second, seed=seed)
     try:
-        messy = run_night(county / "landing", second, warehouse, casework_db=casework)
+        with night_progress(progress) as shown:
+            messy = run_night(county / "landing", second, warehouse, casework_db=casework, progress=shown)
     except DoudiError as exc:
         _fail(exc)
     print_night_summary(messy, console)

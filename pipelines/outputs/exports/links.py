@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.outputs.exports.sheets import ExportFormat, write, write_csv
-from pipelines.warehouse import SQL_DIR
+from pipelines.core.incremental import fingerprints, sql_fingerprint
 
 __all__ = ["LINK_COLUMNS", "LINKS_PART_ROWS", "REVIEW_COLUMNS", "export_links", "export_review"]
 
@@ -90,7 +90,7 @@ def _links_parts(con: duckdb.DuckDBPyConnection, reveal: bool) -> list[str]:
 
 # What a delivery's rows in the links export depend on besides its own staged rows: their quarantine
 # (a reversal's follows settlements that come and go), their links, and the malformed lines listed
-# with them. person_key never changes a person's ID number. Staging rebuilt (meta.staging) or this
+# with them. person_key never changes a person's ID number. Staging rebuilt (its fingerprints in meta.build) or this
 # module's SQL and masks changed: every piece is written again.
 _LINK_PIECES_SQL = """
     with rows as (
@@ -184,9 +184,7 @@ def write_links_cached(con: duckdb.DuckDBPyConnection, out: Path, pieces_dir: Pa
     that many rows instead of every row again. ``reuse=False`` writes every piece anew."""
     import hashlib
 
-    macros = (SQL_DIR / "macros.sql").read_text("utf-8")
-    staging = con.execute("select feed, fingerprint from meta.staging order by feed").fetchall()
-    code = hashlib.sha256(f"{_links_sql(False, [0], sheet=True)}\x1f{macros}\x1f{staging}".encode()).hexdigest()
+    code = sql_fingerprint(_links_sql(False, [0], sheet=True), inputs=fingerprints(con, "staging:"))
     pieces = con.execute(_LINK_PIECES_SQL).fetchall()
     pieces_dir.mkdir(parents=True, exist_ok=True)
     wanted: list[tuple[Path, int]] = []

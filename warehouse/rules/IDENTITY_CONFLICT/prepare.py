@@ -6,13 +6,12 @@ and ``marts.name_judgement``: which differing (name, reference name) pairs are t
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 import duckdb
 
-from pipelines.warehouse import full_rebuild
+from pipelines.core.incremental import changed, remember, remembered, sql_fingerprint
 
 log = logging.getLogger("pipelines.rules")  # the night's rule log, as before the move
 
@@ -82,17 +81,12 @@ def _identity_rows(con: duckdb.DuckDBPyConnection) -> None:
     other methods, ``DOUDI_FULL_REBUILD``) rebuilt. A rerun after the same linkage run changes nothing."""
     sql = (Path(__file__).parent / "identity_row.sql").read_text(encoding="utf-8")
     methods = con.execute("select getvariable('ic_methods')").fetchall()[0][0]
-    fingerprint = hashlib.sha256(f"{sql}\x1f{methods}".encode()).hexdigest()[:16]
-    built = dict(con.execute("select target, fingerprint from meta.build").fetchall())
-    run, _, changed = (built.get("link:run") or "0:all").partition(":")
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'identity_row' "
-        "and not temporary"
-    ).fetchall()[0][0]
-    stored = built.get("identity_row") if exists and not full_rebuild() else None
-    if stored == f"{fingerprint}:{run}":
+    fingerprint = sql_fingerprint(sql, params=[methods])
+    run, _, persons = (remembered(con, "link:run") or "0:all").partition(":")
+    current, previous = f"{fingerprint}:{run}", f"{fingerprint}:{int(run) - 1}"
+    if not changed(con, "identity_row", current, table="marts.identity_row"):
         return
-    if stored == f"{fingerprint}:{int(run) - 1}" and changed == "some":
+    if persons == "some" and not changed(con, "identity_row", previous, table="marts.identity_row"):
         con.execute(
             "create or replace temp view identity_links as "
             "select * from int.link where person_id in (select person_id from int.person_change)"
@@ -104,4 +98,4 @@ def _identity_rows(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("create or replace temp view identity_links as select * from int.link")
         con.execute(f"create or replace table marts.identity_row as\n{sql}")
         log.info("marts.identity_row rebuilt")
-    con.execute("insert or replace into meta.build values ('identity_row', ?)", [f"{fingerprint}:{run}"])
+    remember(con, "identity_row", current)
