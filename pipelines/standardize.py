@@ -38,7 +38,7 @@ import pyarrow as pa
 from pipelines.core.incremental import changed, remember, sql_fingerprint
 from pipelines.feeds import FEEDS, LOADED, Feed
 from pipelines.transform.sql_layers import environment, layer_file
-from pipelines.warehouse import SQL_DIR, full_rebuild, scan_frame
+from pipelines.warehouse import full_rebuild, scan_frame
 
 __all__ = ["staging_sql", "staging_select", "standardize", "REASON_MESSAGES"]
 

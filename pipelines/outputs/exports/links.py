@@ -10,8 +10,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.outputs.exports.sheets import ExportFormat, write, write_csv
 from pipelines.core.incremental import fingerprints, sql_fingerprint
+from pipelines.outputs.exports.sheets import ExportFormat, write, write_csv
 
 __all__ = ["LINK_COLUMNS", "LINKS_PART_ROWS", "REVIEW_COLUMNS", "export_links", "export_review"]
 
