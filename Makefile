@@ -43,7 +43,7 @@ serve: install
 
 # a local Airflow (standalone, SQLite, LocalExecutor) with the nightly DAG and two generated counties
 airflow: install
-	.venv/bin/python -m pipelines.airflow_local --home var/airflow --port 8080
+	.venv/bin/python -m pipelines.orchestration.airflow_local --home var/airflow --port 8080
 
 lint: install
 	.venv/bin/ruff check .

@@ -1,10 +1,10 @@
 """What Airflow adds to a night: parse time of the DAG file, task durations under Airflow against the
 same county's night under ``doudi run``.
 
-    .venv/bin/python -m pipelines.airflow_local --home var/airflow --backfill 2026-11-18 2026-11-20 --exit
+    .venv/bin/python -m pipelines.orchestration.airflow_local --home var/airflow --backfill 2026-11-18 2026-11-20 --exit
     .venv/bin/python bench/airflow.py --home var/airflow
 
-Reads the standalone log that ``pipelines/airflow_local.py`` writes (one "TaskInstance Finished"
+Reads the standalone log that ``pipelines/orchestration/airflow_local.py`` writes (one "TaskInstance Finished"
 line per task instance, with its run_duration) and the runs' start and end, then runs the same
 nights with ``run_night`` on a scratch warehouse for each county and prints both side by side.
 """
@@ -73,7 +73,7 @@ def main() -> None:
         busy = sum(d for (r, _, _), d in tis.items() if r == run)
         print(f"{run}: wall {walls[run]:.1f} s, task time summed {busy:.1f} s")
 
-    from pipelines.night import run_night
+    from pipelines.orchestration.night import run_night
 
     data = args.home / "data" / "counties"
     print("\ndoudi run (one process per night, same landing areas):")

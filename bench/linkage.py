@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pandas as pd  # noqa: E402
 
 from matchers import DeterministicMatcher, ProbabilisticMatcher  # noqa: E402
-from pipelines.ingest import ingest  # noqa: E402
-from pipelines.link import link  # noqa: E402
+from pipelines.core.warehouse import connect  # noqa: E402
+from pipelines.ingest.deliveries import ingest  # noqa: E402
 from pipelines.policy import load_policy  # noqa: E402
-from pipelines.standardize import standardize  # noqa: E402
-from pipelines.warehouse import connect  # noqa: E402
+from pipelines.transform.link import link  # noqa: E402
+from pipelines.transform.standardize import standardize  # noqa: E402
 
 
 def score(con, truth: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
@@ -237,7 +237,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         county = args.county
         if county is None:
-            from pipelines.synthetic import generate_county
+            from synthetic import generate_county
 
             county = Path(tmp) / "county"
             generate_county(county, persons=args.persons, seed=7, as_of=as_of)

@@ -12,7 +12,7 @@ manifest matches (generation at 1M takes minutes); then
 1. a **first night** on a fresh warehouse (every delivery new): ingest, validate (the feed
    contracts, GX), standardize, link, rules, publish, and the monthly report (``step_report``: HTML, XLSX, PDF);
 2. an **incremental night**, the next day on the same warehouse, after the next night's
-   deliveries (``pipelines.synthetic.delta.next_night``): a settlements file and a roster snapshot
+   deliveries (``synthetic.delta.next_night``): a settlements file and a roster snapshot
    that together change ``--delta-share`` (0.1 %) of the first night's delivered rows.
 
 Every night runs in its own child process so that each peak RSS (``ru_maxrss``) is that night's
@@ -28,7 +28,7 @@ average at its end: on a shared machine, wall time moves with other people's wor
 ``--check`` also runs the second night on a copy of the first night's warehouse with every
 layer rebuilt from scratch (``DOUDI_FULL_REBUILD=1``) and compares the alerts and links exports
 byte for byte. DuckDB's memory limit and temporary directory are the
-warehouse's (``DOUDI_MEMORY_LIMIT``, ``DOUDI_THREADS``; see ``pipelines/warehouse.py``).
+warehouse's (``DOUDI_MEMORY_LIMIT``, ``DOUDI_THREADS``; see ``pipelines/core/warehouse.py``).
 """
 
 from __future__ import annotations
@@ -59,22 +59,22 @@ step, args = sys.argv[1], json.loads(sys.argv[2])
 t = time.perf_counter()
 result = {{}}
 if step == "generate":
-    from pipelines.synthetic import generate_county
+    from synthetic import generate_county
     generate_county(Path(args["out"]), persons=args["persons"], seed=args["seed"],
                     as_of=date.fromisoformat(args["as_of"]))
 elif step == "delta":
-    from pipelines.synthetic.delta import next_night
+    from synthetic.delta import next_night
     result["written"] = next_night(Path(args["landing"]), date.fromisoformat(args["on"]),
                                    settlements=args["settlements"], roster_changes=args["roster_changes"],
                                    seed=args["seed"], out=Path(args["out"]))
 else:
-    from pipelines.night import run_night
+    from pipelines.orchestration.night import run_night
     as_of, wh = date.fromisoformat(args["as_of"]), Path(args["warehouse"])
     s = run_night(Path(args["landing"]), as_of, wh)
     result = {{"phases": dict(s.phase_seconds), "alerts_open": s.alerts_open,
                "rows": sum(f["delivered"] for f in s.feeds), "exports": s.exports}}
     # the monthly report of the night's month (HTML, XLSX, PDF): what the month's last night adds
-    from pipelines.night import step_report
+    from pipelines.orchestration.night import step_report
     result["night_seconds"] = time.perf_counter() - t  # what a night that is not a month's last costs
     result["night_ended_at"] = time.time()
     # the feed contracts' process (GX, expectations/worker.py) is this one's only child so far; it

@@ -19,9 +19,9 @@ def main() -> None:
     parser.add_argument("--warehouse", type=Path, required=True)
     args = parser.parse_args()
 
+    from pipelines.core.warehouse import open_warehouse
     from pipelines.policy import load_policy
-    from pipelines.rules import compute_hits
-    from pipelines.warehouse import open_warehouse
+    from pipelines.rules.engine import compute_hits
 
     policy = load_policy()
     with open_warehouse(args.warehouse) as con:

@@ -20,11 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from expectations import gate_limits, validate_deliveries  # noqa: E402
-from pipelines.feeds import FEEDS  # noqa: E402
-from pipelines.ingest import ingest  # noqa: E402
+from pipelines.core.feeds import FEEDS  # noqa: E402
+from pipelines.core.warehouse import connect  # noqa: E402
+from pipelines.ingest.deliveries import ingest  # noqa: E402
 from pipelines.policy import load_policy  # noqa: E402
-from pipelines.standardize import staging_sql  # noqa: E402
-from pipelines.warehouse import connect  # noqa: E402
+from pipelines.transform.standardize import staging_sql  # noqa: E402
 
 
 def main() -> None:

@@ -19,13 +19,13 @@ Shape of a run:
   the counties without code changes. A county whose source was late runs on the last good
   snapshot of that feed (whatever its landing area holds).
 - ``exchange`` (the province step, after every county's night) lands each county's settlements of
-  other counties' residents in their home county's landing area (``pipelines/exchange.py``); the
+  other counties' residents in their home county's landing area (``pipelines/outputs/exchange.py``); the
   next night of a county waits for it, so that it sees them on every run alike.
 - ``report`` gathers the counties' summaries; ``check_sources`` then fails the run when a source
   was late, so that a night with missing data never looks green.
 
 Every step is a transaction keyed by the night's as-of date: the night's first step rewinds the
-partition when the night (or a later one) has already run there (``pipelines/partition.py``),
+partition when the night (or a later one) has already run there (``pipelines/orchestration/partition.py``),
 so clearing tasks or backfilling a week gives the warehouse that running those nights in order
 gives.
 """
@@ -50,13 +50,13 @@ WAREHOUSES = Asset("doudi_county_warehouses")  # updated by every county's publi
 
 
 def _on_failure(context):
-    from pipelines.notify import task_failed
+    from pipelines.outputs.notify import task_failed
 
     task_failed(context)
 
 
 def _on_retry(context):
-    from pipelines.notify import task_retry
+    from pipelines.outputs.notify import task_retry
 
     task_retry(context)
 
@@ -89,7 +89,7 @@ def _as_of() -> str:
     deadline=DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(hours=5),  # 02:00 + 5 h: caseworkers open the queue at 08:00
-        callback=SyncCallback("pipelines.notify.deadline_missed", kwargs={"dag_id": "doudi_nightly"}),
+        callback=SyncCallback("pipelines.outputs.notify.deadline_missed", kwargs={"dag_id": "doudi_nightly"}),
     ),
     params={
         "counties": Param("", type="string", description="counties file; empty: env DOUDI_COUNTIES, var/counties.yaml"),
@@ -106,7 +106,7 @@ def _as_of() -> str:
 def doudi_nightly():
     @task(retries=0)
     def counties() -> list[dict]:
-        from pipelines.counties import load_counties, single_county
+        from pipelines.orchestration.counties import load_counties, single_county
 
         params = get_current_context()["params"]
         if params.get("landing") and params.get("warehouse"):
@@ -140,9 +140,9 @@ def doudi_nightly():
         """Land one feed of one county for the night (immutable raw file under landing/<feed>/<as_of>/)."""
         from datetime import date
 
-        from pipelines.counties import load_counties
-        from pipelines.sources import airflow_connection
-        from pipelines.sources import pull as pull_feed
+        from pipelines.ingest.sources import airflow_connection
+        from pipelines.ingest.sources import pull as pull_feed
+        from pipelines.orchestration.counties import load_counties
 
         cfg = load_counties(job["counties_file"] or None)
         county = cfg.county(job["county"])
@@ -170,7 +170,7 @@ def doudi_nightly():
         @task.sensor(task_id=NIGHT_STEPS[0].name, mode="reschedule", poke_interval=20, timeout=12 * 3600, retries=2)
         def first(county: dict) -> PokeReturnValue:
             from pipelines.orchestration.dag_tasks import dag_task
-            from pipelines.partition import previous_night_pending
+            from pipelines.orchestration.partition import previous_night_pending
 
             waiting = previous_night_pending(get_current_context()["ti"], county["code"])
             if waiting:
@@ -201,7 +201,7 @@ def doudi_nightly():
     @task(retries=0)
     def report(nights: list[dict]) -> dict:
         """The night across counties: one JSON file, and ``night_done``/``late_source`` to the channels."""
-        from pipelines.night_report import write_night_report
+        from pipelines.outputs.night_report import write_night_report
 
         params = get_current_context()["params"]
         # a task group mapped over one county hands its one result over unwrapped (Airflow 3.3)
@@ -221,8 +221,8 @@ def doudi_nightly():
         home county (its next night judges them; the sender refers them). Nothing for one county."""
         from datetime import date
 
-        from pipelines.counties import load_counties
-        from pipelines.exchange import exchange as exchange_night
+        from pipelines.orchestration.counties import load_counties
+        from pipelines.outputs.exchange import exchange as exchange_night
 
         params = get_current_context()["params"]
         nights = [nights] if isinstance(nights, dict) else list(nights)

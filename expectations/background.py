@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import expectations.suites as suites
 from expectations.gate import gate_batches, hold_failed
 from expectations.suites import ValidationOutcome, _store
-from pipelines.errors import DoudiError
+from pipelines.core.errors import DoudiError
 
 if TYPE_CHECKING:
     import duckdb

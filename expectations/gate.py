@@ -19,15 +19,15 @@ import duckdb
 import jinja2
 
 from expectations.suites import BatchSpec, ValidationOutcome, _duckdb_batch, _run_suites, _store
-from pipelines.feeds import FEEDS, LOADED
-from pipelines.safe_text import printable
-from pipelines.warehouse import SQL_DIR
+from pipelines.core.feeds import FEEDS, LOADED
+from pipelines.core.safe_text import printable
+from pipelines.core.warehouse import SQL_DIR
 
 __all__ = ["gate_batches", "hold_failed", "render", "validate_deliveries"]
 
 log = logging.getLogger(__name__)
 
-ACCEPTED = "(was held)"  # what pipelines.ingest.accept_delivery writes into the reason
+ACCEPTED = "(was held)"  # what pipelines.ingest.deliveries.accept_delivery writes into the reason
 
 
 @cache
@@ -47,7 +47,7 @@ def render(template: str, **inputs) -> str:
 
 def gate_batches(con: duckdb.DuckDBPyConnection, delivery_ids: list[int], limits: dict) -> list[BatchSpec]:
     """The batches of the deliveries ``delivery_ids`` (loaded, not yet staged), in delivery order."""
-    from pipelines.standardize import staging_select
+    from pipelines.transform.standardize import staging_select
 
     rows = con.execute(
         "select delivery_id, feed, source_file, delivered_on from meta.delivery "

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from expectations.gx_import import import_gx
-from pipelines.feeds import FEEDS, Feed
-from pipelines.memory import release_memory
-from pipelines.safe_text import printable
+from pipelines.core.feeds import FEEDS, Feed
+from pipelines.core.memory import release_memory
+from pipelines.core.safe_text import printable
 
 if TYPE_CHECKING:  # GX takes seconds to import: only the night's validation step pays for it
     import duckdb

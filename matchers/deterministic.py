@@ -4,7 +4,7 @@ from datetime import date
 
 import duckdb
 
-from pipelines.warehouse import run_sql_file
+from pipelines.core.warehouse import run_sql_file
 
 
 class DeterministicMatcher:

@@ -6,8 +6,8 @@ import json
 
 import duckdb
 
-from pipelines.errors import DoudiError
-from pipelines.safe_text import printable
+from pipelines.core.errors import DoudiError
+from pipelines.core.safe_text import printable
 
 __all__ = ["find_rows", "explain_row", "format_explanation"]
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from pipelines.warehouse import scan_frame
+from pipelines.core.warehouse import scan_frame
 
 if TYPE_CHECKING:
     import duckdb
@@ -214,7 +214,7 @@ def char_readings(con: duckdb.DuckDBPyConnection, names_sql: str) -> None:
 
 
 def full_rebuild_requested() -> bool:
-    from pipelines.warehouse import full_rebuild
+    from pipelines.core.warehouse import full_rebuild
 
     return full_rebuild()
 

@@ -33,7 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from matchers.names import name_readings
-from pipelines.warehouse import run_sql_file, scan_frame
+from pipelines.core.warehouse import run_sql_file, scan_frame
 
 __all__ = ["LinkSettings", "Model", "ProbabilisticMatcher", "compare", "load_settings", "score", "train"]
 
@@ -56,7 +56,7 @@ class LinkSettings(BaseModel):
 
 
 def load_settings(path: Path | None = None) -> LinkSettings:
-    from pipelines.errors import PolicyError
+    from pipelines.core.errors import PolicyError
 
     path = path or SETTINGS_FILE
     try:

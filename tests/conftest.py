@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pipelines.warehouse import SQL_DIR  # noqa: E402
+from pipelines.core.warehouse import SQL_DIR  # noqa: E402
 
 
 @pytest.fixture

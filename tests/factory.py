@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from pipelines.feeds import FEEDS
-from pipelines.idcard import check_char
+from pipelines.core.feeds import FEEDS
+from pipelines.core.idcard import check_char
 
 
 def make_id(area: str = "520302", birth: str = "19800101", seq: str = "001") -> str:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from factory import policy_only, write_csv
 
-from pipelines.night import run_night
-from pipelines.warehouse import open_warehouse
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
 
 TOWNSHIP = "深溪镇"  # the township of factory.roster_row's and registry_row's default region code
 

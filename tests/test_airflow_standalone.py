@@ -4,7 +4,7 @@ would: every run succeeds, the mapped tasks ran once per county (and per county 
 alerts and links exports of every night are byte for byte those of the first backfill and those of
 ``doudi run`` on the same landing area, night after night.
 
-This is what ``make airflow`` starts (``pipelines/airflow_local.py``); it takes a few minutes.
+This is what ``make airflow`` starts (``pipelines/orchestration/airflow_local.py``); it takes a few minutes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.airflow_local import COUNTIES, VISIT_DAY, environment
+from pipelines.orchestration.airflow_local import COUNTIES, VISIT_DAY, environment
 
 NIGHTS = [date(2026, 11, 18), date(2026, 11, 19), date(2026, 11, 20)]
 
@@ -36,7 +36,7 @@ def backfilled(tmp_path_factory):
     port = _free_port()
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "pipelines.airflow_local", "--home", str(home), "--port", str(port),
+        [sys.executable, "-m", "pipelines.orchestration.airflow_local", "--home", str(home), "--port", str(port),
          "--persons", "1000", "--rerun", "--exit"],
         capture_output=True, text=True, timeout=2400,
     )  # fmt: skip
@@ -86,7 +86,7 @@ def test_every_backfilled_night_succeeded_with_one_task_instance_per_county(back
 def test_the_backfills_give_the_nights_doudi_run_gives(backfilled, tmp_path):
     import shutil
 
-    from pipelines.night import run_night
+    from pipelines.orchestration.night import run_night
 
     home, _ = backfilled
     data = home / "data" / "counties"
@@ -112,8 +112,8 @@ def test_the_backfills_give_the_nights_doudi_run_gives(backfilled, tmp_path):
 def test_the_province_exchange_brought_the_visits_home(backfilled):
     """520303's settlements of 520302's residents reached 520302, which alerts on them (routed to the
     resident's township); 520303 referred them and keeps only the stranger's."""
-    from pipelines.synthetic.province import VISITS_FILE
-    from pipelines.warehouse import open_warehouse
+    from pipelines.core.warehouse import open_warehouse
+    from synthetic.province import VISITS_FILE
 
     home, _ = backfilled
     (home_code, _, _), (host_code, _, _) = COUNTIES

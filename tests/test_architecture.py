@@ -26,20 +26,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("pipelines", "matchers", "expectations", "warehouse", "dags", "webapp")
+PACKAGES = ("pipelines", "matchers", "expectations", "warehouse", "dags", "webapp", "synthetic")
 
 # What matchers may import from pipelines: the shared contracts (the exception hierarchy, the
 # printable-text guard, the feed contracts as data, the warehouse connection and SQL-file helpers).
 MATCHER_CONTRACTS = frozenset(
-    {
-        "pipelines.errors",
-        "pipelines.safe_text",
-        "pipelines.feeds",
-        "pipelines.warehouse",
-        "pipelines.core.incremental",
-        "pipelines.core.migrations",
-    }
-)
+    f"pipelines.core.{p.stem}" for p in (ROOT / "pipelines" / "core").glob("*.py") if p.stem != "__init__"
+) | {"pipelines.core", "pipelines"}
 
 # Declared but never imported by the code that declares it, and why.
 NOT_IMPORTED = {
@@ -63,7 +56,7 @@ OVERSIZE = {
     "matchers/probabilistic.py": 418,
 }
 # Not held to MAX_LINES: the synthetic county generator, and generated Django migrations.
-SIZE_EXEMPT = ("pipelines/synthetic/", "webapp/casework/migrations/")
+SIZE_EXEMPT = ("synthetic/", "webapp/casework/migrations/")
 
 
 def _module_name(path: Path) -> str:
@@ -350,7 +343,7 @@ def _size_problems(sizes: dict[str, int], oversize: dict[str, int]) -> list[str]
             {"pipelines/a.py": 500},
             ["pipelines/a.py: now 300 lines, under 400: drop it from OVERSIZE"],
         ),
-        ({"pipelines/synthetic/cases.py": 1343}, {}, []),
+        ({"synthetic/cases.py": 1343}, {}, []),
     ],
 )
 def test_size_rule_on_known_sizes(sizes, oversize, expected):

@@ -20,11 +20,11 @@ from factory import make_id, registry_row, roster_row, settlement_row, write_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.feeds import FEEDS
-from pipelines.ingest import ingest
-from pipelines.link import link
-from pipelines.standardize import standardize
-from pipelines.warehouse import connect
+from pipelines.core.feeds import FEEDS
+from pipelines.core.warehouse import connect
+from pipelines.ingest.deliveries import ingest
+from pipelines.transform.link import link
+from pipelines.transform.standardize import standardize
 
 AS_OF = date(2026, 11, 20)
 DAY = "2026-11-10"
@@ -429,7 +429,7 @@ def _roster(n: int, start: int = 0) -> list[dict]:
 
 
 def test_28_roster_snapshot_with_half_its_people_missing_is_held(tmp_path):
-    from pipelines.ingest import accept_delivery
+    from pipelines.ingest.deliveries import accept_delivery
 
     landing = tmp_path / "landing"
     write_csv(landing, "civil_affairs", "2026-10-31", _roster(100))
@@ -488,7 +488,7 @@ def test_30_random_bytes_get_a_clear_outcome(tmp_path_factory, body, suffix):
 
 
 def test_quarantine_export_carries_raw_values_masked(tmp_path):
-    from pipelines.exports import QUARANTINE_COLUMNS, export_quarantine
+    from pipelines.outputs.exports import QUARANTINE_COLUMNS, export_quarantine
 
     con, _ = _settlements(tmp_path, [settlement_row("S1", A, "张三", "100.00", settled_on="昨天")])
     out = tmp_path / "q.csv"

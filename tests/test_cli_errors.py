@@ -19,8 +19,8 @@ from factory import make_id, policy_only, registry_row, roster_row, settlement_r
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.night import run_night
-from pipelines.warehouse import open_warehouse
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
 
 REPO = Path(__file__).resolve().parent.parent
 LOW, OTHER = make_id(seq="011"), make_id(seq="021")
@@ -276,7 +276,7 @@ def test_failed_exports_do_not_keep_the_alerts_from_the_casework_store(tmp_path)
 
 def test_the_dags_publish_step_records_its_failure_too(county, tmp_path):
     """The DAG's publish task closes the run: a failed one leaves it publish_failed, not running; its retry succeeds."""
-    from pipelines.night import step_ingest, step_publish
+    from pipelines.orchestration.night import step_ingest, step_publish
 
     wh = tmp_path / "w.duckdb"
     shutil.copy(county / "wh" / "w.duckdb", wh)
@@ -410,12 +410,12 @@ def test_casework_publish_on_a_folder_in_its_own_process(tmp_path):
 
 def test_a_defect_keeps_its_traceback(county, tmp_path, monkeypatch):
     """Only expected failures are folded into one line: a bug in a command still surfaces as itself."""
-    import pipelines.exports
+    import pipelines.outputs.exports
 
     def broken(*args, **kwargs):
         raise KeyError("a bug")
 
-    monkeypatch.setattr(pipelines.exports, "export_alerts", broken)
+    monkeypatch.setattr(pipelines.outputs.exports, "export_alerts", broken)
     r = CliRunner().invoke(
         app, ["alerts", "export", "--out", str(tmp_path / "a.csv"), "--warehouse", str(county / "wh" / "w.duckdb")]
     )

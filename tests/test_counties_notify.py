@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from pipelines.counties import connection_url, load_counties
-from pipelines.errors import PolicyError
-from pipelines.notify import NotifySpec, deadline_missed, scrub, send
-from pipelines.sources import Conn
+from pipelines.core.errors import PolicyError
+from pipelines.ingest.sources import Conn
+from pipelines.orchestration.counties import connection_url, load_counties
+from pipelines.outputs.notify import NotifySpec, deadline_missed, scrub, send
 
 
 def _write(tmp_path, data) -> str:

@@ -44,7 +44,7 @@ def test_dag_file_imports_nothing_heavy():
     code = (
         "import sys, time; t = time.perf_counter(); "
         f"sys.path.insert(0, {str(ROOT)!r}); import dags.doudi_nightly; "
-        "heavy = [m for m in ('duckdb', 'pandas', 'pyarrow', 'pipelines.night') if m in sys.modules]; "
+        "heavy = [m for m in ('duckdb', 'pandas', 'pyarrow', 'pipelines.orchestration.night') if m in sys.modules]; "
         "print(heavy)"
     )
     out = subprocess.run(
@@ -93,7 +93,7 @@ def test_dagbag_integrity(airflow_home):
     assert dag.task_dict["exchange"].upstream_task_ids == {"county_night.monthly_report"}
     assert {"doudi", "nightly"} <= set(dag.tags)
     assert dag.max_active_runs == 1
-    assert dag.deadline and dag.deadline[0].callback.path == "pipelines.notify.deadline_missed"
+    assert dag.deadline and dag.deadline[0].callback.path == "pipelines.outputs.notify.deadline_missed"
     tasks = dag.task_dict
     pull = tasks["pull"]
     assert pull.retries >= 3 and pull.retry_exponential_backoff and pull.execution_timeout is not None
@@ -181,7 +181,7 @@ def _two_counties(root: Path) -> Path:
 
     import yaml
 
-    from pipelines.synthetic import generate_county
+    from synthetic import generate_county
 
     for code, seed in (("520302", 3), ("520303", 4)):
         generate_county(root / "gen" / code, persons=1000, seed=seed, as_of=date(2026, 11, 20))
@@ -240,7 +240,7 @@ def test_one_run_maps_over_counties_and_a_late_source_fails_only_its_branch(airf
 
     import pendulum
 
-    from pipelines.night import run_night
+    from pipelines.orchestration.night import run_night
 
     cfg = _two_counties(tmp_path)
     dag = _for_test()
@@ -295,7 +295,7 @@ def test_three_nights_backfilled_after_clearing_give_the_same_exports(airflow_ho
     import pendulum
     import yaml
 
-    from pipelines.synthetic import generate_county
+    from synthetic import generate_county
 
     generate_county(tmp_path / "gen", persons=1000, seed=9, as_of=date(2026, 11, 20))
     cfg = tmp_path / "counties.yaml"

@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.ingest import landing_inventory
-from pipelines.night import run_night
-from pipelines.synthetic import generate_county
-from pipelines.synthetic.messy import messy_night
+from pipelines.ingest.deliveries import landing_inventory
+from pipelines.orchestration.night import run_night
+from synthetic import generate_county
+from synthetic.messy import messy_night
 
 pytestmark = pytest.mark.slow
 
@@ -121,7 +121,7 @@ def test_review_explain_quarantine_compare_and_accept_show_something(demo, tmp_p
 
 
 def test_the_second_night_raises_nothing_from_the_messy_rows(demo):
-    from pipelines.warehouse import open_warehouse
+    from pipelines.core.warehouse import open_warehouse
 
     with open_warehouse(demo["wh"], read_only=True) as con:
         cited = con.execute(

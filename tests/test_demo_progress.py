@@ -10,8 +10,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.synthetic import generate_county
-from pipelines.synthetic.progress import STAGES
+from synthetic import generate_county
+from synthetic.progress import STAGES
 
 AS_OF = date(2026, 11, 20)
 

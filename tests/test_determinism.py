@@ -74,7 +74,7 @@ ALLOWED: dict[tuple[str, str], str] = {
         for column in ("last_delivered_on", "freshness_days")
     },
     (
-        "pipelines/households.py",
+        "pipelines/transform/households.py",
         "select 1 from marts.household_profile where household_key = ? union all "
         "select 1 from int.household_member where household_key = ? limit 1",
     ): "an existence test: every row is the constant 1",

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.exports import export_alerts, export_links
-from pipelines.night import run_night
-from pipelines.synthetic import generate_county
-from pipelines.warehouse import open_warehouse
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
+from pipelines.outputs.exports import export_alerts, export_links
+from synthetic import generate_county
 
 AS_OF = date(2026, 11, 20)
 REACHABLE = ("exact", "normalised", "certificate", "fuzzy")

@@ -1,7 +1,7 @@
-"""The province exchange (pipelines/exchange.py) on two generated counties sharing patients, no Airflow.
+"""The province exchange (pipelines/outputs/exchange.py) on two generated counties sharing patients, no Airflow.
 
 County 520303 (seed 8) treats four residents of county 520302 (seed 7) and one stranger on
-2026-11-19 (pipelines/synthetic/province.py). After both nights of the 19th the exchange moves
+2026-11-19 (synthetic/province.py). After both nights of the 19th the exchange moves
 exactly those four settlements to 520302, whose night of the 20th raises the alerts its roster
 calls for, routed to the resident's township; 520303 leaves the four to 520302 (a referral).
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.exchange import delivery_path, exchange, referral_path
-from pipelines.night import run_night
-from pipelines.warehouse import open_warehouse
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
+from pipelines.outputs.exchange import delivery_path, exchange, referral_path
 
 HOME, HOST = "520302", "520303"
 VISIT_DAY = date(2026, 11, 19)
@@ -28,8 +28,8 @@ NIGHTS = [date(2026, 11, 18), date(2026, 11, 19), date(2026, 11, 20)]
 
 @pytest.fixture(scope="module")
 def province(tmp_path_factory):
-    from pipelines.synthetic import generate_county
-    from pipelines.synthetic.province import plant_visits
+    from synthetic import generate_county
+    from synthetic.province import plant_visits
 
     root = tmp_path_factory.mktemp("province")
     for code, seed in ((HOME, 7), (HOST, 8)):

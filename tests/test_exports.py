@@ -16,11 +16,11 @@ from factory import make_id, registry_row, roster_row, settlement_row, write_csv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines import exports as ex
-from pipelines.idcard import mask_ids_in
-from pipelines.night import run_night
+from pipelines.core.idcard import mask_ids_in
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
+from pipelines.outputs import exports as ex
 from pipelines.outputs.exports import alerts, links, sheets
-from pipelines.warehouse import open_warehouse
 
 AS_OF = date(2026, 11, 20)
 HYPERLINK = '=HYPERLINK("http://x","y")'
@@ -99,7 +99,7 @@ _ALPHABET = st.sampled_from(list("=+-@＝＋－＠ \t\r\n\x00\u3000\u00a0\ufeff\
 def test_sql_and_python_agree(values):
     import duckdb
 
-    from pipelines.warehouse import SQL_DIR
+    from pipelines.core.warehouse import SQL_DIR
 
     con = duckdb.connect()
     con.execute((SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
@@ -208,8 +208,8 @@ def _publish(warehouse: Path) -> None:
 
 
 def _report(warehouse: Path, out: Path) -> None:
+    from pipelines.outputs.report.build import build_report, write_report
     from pipelines.policy import load_policy
-    from pipelines.report import build_report, write_report
 
     with open_warehouse(warehouse) as con:
         report = build_report(con, "2026-11", None, load_policy())
@@ -300,7 +300,7 @@ def test_ids_inside_codes_and_unknown_columns_are_masked(county, tmp_path):
             ex.export_alerts(con, tmp_path / f"a{reveal}.csv", reveal_ids=reveal)
             ex.export_quarantine(con, tmp_path / f"q{reveal}.csv", reveal_ids=reveal)
             ex.export_compare(con, "medical_settlements", tmp_path / f"c{reveal}.csv", "csv", reveal_ids=reveal)
-        from pipelines.households import household_profile
+        from pipelines.transform.households import household_profile
 
         for reveal in (False, True):
             (tmp_path / f"h{reveal}.csv").write_text(str(household_profile(con, "HH" + D, reveal)), "utf-8-sig")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from factory import make_id, roster_row, settlement_row, write_csv
 
-from pipelines.night import run_night, step_ingest, step_standardize, step_validate
-from pipelines.warehouse import connect
+from pipelines.core.warehouse import connect
+from pipelines.orchestration.night import run_night, step_ingest, step_standardize, step_validate
 
 AS_OF = date(2026, 11, 20)
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +96,7 @@ def test_a_delivery_failing_a_critical_expectation_is_held_with_data_docs_saying
     page = _docs_of(Path(summary.data_docs).parent, delivery_id)
     assert column in page and "held" in page
     # accepted deliberately: the next staging uses it
-    from pipelines.ingest import accept_delivery
+    from pipelines.ingest.deliveries import accept_delivery
 
     accept_delivery(con, delivery_id, by="县数据专员")
     con.close()
@@ -150,7 +150,7 @@ _SHAPES = re.compile(r"\\d\{(15|17|18|4)\}|\\d\{1,2\}|\\.\\d\{1,2\}|\[0-9\]\{(15
 
 
 def test_the_contracts_define_no_valid_id_date_or_amount():
-    """One definition of a valid ID, date or amount: the staging SQL's (macros.sql, pipelines/idcard.py).
+    """One definition of a valid ID, date or amount: the staging SQL's (macros.sql, pipelines/core/idcard.py).
     No regular expression in expectations/ restates one, and no suite matches values against a regex."""
     found = [
         f"{path.name}:{n}: {line.strip()}"

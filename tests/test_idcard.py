@@ -1,4 +1,4 @@
-"""ID normalisation and validity: one definition (pipelines/idcard.py), the SQL macros held to it
+"""ID normalisation and validity: one definition (pipelines/core/idcard.py), the SQL macros held to it
 case by case, on every Unicode code point and by a property test, and python-stdnum's ``cn.ric``
 as the reference for 18-character IDs."""
 
@@ -17,8 +17,8 @@ from stdnum import numdb
 from stdnum.cn import ric
 from stdnum.exceptions import InvalidComponent, ValidationError
 
-from pipelines import idcard
-from pipelines.warehouse import SQL_DIR
+from pipelines.core import idcard
+from pipelines.core.warehouse import SQL_DIR
 
 BORN_1949_X = "11010519491231002X"  # a published example ID, check character X
 BORN_2008 = make_id("520302", "20080229", "123")  # leap day, 2000s birth
@@ -385,9 +385,9 @@ def test_staging_judges_a_birth_date_against_its_delivery_date(tmp_path):
     1899 is id_bad_birth_date (not linked, not quarantined, counted), whatever the night's date."""
     from factory import registry_row, write_csv
 
-    from pipelines.ingest import ingest
-    from pipelines.standardize import standardize
-    from pipelines.warehouse import connect
+    from pipelines.core.warehouse import connect
+    from pipelines.ingest.deliveries import ingest
+    from pipelines.transform.standardize import standardize
 
     day = "2026-11-10"
     ids = {

@@ -5,7 +5,7 @@ on copies of the same warehouse: once as a night normally runs (staging only the
 came or went, reusing what did not change) and once with ``DOUDI_FULL_REBUILD=1`` (every derived
 layer rebuilt from its inputs). The exports and the tables behind them must be the same.
 
-The nights after the first bring the next night's deliveries (``pipelines.synthetic.delta``), a
+The nights after the first bring the next night's deliveries (``synthetic.delta``), a
 reversal of a settlement nobody has delivered yet, then that settlement and a corrected file that
 supersedes one already loaded.
 """
@@ -21,10 +21,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from pipelines.night import run_night
-from pipelines.synthetic import generate_county
-from pipelines.synthetic.delta import next_night
-from pipelines.warehouse import open_warehouse
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
+from synthetic import generate_county
+from synthetic.delta import next_night
 
 pytestmark = pytest.mark.slow
 
@@ -154,7 +154,7 @@ def test_person_master_built_in_parts_is_the_same(tmp_path, monkeypatch):
     generate_county(county, persons=1500, seed=5, as_of=AS_OF)
     whole, parts = tmp_path / "whole" / "warehouse.duckdb", tmp_path / "parts" / "warehouse.duckdb"
     a_night = run_night(county / "landing", AS_OF, whole)
-    monkeypatch.setattr("pipelines.link.PERSON_PART", 400)
+    monkeypatch.setattr("pipelines.transform.link.PERSON_PART", 400)
     b_night = run_night(county / "landing", AS_OF, parts)
     with open_warehouse(whole, read_only=True) as a, open_warehouse(parts, read_only=True) as b:
         persons = a.execute("select count(*) from int.person").fetchall()[0][0]

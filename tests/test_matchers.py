@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from matchers.names import fold, pinyin
 from pipelines.cli import app
-from pipelines.idcard import check_char
-from pipelines.night import run_night
-from pipelines.warehouse import open_warehouse
+from pipelines.core.idcard import check_char
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
 
 
 @pytest.mark.parametrize(
@@ -198,7 +198,7 @@ def test_compare_levels_in_sql_on_pairs_with_known_answers(tmp_path):
     """Each comparison's level for hand-built pairs: folded alike, read alike, pinyin Jaro-Winkler on
     either side of ``pinyin_close`` (0.88: zhanglihui 0.96, zhangwei 0.87 from zhanglihua), a side missing."""
     from matchers.probabilistic import compare, load_settings
-    from pipelines.warehouse import connect
+    from pipelines.core.warehouse import connect
 
     con = connect(tmp_path / "w.duckdb")  # the warehouse's schema (int.name_reading, meta.build)
     born = date(1980, 1, 2)

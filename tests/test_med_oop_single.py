@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from factory import make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
 
-from pipelines.night import run_night
-from pipelines.warehouse import open_warehouse
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
 
 AS_OF = date(2026, 11, 25)
 SNAP_1, SNAP_2 = "2026-10-31", "2026-11-20"
@@ -204,7 +204,7 @@ def test_comparison_results_name_the_disagreements(night, tmp_path):
     """DOMAIN.md: the department's comparison results name the disagreement too."""
     import csv
 
-    from pipelines.exports import export_compare
+    from pipelines.outputs.exports import export_compare
 
     ids, _, summary = night
     out = tmp_path / "compare.csv"

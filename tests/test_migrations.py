@@ -21,11 +21,11 @@ import pytest
 from factory import make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
 
 from pipelines.core import incremental
+from pipelines.core.errors import WarehouseError
 from pipelines.core.incremental import changed, remember, sql_fingerprint
 from pipelines.core.migrations import MIGRATIONS_DIR, applied, migrate, migrations
-from pipelines.errors import WarehouseError
-from pipelines.night import run_night
-from pipelines.warehouse import SQL_DIR, open_warehouse
+from pipelines.core.warehouse import SQL_DIR, open_warehouse
+from pipelines.orchestration.night import run_night
 
 MED = policy_only("MED_OOP_SINGLE")
 LOW, OTHER = make_id(seq="011"), make_id(seq="021")
@@ -212,7 +212,7 @@ def test_every_step_that_skips_work_records_its_target_and_macros_count(tmp_path
     run_night(landing, date(2026, 11, 2), wh, MED)
     with open_warehouse(wh) as con:
         before = dict(con.execute("select target, fingerprint from meta.build").fetchall())
-    from pipelines.feeds import FEED_NAMES
+    from pipelines.core.feeds import FEED_NAMES
 
     expected = {f"staging:{f}" for f in FEED_NAMES} | {
         "household_member:civil_affairs",

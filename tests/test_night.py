@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from matchers.names import name_table
 from pipelines.cli import app
-from pipelines.exports import ALERT_COLUMNS, LINK_COLUMNS
-from pipelines.night import run_night
-from pipelines.warehouse import open_warehouse
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
+from pipelines.outputs.exports import ALERT_COLUMNS, LINK_COLUMNS
 
 LOW, OTHER, LATE = make_id(seq="011"), make_id(seq="021"), make_id(seq="031")
 MED = policy_only("MED_OOP_SINGLE")  # the tiny county is built for the medical rule only
@@ -275,7 +275,7 @@ def _first_night_and_a_second_delivery(landing, wh) -> dict:
 
 
 def test_a_night_that_fails_halfway_leaves_the_warehouse_as_it_was(tmp_path, monkeypatch):
-    import pipelines.rules as rules_mod  # the rules step calls it from there
+    import pipelines.rules.engine as rules_mod  # the rules step calls it from there
 
     landing, wh = tmp_path / "landing", tmp_path / "w.duckdb"
     before = _first_night_and_a_second_delivery(landing, wh)
@@ -303,7 +303,7 @@ def test_a_killed_night_leaves_the_warehouse_as_it_was(tmp_path):
     before = _first_night_and_a_second_delivery(landing, wh)
     code = (
         "import os, signal, sys; from datetime import date; from pathlib import Path\n"
-        "import pipelines.link as l, pipelines.night as n\n"
+        "import pipelines.transform.link as l, pipelines.orchestration.night as n\n"
         "l.link = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
         f"n.run_night(Path({str(landing)!r}), date(2026, 11, 3), Path({str(wh)!r}))\n"
     )
@@ -330,7 +330,7 @@ def test_run_exit_status_and_problem_lines(tmp_path):
     assert r.exit_code == 0
     with open(tmp_path / "d.csv", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
-    from pipelines.exports import DELIVERY_COLUMNS
+    from pipelines.outputs.exports import DELIVERY_COLUMNS
 
     assert list(rows[0]) == DELIVERY_COLUMNS
     assert {r["outcome"] for r in rows} == {"loaded", "rejected"}

@@ -12,9 +12,9 @@ from factory import make_id, policy_only, registry_row, roster_row, settlement_r
 from typer.testing import CliRunner
 
 from pipelines.cli import app
+from pipelines.core.warehouse import open_warehouse
 from pipelines.orchestration.runner import run_task
 from pipelines.orchestration.steps import NIGHT_STEPS, NightContext
-from pipelines.warehouse import open_warehouse
 
 MED = policy_only("MED_OOP_SINGLE")
 LOW, OTHER = make_id(seq="011"), make_id(seq="021")
@@ -63,7 +63,7 @@ def test_doudi_run_rewinds_the_partition_as_the_dag_does(tmp_path, caplog, befor
     for night in before:
         _doudi_run(landing, wh, night)
         states[night] = _state(wh)
-    caplog.set_level("INFO", logger="pipelines.partition")
+    caplog.set_level("INFO", logger="pipelines.orchestration.partition")
     _doudi_run(landing, wh, again)
     if rewound != "forward":
         assert any(rewound in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
@@ -80,7 +80,7 @@ def _last_run(wh):
 
 
 def test_a_failing_step_writes_the_failed_run_and_its_timings_in_doudi_run(tmp_path, monkeypatch):
-    import pipelines.link
+    import pipelines.transform.link
 
     landing, wh = tmp_path / "landing", tmp_path / "warehouse.duckdb"
     _county(landing)
@@ -88,8 +88,8 @@ def test_a_failing_step_writes_the_failed_run_and_its_timings_in_doudi_run(tmp_p
     def broken(con, as_of):
         raise RuntimeError("linkage broke")
 
-    monkeypatch.setattr(pipelines.link, "link", broken)
-    from pipelines.night import run_night
+    monkeypatch.setattr(pipelines.transform.link, "link", broken)
+    from pipelines.orchestration.night import run_night
 
     with pytest.raises(RuntimeError, match="linkage broke"):
         run_night(landing, date(2026, 11, 2), wh, MED)
@@ -100,7 +100,7 @@ def test_a_failing_step_writes_the_failed_run_and_its_timings_in_doudi_run(tmp_p
 
 
 def test_a_failing_step_writes_the_failed_run_and_its_timings_in_the_dags_tasks(tmp_path, monkeypatch):
-    import pipelines.link
+    import pipelines.transform.link
 
     landing, wh = tmp_path / "landing", tmp_path / "warehouse.duckdb"
     _county(landing)
@@ -114,7 +114,7 @@ def test_a_failing_step_writes_the_failed_run_and_its_timings_in_the_dags_tasks(
     def broken(con, as_of):
         raise RuntimeError("linkage broke")
 
-    monkeypatch.setattr(pipelines.link, "link", broken)
+    monkeypatch.setattr(pipelines.transform.link, "link", broken)
     task = NightContext(wh, ctx.as_of, MED, landing=landing, run_id=ingested["run_id"])
     with pytest.raises(RuntimeError, match="linkage broke"):
         run_task("link", task)

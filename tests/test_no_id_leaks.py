@@ -1,6 +1,6 @@
 """No output of the product carries a full ID number unless asked (--reveal-ids): record keys
 (家庭编号|身份证号, a certificate number, an enrolment key), raw values and evidence are masked by one
-mechanism, the macro ``mask_ids_in`` (SQL) and ``pipelines.idcard.mask_ids_in`` (Python).
+mechanism, the macro ``mask_ids_in`` (SQL) and ``pipelines.core.idcard.mask_ids_in`` (Python).
 
 Every CLI command that prints or writes something is run on a small generated county, its stdout,
 its files (XLSX read inside its zip), the night's exports, Data Docs and logs scanned for any 18
@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.idcard import is_valid, mask_ids_in
-from pipelines.warehouse import open_warehouse
+from pipelines.core.idcard import is_valid, mask_ids_in
+from pipelines.core.warehouse import open_warehouse
 
 AS_OF = date(2026, 11, 20)
 _WINDOW = re.compile(r"(?=([0-9]{17}[0-9X]))")  # every 18-character window, overlapping
@@ -43,7 +43,7 @@ def file_text(path: Path) -> str:
 def test_python_and_sql_mask_ids_in_agree(texts):
     import duckdb
 
-    from pipelines.warehouse import SQL_DIR
+    from pipelines.core.warehouse import SQL_DIR
 
     con = duckdb.connect()
     con.execute((SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
@@ -54,7 +54,7 @@ def test_python_and_sql_mask_ids_in_agree(texts):
 
 @pytest.fixture(scope="module")
 def county(tmp_path_factory) -> dict:
-    from pipelines.synthetic import generate_county
+    from synthetic import generate_county
 
     root = tmp_path_factory.mktemp("leaks")
     generate_county(root / "county", persons=1000, seed=9, as_of=AS_OF)

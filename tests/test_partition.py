@@ -1,7 +1,7 @@
 """Nights as transactions keyed by their as-of date: rerun, clear a step, backfill — same warehouse.
 
-The nights are run step by step, as the Airflow DAG's tasks run them (``pipelines.night.step_*``
-with ``pipelines.partition.prepare_night`` first and ``finish_night`` last), on a generated county
+The nights are run step by step, as the Airflow DAG's tasks run them (``pipelines.orchestration.night.step_*``
+with ``pipelines.orchestration.partition.prepare_night`` first and ``finish_night`` last), on a generated county
 whose settlements arrive on 2026-11-18, -19 and -20 (rosters on 10-31 and 11-20).
 """
 
@@ -15,10 +15,17 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.errors import DoudiError
-from pipelines.night import step_ingest, step_link, step_publish, step_rules, step_standardize, step_validate
-from pipelines.partition import finish_night, nights_dir, prepare_night, snapshots
-from pipelines.synthetic import generate_county
+from pipelines.core.errors import DoudiError
+from pipelines.orchestration.night import (
+    step_ingest,
+    step_link,
+    step_publish,
+    step_rules,
+    step_standardize,
+    step_validate,
+)
+from pipelines.orchestration.partition import finish_night, nights_dir, prepare_night, snapshots
+from synthetic import generate_county
 
 NIGHTS = [date(2026, 11, 18), date(2026, 11, 19), date(2026, 11, 20)]
 

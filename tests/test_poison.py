@@ -23,11 +23,11 @@ import pyarrow.parquet as pq
 import pytest
 from factory import make_id, registry_row, settlement_row, write_csv
 
-from pipelines.feeds import FEEDS
-from pipelines.ingest import LOADED, ingest, landing_inventory
+from pipelines.core.feeds import FEEDS
+from pipelines.core.safe_text import printable
+from pipelines.core.warehouse import connect
+from pipelines.ingest.deliveries import LOADED, ingest, landing_inventory
 from pipelines.policy import DeliveryLimits, load_policy
-from pipelines.safe_text import printable
-from pipelines.warehouse import connect
 
 AS_OF = date(2026, 11, 20)
 DAY = "2026-11-10"
@@ -163,7 +163,7 @@ def test_a_file_over_a_delivery_limit_is_rejected_saying_which(tmp_path, case, l
     build(tmp_path / "landing")
     con, result = _night(tmp_path, limits)
     if outcome == "loaded_with_quarantine":
-        from pipelines.standardize import standardize
+        from pipelines.transform.standardize import standardize
 
         standardize(con, 1000)
         assert (
@@ -198,15 +198,15 @@ def test_a_refused_allocation_rejects_the_file_not_the_night(tmp_path, monkeypat
 def test_a_readers_message_quoting_a_line_leaks_no_id(tmp_path, monkeypatch, caplog):
     """A reader's error may quote the line it could not parse (pyarrow's do): the reason stored,
     exported and logged carries the ID masked."""
-    import pipelines.ingest
-    from pipelines.errors import FeedRejected
+    import pipelines.ingest.deliveries
+    from pipelines.core.errors import FeedRejected
 
     full = make_id(seq="077")
 
     def quote(*args, **kwargs):
         raise FeedRejected(f"cannot parse the CSV: row 3: '{full},张三,正常'")
 
-    monkeypatch.setattr(pipelines.ingest, "read_delivery", quote)
+    monkeypatch.setattr(pipelines.ingest.deliveries, "read_delivery", quote)
     write_csv(tmp_path / "landing", "household_registry", DAY, _registry(3), name="r.csv")
     with caplog.at_level(logging.INFO):
         con, _ = _night(tmp_path)
@@ -218,7 +218,7 @@ def test_limits_are_configuration_validated_when_loaded(tmp_path):
     """delivery.yaml's limits are the model's defaults; a nonsense limit stops the night at start."""
     import shutil
 
-    from pipelines.errors import PolicyError
+    from pipelines.core.errors import PolicyError
 
     assert load_policy().delivery.limits == DeliveryLimits()
     policy_dir = tmp_path / "policy"
@@ -278,7 +278,7 @@ def test_every_landing_entry_is_accounted_for_and_links_are_not_followed(tmp_pat
     # a second night lists them once, not twice
     con.close()
     con, _ = _night(tmp_path, run_id=2)
-    from pipelines.exports import export_deliveries
+    from pipelines.outputs.exports import export_deliveries
 
     export_deliveries(con, tmp_path / "d.csv", "csv")
     with open(tmp_path / "d.csv", encoding="utf-8-sig") as f:
@@ -349,7 +349,7 @@ def test_poison_files_beside_a_county_cost_it_nothing(tmp_path):
     """The issue's hostile files dropped into a generated county's landing area with its real
     deliveries: `doudi run` finishes with exit 3, names each, loads every other file, leaks no script
     into Data Docs and no control character onto the terminal; the next night runs normally."""
-    from pipelines.synthetic import generate_county
+    from synthetic import generate_county
 
     generate_county(tmp_path, persons=1500, seed=5, as_of=AS_OF)
     landing, wh = tmp_path / "landing", tmp_path / "wh" / "w.duckdb"

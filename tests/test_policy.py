@@ -9,13 +9,13 @@ from datetime import date
 import pytest
 from factory import COUNTY_RULES, make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
 
-from pipelines.errors import PolicyError
-from pipelines.night import run_night
+from pipelines.core.errors import PolicyError
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
 from pipelines.policy import DEFAULT_DIR, load_policy
 from pipelines.policy.params import RULE_PARAMETERS
 from pipelines.policy.rule_folders import rule_catalog
-from pipelines.rules import check_rule_parameters
-from pipelines.warehouse import open_warehouse
+from pipelines.rules.engine import check_rule_parameters
 
 
 def test_defaults_load_and_every_rule_is_wired():
@@ -91,7 +91,7 @@ def test_a_county_rules_file_overrides_the_folders_as_before(policy_dir, caplog)
     """A county's rules.yaml from before the folders loads to the very rules the folders ship (same
     parameters, so the same versions and fingerprints); an edit in it wins; a rule it does not list
     (added after the county copied the file) runs as its folder says, with a warning naming it."""
-    from pipelines.rules import rule_fingerprint
+    from pipelines.rules.engine import rule_fingerprint
 
     shipped, county = load_policy(), load_policy(policy_dir)
     assert list(county.rules) == list(shipped.rules)

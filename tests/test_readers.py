@@ -10,12 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 from factory import make_id, registry_row, write_csv
 
-from pipelines.errors import FeedRejected
-from pipelines.feeds import FEEDS, header_map
-from pipelines.ingest import ingest
-from pipelines.readers import read_delivery
-from pipelines.standardize import standardize
-from pipelines.warehouse import connect, scan_frame
+from pipelines.core.errors import FeedRejected
+from pipelines.core.feeds import FEEDS, header_map
+from pipelines.core.warehouse import connect, scan_frame
+from pipelines.ingest.deliveries import ingest
+from pipelines.ingest.readers import read_delivery
+from pipelines.transform.standardize import standardize
 
 ID_A = make_id(seq="011")
 ROWS = [
@@ -178,8 +178,8 @@ def test_deliveries_after_the_night_are_not_loaded(tmp_path):
 
 
 def test_malformed_rows_are_listed_in_the_links_export(tmp_path):
-    from pipelines.exports import export_links
-    from pipelines.link import link
+    from pipelines.outputs.exports import export_links
+    from pipelines.transform.link import link
 
     landing = tmp_path / "landing"
     broken = landing / "civil_affairs" / "2026-11-01" / "r.csv"

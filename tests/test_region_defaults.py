@@ -18,11 +18,11 @@ import yaml
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.errors import PolicyError
-from pipelines.night import run_night
+from pipelines.core.errors import PolicyError
+from pipelines.core.warehouse import SQL_DIR, open_warehouse
+from pipelines.orchestration.night import run_night
 from pipelines.policy import DEFAULT_DIR, REGION_FIGURES, load_policy
-from pipelines.synthetic import generate_county
-from pipelines.warehouse import SQL_DIR, open_warehouse
+from synthetic import generate_county
 
 COUNTY = "220221"
 AS_OF = date(2026, 11, 20)
@@ -144,7 +144,7 @@ def test_summary_names_the_missing_figures(night):
     assert all(label in line for label in LABELS)
     assert "54,188元/年" in line and "23,119元/年" in line and "546元/月" in line and "364.33元/月" in line
     # the same lines for the DAG's night.json, read back from the warehouse
-    from pipelines.night import policy_defaults_summary
+    from pipelines.orchestration.night import policy_defaults_summary
 
     assert policy_defaults_summary(night[0], AS_OF) == summary.policy_defaults
 

@@ -22,13 +22,13 @@ import pandas as pd
 import pytest
 from factory import make_id, settlement_row, write_csv
 
-from pipelines.exports import COMPARE_COLUMNS, export_compare
-from pipelines.labels import CATEGORY_ORDER, RULE_NAMES
-from pipelines.night import run_night
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
+from pipelines.outputs.exports import COMPARE_COLUMNS, export_compare
+from pipelines.outputs.labels import CATEGORY_ORDER, RULE_NAMES
+from pipelines.outputs.report.build import SECTIONS, build_report, is_month_end, parse_month, write_report
 from pipelines.policy import load_policy
-from pipelines.report import SECTIONS, build_report, is_month_end, parse_month, write_report
-from pipelines.synthetic import generate_county
-from pipelines.warehouse import open_warehouse
+from synthetic import generate_county
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTEFACTS = ROOT / "var" / "test-artefacts" / "report"
@@ -274,8 +274,8 @@ def test_a_month_without_a_previous_snapshot_has_no_baseline(county):
 def test_rules_skipped_for_feeds_not_in_force_are_named_in_chinese(county):
     """31 October: only the roster and the registry had come; every rule needing another feed skipped
     that night (meta.rule_skip), and the report names each with its feed and why."""
-    from pipelines.labels import FEED_NAMES_ZH
-    from pipelines.report_render import render_html
+    from pipelines.outputs.labels import FEED_NAMES_ZH
+    from pipelines.outputs.report.render import render_html
 
     policy = _policy()
     delivered = {"civil_affairs", "household_registry"}

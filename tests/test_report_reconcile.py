@@ -23,10 +23,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from pipelines.core.warehouse import open_warehouse
+from pipelines.outputs.report.build import SECTIONS
 from pipelines.policy import DEFAULT_DIR
-from pipelines.report import SECTIONS
-from pipelines.synthetic import generate_county
-from pipelines.warehouse import open_warehouse
+from synthetic import generate_county
 
 pytestmark = pytest.mark.slow
 

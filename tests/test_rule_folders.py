@@ -13,7 +13,7 @@ import duckdb
 import pytest
 from factory import make_id, registry_row, roster_row, write_csv
 
-from pipelines.errors import PolicyError
+from pipelines.core.errors import PolicyError
 from pipelines.policy import load_policy
 from pipelines.policy.rule_folders import (
     SHIPPED_RULES,
@@ -22,7 +22,7 @@ from pipelines.policy.rule_folders import (
     render_evidence,
     rule_catalog,
 )
-from pipelines.rules import run_rule
+from pipelines.rules.engine import run_rule
 
 RULE_IDS = sorted(p.name for p in SHIPPED_RULES.iterdir() if (p / "rule.yaml").is_file())
 
@@ -150,8 +150,8 @@ where members >= getvariable('lh_members')
 
 
 def test_a_rule_added_as_a_folder_runs_in_a_night(tmp_path, monkeypatch):
-    from pipelines.night import run_night
-    from pipelines.warehouse import open_warehouse
+    from pipelines.core.warehouse import open_warehouse
+    from pipelines.orchestration.night import run_night
 
     extra = tmp_path / "county_rules"
     (extra / "LARGE_HOUSEHOLD").mkdir(parents=True)
@@ -181,9 +181,9 @@ def test_a_rule_added_as_a_folder_runs_in_a_night(tmp_path, monkeypatch):
 def test_every_evidence_sentence_renders_on_real_hits(tmp_path):
     """Each rule's sentence renders on every evidence item of its hits in a generated county (its
     planted cases): a field name the evidence does not carry fails here."""
-    from pipelines.night import run_night
-    from pipelines.synthetic.generate import generate_county
-    from pipelines.warehouse import open_warehouse
+    from pipelines.core.warehouse import open_warehouse
+    from pipelines.orchestration.night import run_night
+    from synthetic.generate import generate_county
 
     as_of = date(2026, 11, 20)
     generate_county(tmp_path / "county", persons=1000, seed=9, as_of=as_of)

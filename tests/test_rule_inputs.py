@@ -13,11 +13,11 @@ import pytest
 from factory import COUNTY_RULES, make_id, policy_only, roster_row, write_csv
 from typer.testing import CliRunner
 
-from pipelines.errors import PolicyError
-from pipelines.night import run_night
-from pipelines.night_report import write_night_report
+from pipelines.core.errors import PolicyError
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
+from pipelines.outputs.night_report import write_night_report
 from pipelines.policy import DEFAULT_DIR, load_policy
-from pipelines.warehouse import open_warehouse
 
 A, B, C, D = (make_id(birth=f"1970010{i}", seq="011") for i in range(1, 5))
 RULES = ("INS_NOT_ENROLLED", "REVIEW_OVERDUE")  # REVIEW_OVERDUE needs the roster only: it keeps running
@@ -123,7 +123,7 @@ def test_feed_never_delivered_raises_nothing_and_says_so(tmp_path):
     assert {"EDU_AID_MISSING", "DISABILITY_SUBSIDY_GAP", "MED_OOP_SINGLE", "HOUSING_UNSAFE"} <= skipped
     assert "MINOR_AGE_OUT" not in skipped  # education only adds evidence to it (optional_sources)
 
-    from pipelines.night import night_rules_skipped
+    from pipelines.orchestration.night import night_rules_skipped
 
     nights = [{"county": "520302", "as_of": "2026-11-10", "alerts": {},
                "exports": {"alerts": str(tmp_path / "exports" / "2026-11-10" / "alerts.csv")},

@@ -20,8 +20,8 @@ from typing import NamedTuple
 import pytest
 from factory import make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
 
-from pipelines.night import run_night
-from pipelines.warehouse import open_warehouse
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
 
 AS_OF = date(2026, 11, 25)  # school year 2026-2027
 COUNTY = "520302"

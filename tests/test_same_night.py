@@ -1,6 +1,6 @@
 """The same night, the same answer: a property over random next-night deliveries of a small county.
 
-For a random delta (``pipelines.synthetic.delta.next_night``: new settlements with reversals, roster
+For a random delta (``synthetic.delta.next_night``: new settlements with reversals, roster
 members leaving, changing category, joining), the second night of the county run three ways on copies
 of one first night's warehouse — incremental, rebuilt from scratch (``DOUDI_FULL_REBUILD=1``), and
 incremental again — gives ``alerts.csv`` and ``links.csv`` equal byte for byte. DuckDB runs with its
@@ -20,10 +20,10 @@ from factory import make_id, policy_only, registry_row, roster_row, settlement_r
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.night import run_night
-from pipelines.synthetic import generate_county
-from pipelines.synthetic.delta import next_night
-from pipelines.warehouse import open_warehouse
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
+from synthetic import generate_county
+from synthetic.delta import next_night
 
 AS_OF = date(2026, 11, 20)
 NIGHT2 = AS_OF + timedelta(days=1)

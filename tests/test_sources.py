@@ -1,4 +1,4 @@
-"""pipelines.sources against real servers: a folder, PostgreSQL 15, an HTTP API and an SFTP server.
+"""pipelines.ingest.sources against real servers: a folder, PostgreSQL 15, an HTTP API and an SFTP server.
 
 Every server runs locally (PostgreSQL through the shared fixtures of ``tests/pg.py``; HTTP and SFTP
 in-process on 127.0.0.1 port 0) and every test knows the exact answer it expects.
@@ -28,9 +28,9 @@ import pytest
 from pg import postgres_server, postgres_url, psql  # noqa: F401  (fixtures)
 from pydantic import TypeAdapter, ValidationError
 
-from pipelines.feeds import FEEDS, header_map
-from pipelines.readers import read_delivery
-from pipelines.sources import (
+from pipelines.core.feeds import FEEDS, header_map
+from pipelines.ingest.readers import read_delivery
+from pipelines.ingest.sources import (
     MANIFEST,
     Conn,
     FolderSource,
@@ -150,9 +150,9 @@ def test_env_connection_leaves_the_commands_logging_as_it_was(tmp_path):
     script = (
         "import logging\n"
         "logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')\n"
-        "from pipelines.sources import env_connection\n"
+        "from pipelines.ingest.sources import env_connection\n"
         "assert env_connection('yb_api').conn_type == 'https'\n"
-        "log = logging.getLogger('pipelines.sources')\n"
+        "log = logging.getLogger('pipelines.ingest.sources')\n"
         "log.info('an info line')\n"
         "log.warning('a warning line')\n"
     )
@@ -160,7 +160,7 @@ def test_env_connection_leaves_the_commands_logging_as_it_was(tmp_path):
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "an info line" not in r.stdout + r.stderr
-    assert r.stdout == "" and "WARNING pipelines.sources: a warning line" in r.stderr
+    assert r.stdout == "" and "WARNING pipelines.ingest.sources: a warning line" in r.stderr
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,8 +361,8 @@ def test_sql_wrong_password_and_bad_query(tmp_path, yb_database, monkeypatch, ca
 
 def test_sql_pull_is_accepted_by_ingest(tmp_path, yb_database):
     """End to end: canonical names as FEEDS.md lists them, found by discover, loaded by ingest."""
-    from pipelines.ingest import discover, ingest, plan_columns
-    from pipelines.warehouse import connect
+    from pipelines.core.warehouse import connect
+    from pipelines.ingest.deliveries import discover, ingest, plan_columns
 
     landing = tmp_path / "landing"
     pull(FEED, SqlSource(conn_id="yb_db", query=QUERY), landing, AS_OF)

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from pipelines.feeds import FEEDS
+from pipelines.core.feeds import FEEDS
 from pipelines.transform.sql_layers import LAYERS, SQL_DIR, main, rendered
 
 RENDERED = rendered()

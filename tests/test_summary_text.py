@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pipelines.night import NightSummary
+from pipelines.orchestration.night import NightSummary
 from pipelines.outputs.summary import nothing_delivered_text, print_night_summary
 
 AS_OF = date(2026, 11, 21)

@@ -19,11 +19,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import idcard
-from pipelines.errors import DoudiError
-from pipelines.feeds import FEED_NAMES, FEEDS, header_map
+from pipelines.core import idcard
+from pipelines.core.errors import DoudiError
+from pipelines.core.feeds import FEED_NAMES, FEEDS, header_map
 from pipelines.policy import load_policy
-from pipelines.synthetic import generate_county
+from synthetic import generate_county
 
 AS_OF = date(2026, 11, 22)
 PERSONS = 2000
@@ -356,7 +356,7 @@ _TRAD_BACK = {
 
 def _same_name(a: str, b: str) -> bool:
     """Forgiving comparison: spaces, traditional characters and homophones are the same name."""
-    from pipelines.synthetic import names
+    from synthetic import names
 
     a, b = "".join(a.split()), "".join(b.split())
     if a == b:

@@ -11,11 +11,11 @@ from factory import make_id, settlement_row, write_csv
 
 from expectations import gate_limits, validate_deliveries
 from expectations.suites import KEY, MISSING, QUARANTINE, WARNING, build_suite
-from pipelines.feeds import FEEDS
-from pipelines.ingest import ingest
-from pipelines.night import run_night
+from pipelines.core.feeds import FEEDS
+from pipelines.core.warehouse import connect
+from pipelines.ingest.deliveries import ingest
+from pipelines.orchestration.night import run_night
 from pipelines.policy import load_policy
-from pipelines.warehouse import connect
 
 AS_OF = date(2026, 11, 20)
 
@@ -143,7 +143,7 @@ def test_the_contracts_process_failing_or_killed_is_an_error_of_the_night_not_a_
     killed before it answers: both a ``DoudiError`` from ``finish`` that says so, nothing stored,
     the spill removed."""
     from expectations.background import BackgroundValidation
-    from pipelines.errors import DoudiError
+    from pipelines.core.errors import DoudiError
 
     con, loaded = _one_delivery(tmp_path)
     mostly = gate_limits(load_policy().delivery)
@@ -166,7 +166,7 @@ def test_a_night_that_fails_halfway_stops_the_contracts_process(tmp_path, monkey
     """The night fails in linkage: its error is the night's, the GX process is not left running and
     its spill is gone; the same night then runs to the end and stores the contracts' results."""
     import expectations
-    import pipelines.link
+    import pipelines.transform.link
     from expectations.background import BackgroundValidation
 
     _deliver_one(tmp_path)
@@ -181,7 +181,7 @@ def test_a_night_that_fails_halfway_stops_the_contracts_process(tmp_path, monkey
         raise RuntimeError("linkage broke")
 
     monkeypatch.setattr(expectations, "BackgroundValidation", Watched)  # where the night's runner takes them
-    monkeypatch.setattr(pipelines.link, "link", broken_link)
+    monkeypatch.setattr(pipelines.transform.link, "link", broken_link)
     wh = tmp_path / "wh" / "w.duckdb"
     with pytest.raises(RuntimeError, match="linkage broke"):
         run_night(tmp_path / "landing", AS_OF, wh)
@@ -226,7 +226,7 @@ sys.path.insert(0, {str(Path(__file__).parent)!r})
 from expectations import gate_limits
 from expectations.background import BackgroundValidation
 from pipelines.policy import load_policy
-from pipelines.warehouse import connect
+from pipelines.core.warehouse import connect
 con = connect({str(tmp_path / "w.duckdb")!r})
 contracts = BackgroundValidation(gate_limits(load_policy().delivery), None, {str(tmp_path / "spill")!r})
 contracts.submit(con, [1])
@@ -267,9 +267,9 @@ from pathlib import Path
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from factory import make_id, settlement_row, write_csv
 from expectations import gate_limits, validate_deliveries
-from pipelines.ingest import ingest
+from pipelines.ingest.deliveries import ingest
 from pipelines.policy import load_policy
-from pipelines.warehouse import connect
+from pipelines.core.warehouse import connect
 landing = Path({str(tmp_path)!r}) / "landing"
 rows = [settlement_row("S1", make_id(seq="001"), "人一", "100.00"),
         settlement_row("S2", make_id(seq="002"), "人二", "一百")]

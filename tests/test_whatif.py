@@ -11,9 +11,9 @@ from factory import make_id, policy_only, registry_row, roster_row, settlement_r
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.exports import export_alerts
-from pipelines.night import run_night
-from pipelines.warehouse import open_warehouse
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
+from pipelines.outputs.exports import export_alerts
 
 AS_OF = date(2026, 11, 2)
 TEKUN, DIBAO, OTHER, MEMBER = (make_id(seq=s) for s in ("011", "021", "031", "041"))
@@ -130,7 +130,7 @@ def _digest(path) -> str:
 
 def test_simulate_counts_what_would_appear_and_disappear_and_writes_nothing(night, tmp_path):
     from pipelines.policy import load_policy
-    from pipelines.simulate import apply_settings, parse_settings, simulate
+    from pipelines.rules.whatif import apply_settings, parse_settings, simulate
 
     with open_warehouse(night):
         pass  # a first open settles the file (DuckDB checkpoint); from here it must not change

@@ -1,5 +1,5 @@
 -- Normalisation macros shared by every staging model. The reference implementation the tests
--- compare these against is pipelines/idcard.py.
+-- compare these against is pipelines/core/idcard.py.
 
 -- ISO 7064 MOD 11-2 check character of the first 17 digits of an ID (GB 11643).
 create or replace temp macro id_check_char(b) as
@@ -17,7 +17,7 @@ create or replace temp macro id_check_number(n) as
         + 4 * ((n // 10) % 10) + 2 * ((n // 1) % 10)) % 11)::integer + 1, 1);
 create or replace temp macro id_check_digits(b) as id_check_number(try_cast(b as bigint));
 
--- An ID as pipelines/idcard.py defines its normal form (that module's docstring is the spec;
+-- An ID as pipelines/core/idcard.py defines its normal form (that module's docstring is the spec;
 -- tests/test_idcard.py holds this SQL to it on every code point): every control, format, space and
 -- default-ignorable character stripped (Unicode 14.0 categories Cc, Cf, Zs, Zl, Zp and
 -- Default_Ignorable_Code_Point: tab, U+3000, U+2003, NBSP, zero-width space, BOM, bidi marks, ...),
@@ -48,7 +48,7 @@ create or replace temp macro id_norm(s) as id_widen(id_clean(s));
 create or replace temp macro id_birth_date(n) as cast(try_strptime(substr(n, 7, 8), '%Y%m%d') as date);
 
 -- Why an ID cannot be linked as it stands (null when it is a valid 18-character ID), as
--- pipelines.idcard.issue: the birth date must exist and fall from 1900-01-01 (idcard.EARLIEST_BIRTH)
+-- pipelines.core.idcard.issue: the birth date must exist and fall from 1900-01-01 (idcard.EARLIEST_BIRTH)
 -- to as_of, the delivery's date (today when not given).
 create or replace temp macro id_issue(n, as_of := current_date) as
     case when n is null then 'id_missing'
@@ -109,7 +109,7 @@ create or replace temp macro age_years(birth, on_day) as date_part('year', age(o
 -- A text cell for a CSV or XLSX export (OWASP CSV injection): a cell a spreadsheet would read as a
 -- formula -- = + - @ first, also after leading whitespace and in full-width forms (＝ ＋ － ＠), or a
 -- tab, carriage return or NUL first -- gets a single quote in front; a plain number (-12.5) stays as
--- it is. pipelines/exports.py neutralise() is the same definition in Python (tests/test_exports.py
+-- it is. pipelines/outputs/exports.py neutralise() is the same definition in Python (tests/test_exports.py
 -- holds them to agree). The first test is a cheap byte comparison that passes over most cells.
 create or replace temp macro cell_text(s) as
     case when (s < '0' or s >= chr(160) or prefix(s, '=') or prefix(s, '@'))

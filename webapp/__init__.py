@@ -17,7 +17,7 @@ def setup(db_url: str | None = None) -> None:
 
     if settings.configured:
         if db_url and getattr(settings, "DB_URL", None) != db_url:
-            from pipelines.errors import DoudiError
+            from pipelines.core.errors import DoudiError
 
             raise DoudiError("this process already uses another casework store; run the publish in its own process")
         import django

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from pipelines.cli.common import CaseworkOpt, WarehouseOpt, _fail, _parse_date, _warehouse_default, console
-from pipelines.errors import DoudiError
+from pipelines.core.errors import DoudiError
 
 users_app = typer.Typer(help="Casework users: caseworkers, county officers, administrators.", no_args_is_help=True)
 casework_app = typer.Typer(help="The caseworkers' store (the web application's database).", no_args_is_help=True)
@@ -91,9 +91,9 @@ def casework_publish(
     policy: Annotated[Path | None, typer.Option(help="policy folder [env DOUDI_POLICY]")] = None,
 ) -> None:
     """Publish the warehouse's alerts to the casework store (what a night with --casework does last)."""
-    from pipelines.night import step_casework
+    from pipelines.core.warehouse import open_warehouse
+    from pipelines.orchestration.night import step_casework
     from pipelines.policy import load_policy
-    from pipelines.warehouse import open_warehouse
 
     warehouse = warehouse or _warehouse_default()
     _casework(casework)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from pipelines.errors import DoudiError, expected_failure
+from pipelines.core.errors import DoudiError, expected_failure
 
 
 class _Doudi(TyperGroup):
@@ -106,13 +106,13 @@ def _shown(text: object) -> str:
     characters escaped (no forged lines, no ANSI colours) and Rich markup ([green]...) taken literally."""
     from rich.markup import escape
 
-    from pipelines.safe_text import printable
+    from pipelines.core.safe_text import printable
 
     return escape(printable(text))
 
 
 def _with_warehouse(warehouse: Path | None, fn):
-    from pipelines.warehouse import open_warehouse
+    from pipelines.core.warehouse import open_warehouse
 
     path = warehouse or _warehouse_default()
     if not path.exists():

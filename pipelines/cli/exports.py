@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from pipelines.cli.common import WarehouseOpt, _shown, _with_warehouse, console
-from pipelines.errors import DoudiError
+from pipelines.core.errors import DoudiError
 
 MASKED = "（身份证号和姓名已遮蔽）"
 
@@ -52,7 +52,7 @@ def alerts_export(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """One row per alert: rule, subject (masked), household, township, figure, threshold, evidence."""
-    from pipelines.exports import export_alerts
+    from pipelines.outputs.exports import export_alerts
 
     n = _with_warehouse(warehouse, lambda con: export_alerts(con, out, format.value, reveal_ids))
     console.print(f"已写出 {n:,} 条预警：{out}" + ("" if reveal_ids else MASKED), highlight=False)
@@ -66,7 +66,7 @@ def links_export(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """One row per delivered feed row: its file and row, the person it is linked to, method and score."""
-    from pipelines.exports import export_links
+    from pipelines.outputs.exports import export_links
 
     n = _with_warehouse(warehouse, lambda con: export_links(con, out, format.value, reveal_ids))
     console.print(f"已写出 {n:,} 行匹配结果：{out}" + ("" if reveal_ids else "（身份证号已遮蔽）"), highlight=False)
@@ -95,7 +95,7 @@ def links_review(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Export the pairs between the thresholds for a data officer to confirm or reject."""
-    from pipelines.exports import export_review
+    from pipelines.outputs.exports import export_review
 
     n = _with_warehouse(warehouse, lambda con: export_review(con, out, reveal_ids))
     console.print(
@@ -160,7 +160,7 @@ def deliveries_export(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """One row per delivered file: feed, as_of, source_file, sha256, rows delivered/loaded/quarantined, outcome."""
-    from pipelines.exports import export_deliveries
+    from pipelines.outputs.exports import export_deliveries
 
     n = _with_warehouse(warehouse, lambda con: export_deliveries(con, out, format.value))
     console.print(f"已写出 {n:,} 个交付文件的结果：{out}", highlight=False)
@@ -173,7 +173,7 @@ def deliveries_accept(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Accept a held snapshot deliberately: the next night uses it and infers its departures."""
-    from pipelines.ingest import accept_delivery
+    from pipelines.ingest.deliveries import accept_delivery
 
     source = _with_warehouse(warehouse, lambda con: accept_delivery(con, delivery_id, by))
     console.print(f"交付 {delivery_id}（{_shown(source)}）已接受：下一次 `doudi run` 起使用", highlight=False)
@@ -187,7 +187,7 @@ def quarantine_export(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """One row per quarantined row: feed, source_file, row_number, reason_code, reason, raw (JSON)."""
-    from pipelines.exports import export_quarantine
+    from pipelines.outputs.exports import export_quarantine
 
     n = _with_warehouse(warehouse, lambda con: export_quarantine(con, out, format.value, reveal_ids))
     console.print(f"已写出 {n:,} 条隔离行：{out}" + ("" if reveal_ids else MASKED), highlight=False)
@@ -213,7 +213,7 @@ def compare_export(
     reason, raw (JSON);
     the XLSX has Chinese headers.
     """
-    from pipelines.exports import compare_month, export_compare
+    from pipelines.outputs.exports import compare_month, export_compare
 
     def write(con):
         chosen = month or compare_month(con, feed)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from pipelines.cli.common import WarehouseOpt, _fail, _with_warehouse, console
-from pipelines.errors import DoudiError
+from pipelines.core.errors import DoudiError
 
 
 def report(
@@ -30,8 +30,8 @@ def report(
     the highest risk score (masked), each department's comparison results with their trend, and the
     quarantine reasons. The PDF is printed by headless Chromium (Debian's chromium: make system-deps).
     """
+    from pipelines.outputs.report.build import REPORT_FORMATS, build_report, write_report
     from pipelines.policy import load_policy
-    from pipelines.report import REPORT_FORMATS, build_report, write_report
 
     formats = tuple(format or REPORT_FORMATS)
     if unknown := sorted(set(formats) - set(REPORT_FORMATS)):

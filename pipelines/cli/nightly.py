@@ -17,7 +17,7 @@ from pipelines.cli.common import (
     _warehouse_default,
     console,
 )
-from pipelines.errors import DoudiError
+from pipelines.core.errors import DoudiError
 
 
 def run(
@@ -40,7 +40,7 @@ def run(
     6 when the night's data was saved but its exports could not be written (run the same night again).
     """
     from pipelines.cli.progress import night_progress
-    from pipelines.night import run_night
+    from pipelines.orchestration.night import run_night
     from pipelines.policy import load_policy
 
     warehouse = warehouse or _warehouse_default()
@@ -70,9 +70,9 @@ def pull(
     lands an immutable raw file under landing/<feed>/<as-of>/ and is a no-op when it already did.
     Exit status 0 when every source landed; 4 when one was late or failed (the others still landed).
     """
-    from pipelines.counties import load_counties
-    from pipelines.sources import SourceError, env_connection
-    from pipelines.sources import pull as pull_feed
+    from pipelines.ingest.sources import SourceError, env_connection
+    from pipelines.ingest.sources import pull as pull_feed
+    from pipelines.orchestration.counties import load_counties
 
     night = _parse_date(as_of)
     try:
@@ -116,7 +116,7 @@ def exchange(
     night, or a rerun of its night, loads it) and a receipt under the sender's referrals/. Rerunning
     it writes the same files. Prints the rows moved per pair of counties (no ID numbers).
     """
-    from pipelines.exchange import exchange as run_exchange
+    from pipelines.outputs.exchange import exchange as run_exchange
 
     try:
         result = run_exchange(counties, _parse_date(as_of), only=county or None)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from pipelines.cli.common import WarehouseOpt, _fail, _warehouse_default, console
-from pipelines.errors import DoudiError
+from pipelines.core.errors import DoudiError
 
 policy_app = typer.Typer(help="Region policy files: a county's figures and townships.", no_args_is_help=True)
 

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from pipelines.cli.common import WarehouseOpt, _fail, _shown, _with_warehouse, console
-from pipelines.errors import DoudiError
+from pipelines.core.errors import DoudiError
 
 households_app = typer.Typer(help="Households with live signals: their risk profile.", no_args_is_help=True)
 rules_app = typer.Typer(help="The warning rules: what they are, what a change would do.", no_args_is_help=True)
@@ -22,7 +22,7 @@ def households_show(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """A household's risk profile: score and its parts, members, live signals with their evidence."""
-    from pipelines.households import household_profile
+    from pipelines.transform.households import household_profile
 
     p = _with_warehouse(warehouse, lambda con: household_profile(con, code, reveal_ids))
     console.print(
@@ -79,7 +79,7 @@ def rules_list(
     import json
 
     from pipelines.policy import load_policy
-    from pipelines.rules import rule_fingerprint
+    from pipelines.rules.engine import rule_fingerprint
 
     try:
         loaded = load_policy(policy)
@@ -120,7 +120,7 @@ def rules_simulate(
     transaction that is rolled back: nothing is written.
     """
     from pipelines.policy import load_policy
-    from pipelines.simulate import apply_settings, parse_settings, simulate
+    from pipelines.rules.whatif import apply_settings, parse_settings, simulate
 
     try:
         current = load_policy(policy)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from pipelines.cli.common import ProgressOpt, _bad_county, _fail, _parse_date, console
-from pipelines.errors import DoudiError
+from pipelines.core.errors import DoudiError
 
 
 class _Bars:
@@ -19,7 +19,7 @@ class _Bars:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
         from rich.table import Column
 
-        from pipelines.synthetic.progress import STAGES
+        from synthetic.progress import STAGES
 
         self._labels = STAGES
         self._bars = Progress(
@@ -76,7 +76,7 @@ def generate(
     ] = "520302",
 ) -> None:
     """Generate a synthetic county: seven feeds in their messy formats, and a ground truth beside them."""
-    from pipelines.synthetic import generate_county
+    from synthetic import generate_county
 
     try:
         with _Bars() as bars:
@@ -104,10 +104,10 @@ def demo(
     unlinked and review rows; exports in their own folder), publish the alerts to the casework store
     OUT/casework.sqlite3 and create demo users for two townships (printed). Exit status: the first night's
     (the second night's held and rejected files are deliberate)."""
-    from pipelines.night import run_night
+    from pipelines.orchestration.night import run_night
     from pipelines.outputs.summary import print_night_summary
-    from pipelines.synthetic import generate_county
-    from pipelines.synthetic.messy import messy_night
+    from synthetic import generate_county
+    from synthetic.messy import messy_night
 
     night = _parse_date(as_of)
     second = night + timedelta(days=1)
@@ -131,7 +131,7 @@ def demo(
     except DoudiError as exc:
         _fail(exc)
     console.print(f"合成县的真值（每行的真实身份、植入的预警案例）：{county / 'truth'}", highlight=False)
-    from pipelines.night import step_report
+    from pipelines.orchestration.night import step_report
 
     monthly = step_report(warehouse, night, out_dir=out / "reports", force=True)
     console.print(f"月报 {night:%Y-%m}：" + "  ".join(monthly["report"].values()), soft_wrap=True, highlight=False)
@@ -167,7 +167,7 @@ def _last_night(warehouse: Path):
     """The warehouse's last completed night, None when it has none (or does not exist yet)."""
     if not warehouse.is_file():
         return None
-    from pipelines.warehouse import open_warehouse
+    from pipelines.core.warehouse import open_warehouse
 
     with open_warehouse(warehouse, read_only=True) as con:
         return con.execute("select max(as_of) from meta.run where status = 'succeeded'").fetchall()[0][0]

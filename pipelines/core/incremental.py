@@ -25,8 +25,8 @@ from datetime import date
 
 import duckdb
 
-from pipelines.feeds import LOADED
-from pipelines.warehouse import SQL_DIR, full_rebuild
+from pipelines.core.feeds import LOADED
+from pipelines.core.warehouse import SQL_DIR, full_rebuild
 
 __all__ = ["changed", "fingerprint", "fingerprints", "loaded_deliveries", "remember", "remembered", "sql_fingerprint"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.errors import WarehouseError
+from pipelines.core.errors import WarehouseError
 
 __all__ = ["MIGRATIONS_DIR", "Migration", "applied", "migrate", "migrations"]
 

@@ -15,7 +15,7 @@ __all__ = ["county_context", "dag_task"]
 
 
 def county_context(county: dict, as_of: date, ingested: dict | None = None) -> NightContext:
-    """The context of one county's night in a DAG task: its plan (``pipelines.counties``) and what
+    """The context of one county's night in a DAG task: its plan (``pipelines.orchestration.counties``) and what
     the night's ingest returned (its run, its deliveries, the rewind)."""
     from pipelines.policy import load_policy
 
@@ -36,8 +36,8 @@ def _casework_url(county: dict) -> str:
     import os
 
     if county.get("casework_conn"):
-        from pipelines.counties import connection_url
-        from pipelines.sources import airflow_connection
+        from pipelines.ingest.sources import airflow_connection
+        from pipelines.orchestration.counties import connection_url
 
         return connection_url(airflow_connection(county["casework_conn"]))
     return county.get("casework_url") or os.environ.get("DOUDI_CASEWORK_DB", "")
@@ -57,12 +57,12 @@ def dag_task(name: str, county: dict, as_of: str, ingested: dict | None = None, 
             return {**previous, "casework": "no casework store configured: not published"}
     result = run_task(name, ctx)
     if name == "ingest":
-        from pipelines.night_report import late_feeds
+        from pipelines.outputs.night_report import late_feeds
 
         late = late_feeds(county["warehouse"], county["landing"], county["feeds"], night)
         return {**result, "as_of": as_of, "rewound": ctx.rewound, "late": late}
     if name == "publish":
-        from pipelines.night import night_rules_skipped, night_summary, policy_defaults_summary
+        from pipelines.orchestration.night import night_rules_skipped, night_summary, policy_defaults_summary
 
         assert ingested is not None
         wh = county["warehouse"]

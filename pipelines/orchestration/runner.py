@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pipelines.errors import PublishFailed, expected_failure
+from pipelines.core.errors import PublishFailed, expected_failure
 from pipelines.orchestration.steps import (
     NIGHT_STEPS,
     NightContext,
@@ -82,7 +82,7 @@ def run_step(step: Step, ctx: NightContext, con: duckdb.DuckDBPyConnection, *, o
         raise
     ctx.results[step.name] = result
     if step.snapshots:
-        from pipelines.partition import finish_night
+        from pipelines.orchestration.partition import finish_night
 
         con.execute("checkpoint")
         ctx.snapshot = finish_night(ctx.warehouse, ctx.as_of, ctx.keep_nights)
@@ -92,11 +92,11 @@ def run_step(step: Step, ctx: NightContext, con: duckdb.DuckDBPyConnection, *, o
 def run_task(name: str, ctx: NightContext) -> Any:
     """One step as a DAG task runs it: the partition rewound first when it is the night's first step,
     then the step in its own connection and transaction."""
-    from pipelines.warehouse import open_warehouse
+    from pipelines.core.warehouse import open_warehouse
 
     chosen = step(name)
     if chosen.rewinds:
-        from pipelines.partition import prepare_night
+        from pipelines.orchestration.partition import prepare_night
 
         ctx.rewound = prepare_night(ctx.warehouse, ctx.as_of)
     with open_warehouse(ctx.warehouse) as con:
@@ -113,8 +113,8 @@ def run_steps(
     ``progress(step)``, when given, is entered around each step (a progress line on a terminal).
     """
     from expectations import BackgroundValidation, gate_limits
-    from pipelines.partition import prepare_night
-    from pipelines.warehouse import open_warehouse, temp_directory
+    from pipelines.core.warehouse import open_warehouse, temp_directory
+    from pipelines.orchestration.partition import prepare_night
 
     shown = progress or (lambda _step: nullcontext())
     ctx.rewound = prepare_night(ctx.warehouse, ctx.as_of)

@@ -3,7 +3,7 @@ task per step, ``dags/doudi_nightly.py``) and the tests all execute.
 
 A step is a function of the night's context and a warehouse connection. What surrounds a step is
 in ``pipelines.orchestration.runner``, the same for every caller (``run_step``): the partition
-rewound before the night's first step and snapshotted after its publish (``pipelines/partition.py``),
+rewound before the night's first step and snapshotted after its publish (``pipelines/orchestration/partition.py``),
 the step timed into the run's phase seconds (``meta.run.phase_seconds``), and a failure written to
 the run's row (``failed``, or ``publish_failed`` for a publishing step) before it is raised.
 
@@ -60,7 +60,7 @@ def data_docs_dir(warehouse: Path, as_of: date) -> Path:
 
 def links_pieces_dir(warehouse: Path) -> Path:
     """The night's links export per delivery, kept between nights beside the warehouse (see
-    ``pipelines.exports._write_links_cached``)."""
+    ``pipelines.outputs.exports._write_links_cached``)."""
     return Path(warehouse).parent / ".links_pieces"
 
 
@@ -81,7 +81,7 @@ class NightContext:
     report_dir: Path | None = None  # where the monthly report goes (default: report/ in the exports)
     results: dict[str, Any] = field(default_factory=dict)  # step name -> what it returned
     phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds
-    rewound: str | None = None  # what the rewind did (pipelines.partition.prepare_night)
+    rewound: str | None = None  # what the rewind did (pipelines.orchestration.partition.prepare_night)
     snapshot: Path | None = None  # the night's snapshot, once published
 
     @property
@@ -118,7 +118,7 @@ def _start_run(con: duckdb.DuckDBPyConnection, as_of: date, landing: Path | None
 
 def _ingest(ctx: NightContext, con: duckdb.DuckDBPyConnection) -> dict:
     """Record and load the deliveries of the landing area up to the night."""
-    from pipelines.ingest import ingest
+    from pipelines.ingest.deliveries import ingest
     from pipelines.outputs.summary import night_problems
 
     ctx.run_id = _start_run(con, ctx.as_of, ctx.landing)
@@ -167,19 +167,19 @@ def _validate(ctx: NightContext, con: duckdb.DuckDBPyConnection) -> dict:
 
 
 def _standardize(ctx: NightContext, con: duckdb.DuckDBPyConnection) -> dict:
-    from pipelines.standardize import standardize
+    from pipelines.transform.standardize import standardize
 
     return standardize(con, ctx.policy.delivery.max_value_length)
 
 
 def _link(ctx: NightContext, con: duckdb.DuckDBPyConnection) -> dict:
-    from pipelines.link import link
+    from pipelines.transform.link import link
 
     return link(con, ctx.as_of)
 
 
 def _rules(ctx: NightContext, con: duckdb.DuckDBPyConnection) -> dict:
-    from pipelines.rules import evaluate_rules
+    from pipelines.rules.engine import evaluate_rules
 
     return evaluate_rules(con, ctx.as_of, ctx.policy)
 
@@ -187,8 +187,8 @@ def _rules(ctx: NightContext, con: duckdb.DuckDBPyConnection) -> dict:
 def _publish(ctx: NightContext, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """The night's masked exports (alerts, links: the links of unchanged deliveries as last night); the
     run is then ``succeeded``."""
-    from pipelines.exports import export_alerts, export_links
-    from pipelines.warehouse import full_rebuild
+    from pipelines.core.warehouse import full_rebuild
+    from pipelines.outputs.exports import export_alerts, export_links
 
     out = ctx.exports
     exports = {"alerts": str(out / "alerts.csv"), "links": str(out / "links.csv")}
@@ -218,7 +218,7 @@ def _casework(ctx: NightContext, con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def _month_end(ctx: NightContext) -> bool:
-    from pipelines.dates import is_month_end
+    from pipelines.core.dates import is_month_end
 
     return ctx.force_report or is_month_end(ctx.as_of)
 
@@ -226,7 +226,7 @@ def _month_end(ctx: NightContext) -> bool:
 def _monthly_report(ctx: NightContext, con: duckdb.DuckDBPyConnection) -> dict:
     """The monthly report (低收入人口动态监测) of the night's month, on the month's last night (or
     ``force_report``): HTML, XLSX and, where Chromium is installed, the PDF."""
-    from pipelines.report import build_report, find_chromium, write_report
+    from pipelines.outputs.report.build import build_report, find_chromium, write_report
 
     formats = ("html", "xlsx", "pdf") if find_chromium() else ("html", "xlsx")
     report = build_report(con, ctx.as_of.strftime("%Y-%m"), None, ctx.policy)

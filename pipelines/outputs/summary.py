@@ -2,7 +2,7 @@
 
 The figures (``night_summary``, ``night_rules_skipped``, ``policy_defaults_summary``) are data: the
 DAG's ``night.json`` carries them as they are. The text (``print_night_summary``) is plain Chinese,
-with each feed named by its contract's label (``pipelines.feeds``); file names and reasons that come
+with each feed named by its contract's label (``pipelines.core.feeds``); file names and reasons that come
 from outside are printed with control characters escaped and markup taken literally.
 """
 
@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.rules import region_default_notes, skipped_rules
-from pipelines.safe_text import printable
-from pipelines.warehouse import open_warehouse
+from pipelines.core.safe_text import printable
+from pipelines.core.warehouse import open_warehouse
+from pipelines.rules.engine import region_default_notes, skipped_rules
 
 __all__ = [
     "night_summary",
@@ -54,7 +54,8 @@ def night_summary(warehouse: Path, as_of: date, run_id: int | None = None) -> li
 
 
 def night_rules_skipped(warehouse: Path, as_of: date) -> list[dict]:
-    """The rules the night ``as_of`` skipped, each with its feeds not in force (``pipelines.rules.skipped_rules``)."""
+    """The rules the night ``as_of`` skipped, each with its feeds not in force
+    (``pipelines.rules.engine.skipped_rules``)."""
     with open_warehouse(warehouse, read_only=False) as con:  # as night_summary: one configuration per process
         return skipped_rules(con, as_of)
 
@@ -66,7 +67,7 @@ def policy_defaults_summary(warehouse: Path, as_of: date) -> list[str]:
 
 
 def feed_summary(con, run_id: int | None) -> list[dict]:
-    from pipelines.feeds import FEED_NAMES
+    from pipelines.core.feeds import FEED_NAMES
 
     rows = con.execute(
         """
@@ -115,7 +116,7 @@ def night_problems(con, run_id: int) -> list[dict]:
 # ---- the text ---------------------------------------------------------------------------------------
 def feed_label(feed: str) -> str:
     """A feed as county staff read it: its contract's Chinese label, then its name (what commands take)."""
-    from pipelines.labels import FEED_NAMES_ZH
+    from pipelines.outputs.labels import FEED_NAMES_ZH
 
     return f"{FEED_NAMES_ZH[feed]}（{feed}）" if feed in FEED_NAMES_ZH else feed
 
@@ -156,7 +157,7 @@ def _shown(text: object) -> str:
 
 def print_night_summary(summary: Any, console: Console) -> None:
     """What ``doudi run`` and ``doudi demo`` print after a night (``summary``: a ``NightSummary``)."""
-    from pipelines.labels import RULE_NAMES
+    from pipelines.outputs.labels import RULE_NAMES
 
     table = Table(title=f"{summary.as_of} 夜间比对（第 {summary.run_id} 次运行）")
     for col in ["数据来源", "文件", "交付行数", "入库", "隔离", "已匹配", "未匹配"]:

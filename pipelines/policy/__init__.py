@@ -16,8 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipelines.errors import PolicyError
-from pipelines.feeds import FEED_NAMES
+from pipelines.core.errors import PolicyError
+from pipelines.core.feeds import FEED_NAMES
 from pipelines.policy.casework import CaseworkPolicy, LoginPolicy, RevealPolicy
 from pipelines.policy.delivery import DeliveryGate, DeliveryLimits, GxMostly
 from pipelines.policy.errors_at import invalid as _invalid

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.errors import PolicyError
+from pipelines.core.errors import PolicyError
 
 __all__ = ["invalid", "line_of"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.errors import PolicyError
+from pipelines.core.errors import PolicyError
 from pipelines.policy import REGION_FIGURES, RegionDefaults, RegionPolicy, _load_yaml
 
 __all__ = ["found_townships", "region_file_text", "write_region_file"]
@@ -104,8 +104,8 @@ def write_region_file(
 
     Refuses to overwrite an existing file unless ``force``; the file is validated (loaded) after writing.
     """
+    from pipelines.core.warehouse import open_warehouse
     from pipelines.policy import load_policy
-    from pipelines.warehouse import open_warehouse
 
     if not (len(county) == 6 and county.isdigit()):
         raise PolicyError(f"{county!r} is not a county code: 6 digits (GB/T 2260), e.g. 220221")

@@ -28,8 +28,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from pipelines.errors import PolicyError
-from pipelines.feeds import FEED_NAMES, FEEDS
+from pipelines.core.errors import PolicyError
+from pipelines.core.feeds import FEED_NAMES, FEEDS
 from pipelines.policy.errors_at import invalid as _invalid
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
 ]  # fmt: skip
 
 SHIPPED_RULES = Path(__file__).resolve().parents[2] / "warehouse" / "rules"
-# variables the engine sets for every rule (pipelines/rules.py compute_hits); a rule's own read
+# variables the engine sets for every rule (pipelines/rules/engine.py compute_hits); a rule's own read
 # ``getvariable('<variable_prefix>_<parameter>')``
 ENGINE_VARIABLES = frozenset({"as_of", "evidence_max_items"})
 _SCALARS: dict[str, type] = {"integer": int, "decimal": Decimal, "number": float, "boolean": bool, "text": str}

@@ -1,0 +1,1 @@
+"""From delivered rows to persons: staging (rendered SQL layers), linkage, households."""

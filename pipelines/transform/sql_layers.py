@@ -2,7 +2,7 @@
 
 ``warehouse/staging/_stg.sql.j2`` renders ``warehouse/staging/stg_<feed>.sql`` (rename, cast,
 normalise) and ``warehouse/quarantine/_qua.sql.j2`` renders ``warehouse/quarantine/qua_<feed>.sql``
-(the row-level checks and their reason codes) for every feed of ``pipelines/feeds.py``; the
+(the row-level checks and their reason codes) for every feed of ``pipelines/core/feeds.py``; the
 deduplication is ``warehouse/intermediate/int_staged__key_seq.sql``, the same for every feed. The
 rendered files are committed, to be read and reviewed as SQL (as ``dbt compile`` leaves them), and
 a test checks that rendering reproduces them byte for byte. After a change to a template or a feed
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import jinja2
 
-from pipelines.feeds import FEEDS, Feed
+from pipelines.core.feeds import FEEDS, Feed
 
 __all__ = ["LAYERS", "SQL_DIR", "environment", "layer_file", "rendered", "main"]
 

@@ -22,8 +22,8 @@ import pytest
 import requests
 from pg import postgres_server, postgres_url  # noqa: F401  (fixtures shared with tests/test_sources.py)
 
-from pipelines.night import run_night
-from pipelines.synthetic import generate_county
+from pipelines.orchestration.night import run_night
+from synthetic import generate_county
 
 AS_OF = date(2026, 11, 20)
 REPO = Path(__file__).resolve().parents[2]

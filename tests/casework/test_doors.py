@@ -327,7 +327,7 @@ def test_reveals_are_limited_per_user_and_day(town, settings, monkeypatch):
 
 
 def test_the_reveal_limits_come_from_a_validated_policy(tmp_path):
-    from pipelines.errors import PolicyError
+    from pipelines.core.errors import PolicyError
     from pipelines.policy import DEFAULT_DIR, load_casework_policy
 
     (tmp_path / "casework.yaml").write_text(

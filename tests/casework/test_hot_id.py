@@ -18,10 +18,10 @@ import pytest
 from django.test import Client
 from factory import make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
 
-from pipelines.exports import export_alerts
-from pipelines.night import run_night
-from pipelines.rules import compute_hits
-from pipelines.warehouse import open_warehouse
+from pipelines.core.warehouse import open_warehouse
+from pipelines.orchestration.night import run_night
+from pipelines.outputs.exports import export_alerts
+from pipelines.rules.engine import compute_hits
 from webapp.casework.models import Alert, Role, User
 from webapp.casework.publish import publish_night
 

@@ -13,8 +13,8 @@ from conftest import AS_OF
 from django.db.models import Count
 from django.test import Client
 
+from pipelines.core.warehouse import open_warehouse
 from pipelines.policy import load_policy
-from pipelines.warehouse import open_warehouse
 from webapp.casework.models import Alert, AuditEvent, Member, Person, Proposal, Role, Township, User
 from webapp.casework.publish import publish_night
 

@@ -13,9 +13,9 @@ import pytest
 from conftest import AS_OF
 from django.test import Client
 
-from pipelines.idcard import is_valid
+from pipelines.core.idcard import is_valid
+from pipelines.core.warehouse import open_warehouse
 from pipelines.policy import load_policy
-from pipelines.warehouse import open_warehouse
 from webapp.casework.models import Alert, Role, User
 from webapp.casework.publish import publish_night
 

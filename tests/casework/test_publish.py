@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import AS_OF
 
+from pipelines.core.warehouse import open_warehouse
 from pipelines.policy import load_policy
-from pipelines.warehouse import open_warehouse
 from webapp.casework import lifecycle
 from webapp.casework.models import Alert, AuditEvent, Household, Member, Person, Role, Status, Township, User
 from webapp.casework.publish import NIGHT_ACTOR, publish_night
@@ -195,7 +195,7 @@ def test_deadline_days_are_configurable_per_rule(warehouse, tmp_path):
 
 
 def test_a_bad_casework_policy_names_file_and_line(tmp_path):
-    from pipelines.errors import PolicyError
+    from pipelines.core.errors import PolicyError
 
     policy_dir = tmp_path / "policy"
     shutil.copytree(load_policy().source, policy_dir)

@@ -65,9 +65,9 @@ def _template_warehouse() -> tuple[tuple[str, str, tuple[tuple[str, str], ...]],
     """The column types of every table a rule can read, taken from the real pipeline run on an
     empty warehouse (staging, linkage and the shared marts): ``(kind, name, ((column, type), ...))``
     with kind ``table`` or ``temp``."""
-    from pipelines.link import link
-    from pipelines.standardize import standardize
-    from pipelines.warehouse import connect, run_sql_file, set_variables
+    from pipelines.core.warehouse import connect, run_sql_file, set_variables
+    from pipelines.transform.link import link
+    from pipelines.transform.standardize import standardize
 
     con = connect(":memory:")
     set_variables(con, as_of=date(2000, 1, 1))
@@ -112,12 +112,12 @@ _REGION_MEMO: dict[tuple, dict] = {}
 
 
 def _region_policy(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
-    """The region tables as ``pipelines.rules`` loads them for the night (townships, figures per
+    """The region tables as ``pipelines.rules.engine`` loads them for the night (townships, figures per
     county and year, defaults taken); they depend on the night's year and the counties of the
     warehouse's people only, so the engine's tables are kept per process and copied for a case
     that repeats both (the load is most of a case's time otherwise)."""
-    from pipelines import rules as engine
-    from pipelines.warehouse import scan_frame
+    from pipelines.core.warehouse import scan_frame
+    from pipelines.rules import engine
 
     key = (as_of.year, tuple(engine._home_counties(con)))
     if key not in _REGION_MEMO:
@@ -130,12 +130,12 @@ def _region_policy(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
 
 def run_rule_sql(con: duckdb.DuckDBPyConnection, rule_id: str, as_of: date, params: dict[str, Any],
                  evidence_max_items: int, given: set[str], late_rows: Callable[[], None]) -> list[dict]:  # fmt: skip
-    """What ``pipelines.rules.compute_hits`` does for one rule, on the rows already inserted:
+    """What ``pipelines.rules.engine.compute_hits`` does for one rule, on the rows already inserted:
     night variables, region policy, the shared marts (those the case did not give), the
     low-income definition, the rule's prefixed parameters, its Python preparation, its SQL.
     Returns ``marts.hit__<rule>`` as dicts (evidence parsed)."""
-    from pipelines import rules as engine
-    from pipelines.warehouse import run_sql_file, set_variables
+    from pipelines.core.warehouse import run_sql_file, set_variables
+    from pipelines.rules import engine
 
     set_variables(con, as_of=as_of, evidence_max_items=evidence_max_items)
     _region_policy(con, as_of)
@@ -156,7 +156,7 @@ def _empty_warehouse() -> duckdb.DuckDBPyConnection:
     """One in-memory warehouse per test process: schema.sql, the macros, the staging and int tables
     and the shared marts' tables, all empty. Each case runs in a transaction rolled back at its end
     (temp tables and macros included), so cases see nothing of each other and pay no set-up."""
-    from pipelines.warehouse import connect
+    from pipelines.core.warehouse import connect
 
     con = connect(":memory:")
     for kind, name, columns in _template_warehouse():
@@ -169,7 +169,7 @@ def _empty_warehouse() -> duckdb.DuckDBPyConnection:
 def _fresh_warehouse(as_of: date) -> Iterator[duckdb.DuckDBPyConnection]:
     """The empty warehouse inside a transaction, with the night's ``int.feed_row`` view (as linkage
     makes it); everything the case does is rolled back afterwards."""
-    from pipelines.warehouse import run_sql_file, set_variables
+    from pipelines.core.warehouse import run_sql_file, set_variables
 
     con = _empty_warehouse()
     con.execute("begin transaction")

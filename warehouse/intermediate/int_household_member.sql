@@ -3,7 +3,7 @@
 -- in which a person sits in the same household with the same category; it is valid from its
 -- first snapshot (or, on the roster, from 纳入日期 when that is given) until the first snapshot
 -- without it (valid_to, exclusive; null while it lasts). Each feed's spells depend on that feed
--- alone: this select gives those of the feeds in getvariable('hm_feeds'), and pipelines/link.py
+-- alone: this select gives those of the feeds in getvariable('hm_feeds'), and pipelines/transform/link.py
 -- rebuilds a feed's part only when its snapshots changed.
 with snapshots as (
     select feed, delivered_on,

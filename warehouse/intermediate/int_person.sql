@@ -2,7 +2,7 @@
 -- the roster next, any other feed last; sex and birth date as the ID number states them.
 -- Input: person_scope (rows of int.person_key): every person, or those whose rows or household
 -- spells changed tonight; a person's row depends on that person's rows and spells alone, so
--- pipelines/link.py replaces the rows of the persons in scope.
+-- pipelines/transform/link.py replaces the rows of the persons in scope.
 with scope as (
     select * from person_scope
 ),

@@ -2,7 +2,7 @@
 -- before keeps its person_id forever; new IDs are numbered after the highest one in ID order,
 -- so the same deliveries give the same person_ids on any machine. Input: link_scope, the rows the
 -- night has to look at (every row, or the rows of deliveries new since the last night: IDs of
--- the others have their person already; see pipelines/link.py).
+-- the others have their person already; see pipelines/transform/link.py).
 insert into int.person_key
 with seen as (
     select distinct id_number from link_scope where id_issue is null and not quarantined

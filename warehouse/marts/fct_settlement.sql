@@ -3,7 +3,7 @@
 -- A reversal row carries negative amounts and `reverses` = the settlement it cancels; a re-bill
 -- is an ordinary new settlement and stands on its own.
 -- referred_to: the county of the file this settlement was sent to by the province exchange
--- (pipelines/exchange.py; int.referral): the patient lives there and that county judges it.
+-- (pipelines/outputs/exchange.py; int.referral): the patient lives there and that county judges it.
 create or replace temp table fct_settlement as
 with settlements as (
     select s.*, d.source_file

@@ -1,5 +1,5 @@
 -- Tonight's hits of every rule that ran, routed to a township: the household's (roster first,
--- then registry), else the person's own area. hit__* tables are unioned by pipelines/rules.py
+-- then registry), else the person's own area. hit__* tables are unioned by pipelines/rules/engine.py
 -- into marts.rule_hit_raw before this runs.
 create or replace table marts.rule_hit as
 with hits as (

@@ -1,6 +1,6 @@
 -- Warehouse layers: meta (runs, deliveries, row issues), raw (as delivered), stg (normalised),
 -- int (persons, households, links), marts (rule results, alerts). Raw tables are created per
--- feed from the feed contract (pipelines/feeds.py); everything else is declared here.
+-- feed from the feed contract (pipelines/core/feeds.py); everything else is declared here.
 create schema if not exists meta;
 create schema if not exists raw;
 create schema if not exists stg;
@@ -74,7 +74,7 @@ create table if not exists meta.staging (
 
 -- What the derived layers were last built from: the deliveries the link step has taken in
 -- (meta.link_source), and a fingerprint of each layer's inputs (meta.build). A night looks at
--- what changed since and rebuilds only that (pipelines/link.py).
+-- what changed since and rebuilds only that (pipelines/transform/link.py).
 create table if not exists meta.link_source (
     delivery_id integer primary key
 );
@@ -221,7 +221,7 @@ create table if not exists meta.rule_version (
     primary key (rule_id, version)
 );
 
--- Rules a night did not run because a feed they need was not in force (pipelines/rules.py): one row
+-- Rules a night did not run because a feed they need was not in force (pipelines/rules/engine.py): one row
 -- per night, rule and feed; the rule's alerts were left as they were. Rewritten when a night reruns.
 create table if not exists meta.rule_skip (
     as_of             date not null,
@@ -252,7 +252,7 @@ create table if not exists marts.household_profile (
 );
 
 -- Settlements this county sent to the patient's home county (the province exchange,
--- pipelines/exchange.py): reloaded each night from the receipts <partition>/referrals/<as_of>/to_<county>.parquet;
+-- pipelines/outputs/exchange.py): reloaded each night from the receipts <partition>/referrals/<as_of>/to_<county>.parquet;
 -- the medical rules leave them to the home county (a referral).
 create table if not exists int.referral (
     settlement_id varchar not null,

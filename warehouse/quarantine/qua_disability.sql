@@ -1,6 +1,6 @@
 -- qua_disability: the row-level checks of 残疾人证 (残联), rendered from
--- warehouse/quarantine/_qua.sql.j2 and pipelines/feeds.py by `python -m pipelines.transform.sql_layers`:
--- do not edit by hand. Reason codes: pipelines/standardize.py.
+-- warehouse/quarantine/_qua.sql.j2 and pipelines/core/feeds.py by `python -m pipelines.transform.sql_layers`:
+-- do not edit by hand. Reason codes: pipelines/transform/standardize.py.
 -- Inputs: deduped (staged rows with key_seq, intermediate/int_staged__key_seq.sql), settings (one row:
 -- max_value_length). Output: the rows with issues (reason codes; any: quarantined) and warnings.
 with checked as (

@@ -1,5 +1,5 @@
 -- stg_education: 学籍及资助 (教育), rendered from warehouse/staging/_stg.sql.j2
--- and pipelines/feeds.py by `python -m pipelines.transform.sql_layers`: do not edit by hand.
+-- and pipelines/core/feeds.py by `python -m pipelines.transform.sql_layers`: do not edit by hand.
 -- Input: delivered (the rows of raw.education to stage, with delivered_on and needs_txt: whether a
 -- value of the row needs txt()'s careful path). Output: one row per delivered row: its key, its ID
 -- number normalised and checked once, each value as normalised text (t_<column>), typed, and its

@@ -8,7 +8,7 @@ from django.contrib.auth.password_validation import ValidationError, validate_pa
 from django.db import transaction
 from django.db.models import Count
 
-from pipelines.errors import DoudiError
+from pipelines.core.errors import DoudiError
 from webapp.casework.models import Role, Township, User
 
 __all__ = ["AccountError", "add_user", "seed_demo_users"]

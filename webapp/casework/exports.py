@@ -2,7 +2,7 @@
 
 Column order is a public interface like the CLI's exports: add at the end, never rename. ID numbers
 and names are masked: a workbook leaves the system and is not audited once it has. Every text cell is
-written through :func:`pipelines.exports.sheet_row`: a village, household code or comment starting
+written through :func:`pipelines.outputs.exports.sheet_row`: a village, household code or comment starting
 with ``=`` is text in the workbook, never a formula.
 """
 
@@ -17,7 +17,7 @@ from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from pipelines.exports import sheet_row
+from pipelines.outputs.exports import sheet_row
 from webapp.casework.models import Condition, Outcome, Status
 from webapp.casework.rules import RULE_NAMES
 from webapp.casework.scope import mask_id, mask_name

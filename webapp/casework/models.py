@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
-from pipelines.idcard import mask_id, mask_name
+from pipelines.core.idcard import mask_id, mask_name
 
 
 class Role(models.TextChoices):

@@ -1,5 +1,5 @@
-"""The rules' names as caseworkers read them (DOMAIN.md's rule table, in Chinese): pipelines.labels."""
+"""The rules' names as caseworkers read them (DOMAIN.md's rule table, in Chinese): pipelines.outputs.labels."""
 
-from pipelines.labels import RULE_NAMES
+from pipelines.outputs.labels import RULE_NAMES
 
 __all__ = ["RULE_NAMES"]

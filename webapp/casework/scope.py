@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from pipelines.idcard import mask_id, mask_name  # noqa: F401  (re-exported: one masking for CLI and web)
+from pipelines.core.idcard import mask_id, mask_name  # noqa: F401  (re-exported: one masking for CLI and web)
 from webapp.casework.models import Alert, Household, Person, Role, Township, User
 
 __all__ = ["townships_for", "alerts_for", "households_for", "people_for", "mask_id", "mask_name"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.errors import FeedRejected
+from pipelines.core.errors import FeedRejected
 from pipelines.ingest.readers.common import (
     FORMATS,
     HEADER_SCAN_ROWS,

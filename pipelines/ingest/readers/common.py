@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.errors import FeedRejected
+from pipelines.core.errors import FeedRejected
 
 __all__ = [
     "FORMATS",
@@ -36,7 +36,7 @@ class FeedHeaderScore:
     feed: str
 
     def __call__(self, cells: list[str]) -> int:
-        from pipelines.feeds import FEEDS, header_map
+        from pipelines.core.feeds import FEEDS, header_map
 
         return sum(1 for v in header_map(FEEDS[self.feed], cells).values() if v)
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipelines.errors import FeedRejected
+from pipelines.core.errors import FeedRejected
+from pipelines.core.safe_text import printable
 from pipelines.ingest.readers.common import (
     HEADER_SCAN_ROWS,
     NO_LIMITS,
@@ -23,7 +24,6 @@ from pipelines.ingest.readers.common import (
     check_shape,
     pick_header,
 )
-from pipelines.safe_text import printable
 
 __all__ = ["read_csv"]
 

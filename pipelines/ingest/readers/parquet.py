@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipelines.errors import FeedRejected
+from pipelines.core.errors import FeedRejected
 from pipelines.ingest.readers.common import (
     NO_LIMITS,
     FileContent,

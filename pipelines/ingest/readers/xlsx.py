@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.errors import FeedRejected
+from pipelines.core.errors import FeedRejected
 from pipelines.ingest.readers.common import (
     HEADER_SCAN_ROWS,
     LIMITS_HINT,

@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
-from pipelines.errors import DoudiError
+from pipelines.core.errors import DoudiError
 from pipelines.ingest.readers import FORMATS
 
 __all__ = [

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from pipelines.feeds import FEED_NAMES
+from pipelines.core.feeds import FEED_NAMES
 from pipelines.ingest.sources.common import MANIFEST, ConnectionGetter, SourceError, env_connection
 from pipelines.ingest.sources.database import SqlSource, pull_sql
 from pipelines.ingest.sources.folder import FolderSource, pull_folder

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.errors import DoudiError
+from pipelines.core.errors import DoudiError
 from pipelines.outputs.exports.deliveries import raw_json_sql
 from pipelines.outputs.exports.sheets import ExportFormat, write
 
@@ -51,7 +51,7 @@ def _q(text: str) -> str:
 
 def compare_month(con: duckdb.DuckDBPyConnection, feed: str) -> str:
     """The month (``YYYY-MM``) of the feed's latest delivery: what ``export_compare`` reports by default."""
-    from pipelines.feeds import get_feed
+    from pipelines.core.feeds import get_feed
 
     get_feed(feed)  # an unknown feed is a clear error
     latest = con.execute("select max(delivered_on) from meta.delivery where feed = ?", [feed]).fetchall()[0][0]
@@ -74,8 +74,8 @@ def export_compare(
     contradicting the row's birth date or sex), whose 参保身份 the roster contradicts (a live
     MED_OOP_SINGLE alert names the disagreement), or were quarantined, each with its reason; and each
     file that was not used (rejected or held). IDs and names masked unless ``reveal_ids``."""
-    from pipelines.dates import parse_month
-    from pipelines.feeds import get_feed
+    from pipelines.core.dates import parse_month
+    from pipelines.core.feeds import get_feed
 
     get_feed(feed)  # an unknown feed is a clear error (and the name is safe to quote)
     start, end = parse_month(month or compare_month(con, feed))

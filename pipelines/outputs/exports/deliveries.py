@@ -47,7 +47,7 @@ def export_deliveries(con: duckdb.DuckDBPyConnection, out: Path, fmt: ExportForm
 
 
 def raw_json_sql(reveal: bool) -> str:
-    from pipelines.feeds import FEEDS
+    from pipelines.core.feeds import FEEDS
 
     parts = []
     for feed in FEEDS.values():

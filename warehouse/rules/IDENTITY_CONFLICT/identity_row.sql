@@ -5,7 +5,7 @@
 -- marts.name_judgement before hit__identity_conflict.sql runs. Input: identity_links, the links of
 -- the persons to (re)build: every link, or those of the persons the night's linkage changed
 -- (int.person_change): a person's rows here depend on that person's rows, links and record alone,
--- so pipelines/rules.py replaces the rows of those persons.
+-- so pipelines/rules/engine.py replaces the rows of those persons.
 with rows as (
     select r.feed, r.delivery_id, r.row_number, r.record_key, r.name_norm, r.birth_date, r.sex, r.delivered_on,
            l.person_id, l.method, l.score

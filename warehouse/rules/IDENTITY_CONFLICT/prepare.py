@@ -13,7 +13,7 @@ import duckdb
 
 from pipelines.core.incremental import changed, remember, remembered, sql_fingerprint
 
-log = logging.getLogger("pipelines.rules")  # the night's rule log, as before the move
+log = logging.getLogger("pipelines.rules.engine")  # the night's rule log, as before the move
 
 
 def prepare(con: duckdb.DuckDBPyConnection) -> None:

@@ -24,7 +24,7 @@ with settlements as (
     from fct_settlement
     where person_id is not null and settled_on <= getvariable('as_of')
       and list_contains(getvariable('moa_insurance_types'), insurance_type)
-      and referred_to is null  -- sent to the patient's home county, which judges it (pipelines/exchange.py)
+      and referred_to is null  -- sent to the patient's home county, which judges it (pipelines/outputs/exchange.py)
 ),
 sums as (
     select person_id, settled_year, sum(net_oop_compliant) as total

@@ -24,7 +24,7 @@ with settlements as (
     from fct_settlement
     where person_id is not null
       and list_contains(getvariable('mos_insurance_types'), insurance_type)
-      and referred_to is null  -- sent to the patient's home county, which judges it (pipelines/exchange.py)
+      and referred_to is null  -- sent to the patient's home county, which judges it (pipelines/outputs/exchange.py)
 ),
 roster_status as (
     select s.settlement_id,

@@ -22,8 +22,8 @@ import duckdb
 import pandas as pd
 from django.db import transaction
 
+from pipelines.core.warehouse import scan_frame
 from pipelines.policy import Policy
-from pipelines.warehouse import scan_frame
 from webapp.casework.models import Alert, Status
 from webapp.casework.publish.alerts import NIGHT_ACTOR, escalate_overdue, upsert_alerts
 from webapp.casework.publish.people import upsert_people

@@ -1,0 +1,1 @@
+"""The monthly low-income population monitoring report: its model, the figures it reads, its rendering."""
