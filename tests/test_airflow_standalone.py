@@ -23,6 +23,8 @@ from pipelines.airflow_local import COUNTIES, VISIT_DAY, environment
 
 NIGHTS = [date(2026, 11, 18), date(2026, 11, 19), date(2026, 11, 20)]
 
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
 
 def _free_port() -> int:
     with socket.socket() as s:

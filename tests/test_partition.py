@@ -18,7 +18,6 @@ import pytest
 from pipelines.errors import DoudiError
 from pipelines.night import step_ingest, step_link, step_publish, step_rules, step_standardize, step_validate
 from pipelines.partition import finish_night, nights_dir, prepare_night, snapshots
-from pipelines.synthetic import generate_county
 
 NIGHTS = [date(2026, 11, 18), date(2026, 11, 19), date(2026, 11, 20)]
 
@@ -59,10 +58,9 @@ def run_night_steps(landing: Path, warehouse: Path, as_of: date, keep: int = 14)
 
 
 @pytest.fixture(scope="module")
-def county(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("county")
-    generate_county(out, persons=1500, seed=5, as_of=date(2026, 11, 20))
-    return out / "landing"
+def county(generated) -> Path:
+    """The landing area of the run's shared county: nights read it, nothing writes it."""
+    return generated.county(persons=1500, seed=5, as_of=date(2026, 11, 20)) / "landing"
 
 
 @pytest.fixture(scope="module")

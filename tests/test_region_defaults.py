@@ -21,7 +21,6 @@ from pipelines.cli import app
 from pipelines.errors import PolicyError
 from pipelines.night import run_night
 from pipelines.policy import DEFAULT_DIR, REGION_FIGURES, load_policy
-from pipelines.synthetic import generate_county
 from pipelines.warehouse import SQL_DIR, open_warehouse
 
 COUNTY = "220221"
@@ -35,9 +34,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def county(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
-    out = tmp_path_factory.mktemp("c220221")
-    generate_county(out, persons=1500, seed=5, as_of=AS_OF, county=COUNTY)
+def county(generated) -> tuple[Path, pd.DataFrame]:
+    out = generated.county(persons=1500, seed=5, as_of=AS_OF, county=COUNTY)  # the run's shared county: read only
     return out, pd.read_csv(out / "truth" / "cases.csv", dtype=str, keep_default_na=False)
 
 

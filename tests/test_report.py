@@ -27,7 +27,6 @@ from pipelines.labels import CATEGORY_ORDER, RULE_NAMES
 from pipelines.night import run_night
 from pipelines.policy import load_policy
 from pipelines.report import SECTIONS, build_report, is_month_end, parse_month, write_report
-from pipelines.synthetic import generate_county
 from pipelines.warehouse import open_warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,9 +43,9 @@ def _policy():
 
 
 @pytest.fixture(scope="module")
-def county(tmp_path_factory) -> dict:
+def county(generated, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("report")
-    generate_county(root / "gen", persons=3000, seed=11, as_of=NIGHTS[1])
+    generated.copy_county(root / "gen", persons=3000, seed=11, as_of=NIGHTS[1])
     landing = root / "gen" / "landing"
     write_csv(
         landing,
@@ -416,6 +415,7 @@ def test_xlsx_reads_back_the_same_figures(county, files):
             assert got == want, (sheet, col)
 
 
+@pytest.mark.browser
 def test_html_in_chromium_has_chinese_charts_and_no_console_errors(files):
     playwright = pytest.importorskip("playwright.sync_api")
     ARTEFACTS.mkdir(parents=True, exist_ok=True)

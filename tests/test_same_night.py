@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.night import run_night
-from pipelines.synthetic import generate_county
 from pipelines.synthetic.delta import next_night
 from pipelines.warehouse import open_warehouse
 
@@ -29,15 +28,15 @@ AS_OF = date(2026, 11, 20)
 NIGHT2 = AS_OF + timedelta(days=1)
 
 
+# `make test` tries one delta; `make test-property` (CI's property lane) all of them
+EXAMPLES = int(os.environ.get("DOUDI_PROPERTY_EXAMPLES", "1"))
+
+
 @pytest.fixture(scope="module")
-def first_night(tmp_path_factory) -> Path:
+def first_night(generated) -> Path:
     """A 700-person county (about the smallest the generator makes: its planted cases need 642) after
-    its first night: ``landing/`` and ``base/warehouse.duckdb``."""
-    root = tmp_path_factory.mktemp("same-night")
-    generate_county(root / "county", persons=700, seed=23, as_of=AS_OF)
-    shutil.copytree(root / "county" / "landing", root / "landing")
-    run_night(root / "landing", AS_OF, root / "base" / "warehouse.duckdb")
-    return root
+    its first night: ``landing/`` and ``base/warehouse.duckdb`` (shared by the run: read, never written)."""
+    return generated.night(persons=700, seed=23, as_of=AS_OF)
 
 
 def _second_night(root: Path, landing: Path, name: str, rebuild: bool = False) -> dict[str, bytes]:
@@ -57,7 +56,7 @@ def _second_night(root: Path, landing: Path, name: str, rebuild: bool = False) -
 @pytest.mark.slow
 @pytest.mark.property
 @settings(
-    max_examples=3,
+    max_examples=EXAMPLES,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -69,7 +68,7 @@ def _second_night(root: Path, landing: Path, name: str, rebuild: bool = False) -
 )
 def test_second_night_is_the_same_three_ways(first_night, tmp_path_factory, seed, settlements, roster_changes):
     root = tmp_path_factory.mktemp("delta")
-    shutil.copytree(first_night / "base", root / "base")
+    shutil.copytree(first_night / "night", root / "base", ignore=shutil.ignore_patterns(".duckdb_tmp"))
     landing = root / "landing"
     shutil.copytree(first_night / "landing", landing)
     next_night(landing, NIGHT2, settlements=settlements, roster_changes=roster_changes, seed=seed)
