@@ -32,6 +32,15 @@ from generated import Generated, shared_root  # noqa: E402
 from pipelines.warehouse import SQL_DIR  # noqa: E402
 
 TIERS = ("integration", "e2e", "unit")  # also the order their groups are queued in
+# The longest groups (measured: whole minutes each on a quiet machine), queued before the rest so that
+# the two workers finish together; only the scheduling depends on this list, never a result.
+LONG_FIRST = (
+    "tests/test_airflow_standalone.py",
+    "tests/test_report_reconcile.py",
+    "tests/test_dag.py",
+    "tests/test_report.py",
+    "tests/test_end_to_end.py",
+)
 INTEGRATION_KINDS = ("airflow", "postgres", "remote", "browser")
 # Fixtures that put every test using them in a tier (and kind).
 FIXTURE_MARKS = {
@@ -83,8 +92,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     first_seen = {}
     for i, item in enumerate(items):
         first_seen.setdefault(_group(item), i)
-    # stable: within a tier, collection order; a group's tests stay together
-    items.sort(key=lambda it: (rank[_group(it)], first_seen[_group(it)]))
+    # the long groups first, then by tier, then in collection order; a group's tests stay together
+    def order(item: pytest.Item) -> tuple:
+        group = _group(item)
+        return (LONG_FIRST.index(group) if group in LONG_FIRST else len(LONG_FIRST), rank[group], first_seen[group])
+
+    items.sort(key=order)
 
 
 @pytest.fixture
