@@ -30,7 +30,7 @@ PYTEST := .venv/bin/pytest -q -p no:cacheprovider
 XDIST := -n $(JOBS) --dist loadgroup --no-loadscope-reorder
 
 test: install
-	$(PYTEST) $(XDIST) --durations=25
+	$(PYTEST) $(XDIST) --durations=25 --junitxml=var/test-results.xml  # every test's seconds in the XML
 
 test-fast: install
 	$(PYTEST) $(XDIST) -m unit
