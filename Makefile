@@ -29,8 +29,9 @@ JOBS ?= auto
 PYTEST := .venv/bin/pytest -q -p no:cacheprovider
 XDIST := -n $(JOBS) --dist loadgroup --no-loadscope-reorder
 
+# var/test-results.xml: every test's seconds (and the 25 slowest on the terminal)
 test: install
-	$(PYTEST) $(XDIST) --durations=25 --junitxml=var/test-results.xml  # every test's seconds in the XML
+	$(PYTEST) $(XDIST) --durations=25 --junitxml=var/test-results.xml
 
 test-fast: install
 	$(PYTEST) $(XDIST) -m unit
