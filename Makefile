@@ -27,7 +27,7 @@ demo: install
 # unit tier only (the inner loop); `make test-property` the property tests with all their examples.
 JOBS ?= auto
 PYTEST := .venv/bin/pytest -q -p no:cacheprovider
-XDIST := -n $(JOBS) --dist loadgroup --no-loadscope-reorder
+XDIST := -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
 # var/test-results.xml: every test's seconds (and the 25 slowest on the terminal)
 test: install

@@ -1,10 +1,11 @@
 """Shared fixtures, and the test tiers (tests/tiers.py says what each is).
 
-At collection every test gets its tier's marker, and an ``xdist_group``: under pytest-xdist
-(``make test``: ``-n auto --dist loadgroup --no-loadscope-reorder``) a module's tests run on one
-worker, so that its module- and session-scoped fixtures are built once (a module may name its own
-``xdist_group`` to be scheduled with another), and the groups are queued in ``tiers.queue_order``
+At collection every test gets its tier's marker. Under pytest-xdist (``make test``: ``-n auto
+--dist loadfile --no-loadscope-reorder``) a module's tests run on one worker, so that its module-
+and session-scoped fixtures are built once, and the modules are queued in ``tiers.queue_order``
 (the long ones first) instead of xdist's by-number-of-tests, so that the long ones do not start last.
+(Not ``--dist loadgroup``: xdist 3.8 names a test's group by rewriting ``item._nodeid``, which pytest
+9 no longer reads, so every test would be a group of its own and module fixtures built twice.)
 """
 
 from __future__ import annotations
@@ -24,13 +25,11 @@ from pipelines.warehouse import SQL_DIR  # noqa: E402
 
 
 def _group(item: pytest.Item) -> str:
-    mark = item.get_closest_marker("xdist_group")
-    if mark is not None:
-        return mark.args[0] if mark.args else mark.kwargs["name"]
+    """The unit xdist's loadfile schedules: the test's module."""
     return item.nodeid.split("::", 1)[0]
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by the tiers' markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     groups = []
     for item in items:
@@ -41,8 +40,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"{item.nodeid}: {exc}") from None
         for name in sorted(marks - own):
             item.add_marker(name)
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(_group(item)))
         groups.append((_group(item), next(t for t in TIERS if t in marks)))
     order = {group: i for i, group in enumerate(queue_order(groups))}
     items.sort(key=lambda item: order[_group(item)])  # stable: a group's tests keep their order
