@@ -5,7 +5,8 @@ At collection every test gets its tier's marker. Under pytest-xdist (``make test
 and session-scoped fixtures are built once, and the modules are queued in ``tiers.queue_order``
 (the long ones first) instead of xdist's by-number-of-tests, so that the long ones do not start last.
 (Not ``--dist loadgroup``: xdist 3.8 names a test's group by rewriting ``item._nodeid``, which pytest
-9 no longer reads, so every test would be a group of its own and module fixtures built twice.)
+9 no longer reads, so every test would be a group of its own and module fixtures built twice:
+pytest-dev/pytest-xdist#1386, fix proposed in #1388.)
 """
 
 from __future__ import annotations
