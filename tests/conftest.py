@@ -11,6 +11,7 @@ pytest-dev/pytest-xdist#1386, fix proposed in #1388.)
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,12 @@ import duckdb
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # an xdist worker starts with COLUMNS=80 and LINES=24 in its environment, though it has no terminal:
+    # the CLI would print at 80 columns (pipelines/cli/common.py) where `pytest` alone prints at its 120
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
 
 from generated import Generated, shared_root  # noqa: E402
 from tiers import TIERS, TierError, queue_order, tier_marks  # noqa: E402
