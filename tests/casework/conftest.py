@@ -30,6 +30,13 @@ PASSWORD = "casework-test-pw-1"
 ARTEFACTS = REPO / "var" / "test-artefacts"
 
 
+@pytest.fixture(autouse=True)
+def fast_hashes(settings):
+    """In-process tests hash passwords with MD5 (tests only: PBKDF2 took about a second a user, most of
+    test_lifecycle's time); a served store (``casework_server``, its own process) keeps PBKDF2."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def county_warehouse(generated, tmp_path_factory) -> Path:
     """The warehouse of the county's night (copied from the run's shared night: this worker's own)."""
