@@ -37,7 +37,7 @@ test-fast: install
 	$(PYTEST) $(XDIST) -m unit
 
 test-property: install
-	DOUDI_PROPERTY_EXAMPLES=3 $(PYTEST) -m property
+	DOUDI_PROPERTY=full $(PYTEST) -m property
 
 # Debian packages for the casework and report tests (Chromium for browser tests and the report PDF, CJK fonts,
 # PostgreSQL, poppler-utils: pdftoppm turns report PDFs into pages); needs root or sudo.

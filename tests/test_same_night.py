@@ -19,6 +19,7 @@ import pytest
 from factory import make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tiers import examples
 
 from pipelines.night import run_night
 from pipelines.synthetic.delta import next_night
@@ -28,8 +29,6 @@ AS_OF = date(2026, 11, 20)
 NIGHT2 = AS_OF + timedelta(days=1)
 
 
-# `make test` tries one delta; `make test-property` (CI's property lane) all of them
-EXAMPLES = int(os.environ.get("DOUDI_PROPERTY_EXAMPLES", "1"))
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +55,7 @@ def _second_night(root: Path, landing: Path, name: str, rebuild: bool = False) -
 @pytest.mark.slow
 @pytest.mark.property
 @settings(
-    max_examples=EXAMPLES,
+    max_examples=examples(full=3, fewer=1),  # make test tries one delta, make test-property three
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

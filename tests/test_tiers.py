@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from generated import Generated, shared_root
-from tiers import LONG_FIRST, TierError, queue_order, tier_marks
+from tiers import LONG_FIRST, TierError, examples, queue_order, tier_marks
 
 
 @pytest.mark.parametrize(
@@ -108,3 +108,12 @@ def test_copies_are_the_tests_own(tmp_path, monkeypatch):
     (out / "landing" / "f.csv").write_text("changed", encoding="utf-8")
     assert (folder / "landing" / "f.csv").read_text(encoding="utf-8") == "landing"
     assert (out / "truth" / "f.csv").read_text(encoding="utf-8") == "truth"
+
+
+@pytest.mark.parametrize(("env", "expected"), [(None, 1), ("", 1), ("fewer", 1), ("full", 60)])
+def test_property_tests_run_all_their_examples_only_in_the_property_lane(monkeypatch, env, expected):
+    if env is None:
+        monkeypatch.delenv("DOUDI_PROPERTY", raising=False)
+    else:
+        monkeypatch.setenv("DOUDI_PROPERTY", env)
+    assert examples(full=60, fewer=1) == expected
