@@ -8,7 +8,7 @@ PERSONS ?= 20000
 AS_OF ?= 2026-11-20
 PORT ?= 8000
 
-.PHONY: install demo test lint bench clean serve system-deps airflow
+.PHONY: install demo test test-fast test-property lint bench clean serve system-deps airflow
 
 $(UV):
 	@echo "installing uv $(UV_VERSION) with pip (once per machine)"
@@ -25,8 +25,22 @@ install: .venv/.synced
 demo: install
 	.venv/bin/doudi demo --out var --persons $(PERSONS) --as-of $(AS_OF)
 
+# Tests in tiers (tests/conftest.py): `make test` runs every test on every core (pytest-xdist, a module's
+# tests on one worker, the long groups first), the property test with one example; `make test-fast` the
+# unit tier only (the inner loop); `make test-property` the property tests with all their examples.
+JOBS ?= auto
+PYTEST := .venv/bin/pytest -q -p no:cacheprovider
+XDIST := -n $(JOBS) --dist loadfile --no-loadscope-reorder
+
+# var/test-results.xml: every test's seconds (and the 25 slowest on the terminal)
 test: install
-	.venv/bin/pytest -q
+	$(PYTEST) $(XDIST) --durations=25 --junitxml=var/test-results.xml
+
+test-fast: install
+	$(PYTEST) $(XDIST) -m unit
+
+test-property: install
+	DOUDI_PROPERTY=full $(PYTEST) -m property
 
 # Debian packages for the casework and report tests (Chromium for browser tests and the report PDF, CJK fonts,
 # PostgreSQL, poppler-utils: pdftoppm turns report PDFs into pages); needs root or sudo.

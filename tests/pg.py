@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 
 import pytest
+from filelock import FileLock
 
 __all__ = ["postgres_server", "postgres_url", "psql"]
 
@@ -37,16 +39,19 @@ def postgres_server() -> str:
     """host:port of a running PostgreSQL 15 (started with pg_ctlcluster when it is not running)."""
     if shutil.which("pg_ctlcluster") is None or shutil.which("runuser") is None:
         _unavailable("pg_ctlcluster/runuser not found")
-    if psql("select 1").returncode != 0:
-        started = subprocess.run(["pg_ctlcluster", "15", "main", "start"], capture_output=True, text=True, timeout=120)
-        if started.returncode != 0 and "already running" not in started.stderr:
-            _unavailable(started.stderr.strip() or started.stdout.strip())
-        for _ in range(60):
-            if psql("select 1").returncode == 0:
-                break
-            time.sleep(0.5)
-        else:
-            _unavailable("the server did not answer after start")
+    # one xdist worker starts the cluster while the others wait for it (the lock is the machine's)
+    with FileLock(os.path.join(tempfile.gettempdir(), "doudi-tests-postgres.lock"), timeout=600):
+        if psql("select 1").returncode != 0:
+            started = subprocess.run(
+                ["pg_ctlcluster", "15", "main", "start"], capture_output=True, text=True, timeout=300
+            )
+            if started.returncode != 0 and "already running" not in started.stderr:
+                _unavailable(started.stderr.strip() or started.stdout.strip())
+            deadline = time.monotonic() + 300  # generous: a loaded machine starts it slowly
+            while psql("select 1").returncode != 0:
+                if time.monotonic() > deadline:
+                    _unavailable("the server did not answer after start")
+                time.sleep(0.5)
     port = psql("show port").stdout.strip() or "5432"
     return f"127.0.0.1:{port}"
 

@@ -44,6 +44,7 @@ NOT_IMPORTED = {
     "dev": {
         "ruff": "a tool run from the command line",
         "pytest-django": "a pytest plugin, loaded from the pytest configuration",
+        "pytest-xdist": "a pytest plugin, loaded by make test's -n (both cores)",
         "playwright": "imported through pytest.importorskip (browser tests skip without it)",
     },
     "bench": {},

@@ -19,6 +19,7 @@ import pytest
 from factory import make_id, registry_row, roster_row, settlement_row, write_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tiers import examples
 
 from pipelines.core.feeds import FEEDS
 from pipelines.core.warehouse import connect
@@ -466,7 +467,10 @@ def test_29_a_snapshot_with_normal_churn_is_loaded(tmp_path):
 # --- the loader under random input -------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.property  # a night per example: 10 in make test, 60 in make test-property
+@settings(
+    max_examples=examples(full=60, fewer=10), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     body=st.one_of(
         st.binary(max_size=400),

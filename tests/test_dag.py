@@ -13,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DAGS = ROOT / "dags"
 
+pytestmark = pytest.mark.airflow
+
 
 @pytest.fixture(scope="module")
 def airflow_home(tmp_path_factory):
@@ -173,19 +175,18 @@ def test_the_months_last_night_ends_with_the_monthly_report(airflow_home, tmp_pa
 TZ = "Asia/Shanghai"
 
 
-def _two_counties(root: Path) -> Path:
+def _two_counties(root: Path, generated) -> Path:
     """Counties 520302 (settlements pulled from a department share) and 520303 (its disability
-    API is late tonight: the folder the source names does not exist), generated with two seeds."""
+    API is late tonight: the folder the source names does not exist), generated with two seeds
+    (those of tests/test_exchange.py: the run generates them once)."""
     import shutil
     from datetime import date
 
     import yaml
 
-    from synthetic import generate_county
-
-    for code, seed in (("520302", 3), ("520303", 4)):
-        generate_county(root / "gen" / code, persons=1000, seed=seed, as_of=date(2026, 11, 20))
-        shutil.copytree(root / "gen" / code / "landing", root / "counties" / code / "landing")
+    for code, seed in (("520302", 7), ("520303", 8)):
+        shared = generated.county(persons=1000, seed=seed, as_of=date(2026, 11, 20))
+        shutil.copytree(shared / "landing", root / "counties" / code / "landing")
     # 520302's settlements of the 20th come from the medical-insurance share, not the landing area
     share = root / "share" / "yb" / "20261120"
     share.mkdir(parents=True)
@@ -235,14 +236,14 @@ def _states(run) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_one_run_maps_over_counties_and_a_late_source_fails_only_its_branch(airflow_home, tmp_path):
+def test_one_run_maps_over_counties_and_a_late_source_fails_only_its_branch(airflow_home, generated, tmp_path):
     import json
 
     import pendulum
 
     from pipelines.orchestration.night import run_night
 
-    cfg = _two_counties(tmp_path)
+    cfg = _two_counties(tmp_path, generated)
     dag = _for_test()
     t = time.perf_counter()
     run = dag.test(logical_date=pendulum.datetime(2026, 11, 20, 2, tz=TZ), run_conf={"counties": str(cfg)})
@@ -287,7 +288,7 @@ def test_one_run_maps_over_counties_and_a_late_source_fails_only_its_branch(airf
 
 
 @pytest.mark.slow
-def test_three_nights_backfilled_after_clearing_give_the_same_exports(airflow_home, tmp_path):
+def test_three_nights_backfilled_after_clearing_give_the_same_exports(airflow_home, generated, tmp_path):
     """Nights 18, 19, 20 in order, then the same three runs cleared and run again (dag.test clears the
     task instances of a logical date it is given again): alerts and links exports byte for byte."""
     from datetime import date
@@ -295,9 +296,7 @@ def test_three_nights_backfilled_after_clearing_give_the_same_exports(airflow_ho
     import pendulum
     import yaml
 
-    from synthetic import generate_county
-
-    generate_county(tmp_path / "gen", persons=1000, seed=9, as_of=date(2026, 11, 20))
+    generated.copy_county(tmp_path / "gen", persons=1000, seed=9, as_of=date(2026, 11, 20))
     cfg = tmp_path / "counties.yaml"
     cfg.write_text(
         yaml.safe_dump({"version": 1, "counties": [{"code": "520302", "landing": str(tmp_path / "gen" / "landing")}]}),

@@ -14,7 +14,6 @@ import pytest
 from pipelines.core.warehouse import open_warehouse
 from pipelines.orchestration.night import run_night
 from pipelines.outputs.exports import export_alerts, export_links
-from synthetic import generate_county
 
 AS_OF = date(2026, 11, 20)
 REACHABLE = ("exact", "normalised", "certificate", "fuzzy")
@@ -23,10 +22,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def county(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("county")
-    generate_county(out, persons=4000, seed=11, as_of=AS_OF)
-    return out
+def county(generated) -> Path:
+    """The generated county (``landing/``, ``truth/``), shared by the run: nights read it, nothing writes it."""
+    return generated.county(persons=4000, seed=11, as_of=AS_OF)
 
 
 def _cases(county: Path) -> pd.DataFrame:
@@ -91,11 +89,10 @@ def test_nights_raise_exactly_the_reachable_planted_cases(county, tmp_path):
     assert {k: Path(v).read_bytes() for k, v in third.exports.items()} == exported
 
 
-def test_links_export_from_kept_pieces_is_the_same_file(county, tmp_path):
+def test_links_export_from_kept_pieces_is_the_same_file(generated, tmp_path):
     """The night's links export keeps one piece per delivery and writes again only the pieces whose
     rows changed: the file is byte for byte the export written in one go, before and after a change."""
-    wh = tmp_path / "w.duckdb"
-    run_night(county / "landing", AS_OF, wh)
+    wh = generated.copy_night(tmp_path / "county", persons=4000, seed=11, as_of=AS_OF) / "night" / "warehouse.duckdb"
     pieces = tmp_path / "pieces"
     with open_warehouse(wh) as con:
         assert export_links(con, tmp_path / "plain.csv") == export_links(con, tmp_path / "kept.csv", pieces_dir=pieces)
@@ -187,11 +184,11 @@ def test_every_row_linked_to_its_true_person_or_left_unlinked(county, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def night_alerts(county, tmp_path_factory) -> dict[str, set]:
-    """One night on the county: the open alerts of every rule as (subject, period)."""
-    wh = tmp_path_factory.mktemp("rules") / "w.duckdb"
-    run_night(county / "landing", AS_OF, wh)
-    with open_warehouse(wh) as con:
+def night_alerts(generated) -> dict[str, set]:
+    """One night on the county (the run's shared night, read only): the open alerts of every rule as
+    (subject, period)."""
+    wh = generated.night(persons=4000, seed=11, as_of=AS_OF) / "night" / "warehouse.duckdb"
+    with open_warehouse(wh, read_only=True) as con:
         rows = con.execute(
             "select a.rule_id, a.subject_type, coalesce(k.id_number, ''), a.household_key, a.period "
             "from marts.alert a left join int.person_key k using (person_id) where a.status = 'open'"

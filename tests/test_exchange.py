@@ -27,13 +27,12 @@ NIGHTS = [date(2026, 11, 18), date(2026, 11, 19), date(2026, 11, 20)]
 
 
 @pytest.fixture(scope="module")
-def province(tmp_path_factory):
-    from synthetic import generate_county
+def province(generated, tmp_path_factory):
     from synthetic.province import plant_visits
 
     root = tmp_path_factory.mktemp("province")
     for code, seed in ((HOME, 7), (HOST, 8)):
-        generate_county(root / "gen" / code, persons=1000, seed=seed, as_of=NIGHTS[-1])
+        generated.copy_county(root / "gen" / code, persons=1000, seed=seed, as_of=NIGHTS[-1])
     visits = plant_visits(root / "gen" / HOME, root / "gen" / HOST, VISIT_DAY, HOME)
     for code in (HOME, HOST):
         shutil.copytree(root / "gen" / code / "landing", root / "counties" / code / "landing")

@@ -5,6 +5,7 @@ SQL macro ``cell_text`` and Python's ``neutralise`` are one definition."""
 from __future__ import annotations
 
 import csv
+import functools
 import re
 import shutil
 from datetime import date
@@ -94,22 +95,29 @@ def test_neutralise_known_answers(macros, value, cell):
 _ALPHABET = st.sampled_from(list("=+-@＝＋－＠ \t\r\n\x00\u3000\u00a0\ufeff\u2003'.0123456789aZ张|\"{") + ["\x0b"])
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.lists(st.text(_ALPHABET, max_size=6), min_size=1, max_size=40))
-def test_sql_and_python_agree(values):
+@functools.cache
+def _macros_connection():
+    """One connection with the macros for all the examples below: loading macros.sql is most of an
+    example's time (0.25 s each, 100 s for 400), and the queries only read."""
     import duckdb
 
     from pipelines.core.warehouse import SQL_DIR
 
     con = duckdb.connect()
     con.execute((SQL_DIR / "macros.sql").read_text(encoding="utf-8"))
+    return con
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.text(_ALPHABET, max_size=6), min_size=1, max_size=40))
+def test_sql_and_python_agree(values):
+    con = _macros_connection()
     got = [
         r[0]
         for r in con.execute(
             "select cell_text(v) from unnest(?::varchar[]) with ordinality t(v, i) order by i", [values]
         ).fetchall()
     ]
-    con.close()
     assert got == [ex.neutralise(v) for v in values]
     assert not any(runs_as_formula(c) for c in got)
     assert all(c == v or c == "'" + v for c, v in zip(got, values, strict=True))

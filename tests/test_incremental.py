@@ -23,7 +23,6 @@ import pytest
 
 from pipelines.core.warehouse import open_warehouse
 from pipelines.orchestration.night import run_night
-from synthetic import generate_county
 from synthetic.delta import next_night
 
 pytestmark = pytest.mark.slow
@@ -110,12 +109,12 @@ def _night(
     assert a.feeds == b.feeds
 
 
-def test_incremental_nights_equal_rebuilt_nights(tmp_path, monkeypatch, caplog):
-    county = tmp_path / "county"
-    generate_county(county, persons=4000, seed=11, as_of=AS_OF)
+def test_incremental_nights_equal_rebuilt_nights(generated, tmp_path, monkeypatch, caplog):
+    # the county after its first night (a copy of the run's shared one: its landing area is changed below)
+    county = generated.copy_night(tmp_path / "county", persons=4000, seed=11, as_of=AS_OF)
     landing = county / "landing"
     incremental, rebuilt = tmp_path / "inc" / "warehouse.duckdb", tmp_path / "full" / "warehouse.duckdb"
-    run_night(landing, AS_OF, incremental)
+    shutil.move(county / "night", incremental.parent)
     shutil.copytree(incremental.parent, rebuilt.parent)
 
     # night 2: the next night's deliveries, and a reversal of a settlement not delivered yet
@@ -148,10 +147,9 @@ def test_incremental_nights_equal_rebuilt_nights(tmp_path, monkeypatch, caplog):
     _night(landing, night3 + timedelta(days=1), incremental, rebuilt, monkeypatch, caplog)
 
 
-def test_person_master_built_in_parts_is_the_same(tmp_path, monkeypatch):
+def test_person_master_built_in_parts_is_the_same(generated, tmp_path, monkeypatch):
     """A large county builds int.person in parts of PERSON_PART persons: the same rows as at once."""
-    county = tmp_path / "county"
-    generate_county(county, persons=1500, seed=5, as_of=AS_OF)
+    county = generated.county(persons=1500, seed=5, as_of=AS_OF)  # the run's shared county: read only
     whole, parts = tmp_path / "whole" / "warehouse.duckdb", tmp_path / "parts" / "warehouse.duckdb"
     a_night = run_night(county / "landing", AS_OF, whole)
     monkeypatch.setattr("pipelines.transform.link.PERSON_PART", 400)

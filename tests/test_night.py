@@ -338,6 +338,7 @@ def test_run_exit_status_and_problem_lines(tmp_path):
         assert int(row["rows_delivered"]) == int(row["rows_loaded"]) + int(row["rows_quarantined"])
 
 
+@pytest.mark.e2e  # `doudi demo` generates a county
 def test_demo_in_a_relative_folder(tmp_path, monkeypatch):
     """`make demo` runs `doudi demo --out var` from the checkout: relative paths everywhere."""
     # its own process, as `make demo` runs it (the demo publishes to a casework store: Django in a fresh process)

@@ -53,11 +53,9 @@ def test_python_and_sql_mask_ids_in_agree(texts):
 
 
 @pytest.fixture(scope="module")
-def county(tmp_path_factory) -> dict:
-    from synthetic import generate_county
-
+def county(generated, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("leaks")
-    generate_county(root / "county", persons=1000, seed=9, as_of=AS_OF)
+    generated.copy_county(root / "county", persons=1000, seed=9, as_of=AS_OF)
     return {"root": root, "landing": root / "county" / "landing", "warehouse": root / "w" / "warehouse.duckdb"}
 
 

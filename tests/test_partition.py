@@ -25,7 +25,6 @@ from pipelines.orchestration.night import (
     step_validate,
 )
 from pipelines.orchestration.partition import finish_night, nights_dir, prepare_night, snapshots
-from synthetic import generate_county
 
 NIGHTS = [date(2026, 11, 18), date(2026, 11, 19), date(2026, 11, 20)]
 
@@ -66,10 +65,9 @@ def run_night_steps(landing: Path, warehouse: Path, as_of: date, keep: int = 14)
 
 
 @pytest.fixture(scope="module")
-def county(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("county")
-    generate_county(out, persons=1500, seed=5, as_of=date(2026, 11, 20))
-    return out / "landing"
+def county(generated) -> Path:
+    """The landing area of the run's shared county: nights read it, nothing writes it."""
+    return generated.county(persons=1500, seed=5, as_of=date(2026, 11, 20)) / "landing"
 
 
 @pytest.fixture(scope="module")

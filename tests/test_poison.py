@@ -345,13 +345,11 @@ def _hot_alert(wh: Path, id_number: str) -> tuple[int, int]:
         con.close()
 
 
-def test_poison_files_beside_a_county_cost_it_nothing(tmp_path):
+def test_poison_files_beside_a_county_cost_it_nothing(generated, tmp_path):
     """The issue's hostile files dropped into a generated county's landing area with its real
     deliveries: `doudi run` finishes with exit 3, names each, loads every other file, leaks no script
     into Data Docs and no control character onto the terminal; the next night runs normally."""
-    from synthetic import generate_county
-
-    generate_county(tmp_path, persons=1500, seed=5, as_of=AS_OF)
+    generated.copy_county(tmp_path, persons=1500, seed=5, as_of=AS_OF)  # its landing area gets the poison
     landing, wh = tmp_path / "landing", tmp_path / "wh" / "w.duckdb"
     normal = sorted(p.relative_to(landing).as_posix() for p in landing.rglob("*") if p.is_file())
     clean_wh = tmp_path / "clean" / "w.duckdb"

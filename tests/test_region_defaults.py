@@ -22,7 +22,6 @@ from pipelines.core.errors import PolicyError
 from pipelines.core.warehouse import SQL_DIR, open_warehouse
 from pipelines.orchestration.night import run_night
 from pipelines.policy import DEFAULT_DIR, REGION_FIGURES, load_policy
-from synthetic import generate_county
 
 COUNTY = "220221"
 AS_OF = date(2026, 11, 20)
@@ -35,9 +34,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def county(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
-    out = tmp_path_factory.mktemp("c220221")
-    generate_county(out, persons=1500, seed=5, as_of=AS_OF, county=COUNTY)
+def county(generated) -> tuple[Path, pd.DataFrame]:
+    out = generated.county(persons=1500, seed=5, as_of=AS_OF, county=COUNTY)  # the run's shared county: read only
     return out, pd.read_csv(out / "truth" / "cases.csv", dtype=str, keep_default_na=False)
 
 

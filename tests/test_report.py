@@ -28,7 +28,6 @@ from pipelines.outputs.exports import COMPARE_COLUMNS, export_compare
 from pipelines.outputs.labels import CATEGORY_ORDER, RULE_NAMES
 from pipelines.outputs.report.build import SECTIONS, build_report, is_month_end, parse_month, write_report
 from pipelines.policy import load_policy
-from synthetic import generate_county
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTEFACTS = ROOT / "var" / "test-artefacts" / "report"
@@ -44,9 +43,9 @@ def _policy():
 
 
 @pytest.fixture(scope="module")
-def county(tmp_path_factory) -> dict:
+def county(generated, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("report")
-    generate_county(root / "gen", persons=3000, seed=11, as_of=NIGHTS[1])
+    generated.copy_county(root / "gen", persons=3000, seed=11, as_of=NIGHTS[1])
     landing = root / "gen" / "landing"
     write_csv(
         landing,
@@ -416,6 +415,7 @@ def test_xlsx_reads_back_the_same_figures(county, files):
             assert got == want, (sheet, col)
 
 
+@pytest.mark.browser
 def test_html_in_chromium_has_chinese_charts_and_no_console_errors(files):
     playwright = pytest.importorskip("playwright.sync_api")
     ARTEFACTS.mkdir(parents=True, exist_ok=True)

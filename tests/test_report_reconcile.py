@@ -26,7 +26,6 @@ import pytest
 from pipelines.core.warehouse import open_warehouse
 from pipelines.outputs.report.build import SECTIONS
 from pipelines.policy import DEFAULT_DIR
-from synthetic import generate_county
 
 pytestmark = pytest.mark.slow
 
@@ -65,9 +64,9 @@ class _Kpis(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def county(tmp_path_factory) -> dict:
+def county(generated, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("reconcile")
-    generate_county(root / "gen", persons=20_000, seed=7, as_of=FIRST)
+    generated.copy_county(root / "gen", persons=20_000, seed=7, as_of=FIRST)
     landing, wh, store = root / "gen" / "landing", root / "w.duckdb", root / "casework.sqlite3"
     policy = root / "policy"
     shutil.copytree(DEFAULT_DIR, policy, ignore=shutil.ignore_patterns("*.py", "__pycache__"))

@@ -19,25 +19,23 @@ import pytest
 from factory import make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tiers import examples
 
 from pipelines.core.warehouse import open_warehouse
 from pipelines.orchestration.night import run_night
-from synthetic import generate_county
 from synthetic.delta import next_night
 
 AS_OF = date(2026, 11, 20)
 NIGHT2 = AS_OF + timedelta(days=1)
 
 
+
+
 @pytest.fixture(scope="module")
-def first_night(tmp_path_factory) -> Path:
+def first_night(generated) -> Path:
     """A 700-person county (about the smallest the generator makes: its planted cases need 642) after
-    its first night: ``landing/`` and ``base/warehouse.duckdb``."""
-    root = tmp_path_factory.mktemp("same-night")
-    generate_county(root / "county", persons=700, seed=23, as_of=AS_OF)
-    shutil.copytree(root / "county" / "landing", root / "landing")
-    run_night(root / "landing", AS_OF, root / "base" / "warehouse.duckdb")
-    return root
+    its first night: ``landing/`` and ``base/warehouse.duckdb`` (shared by the run: read, never written)."""
+    return generated.night(persons=700, seed=23, as_of=AS_OF)
 
 
 def _second_night(root: Path, landing: Path, name: str, rebuild: bool = False) -> dict[str, bytes]:
@@ -57,7 +55,7 @@ def _second_night(root: Path, landing: Path, name: str, rebuild: bool = False) -
 @pytest.mark.slow
 @pytest.mark.property
 @settings(
-    max_examples=3,
+    max_examples=examples(full=3, fewer=1),  # make test tries one delta, make test-property three
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -69,7 +67,7 @@ def _second_night(root: Path, landing: Path, name: str, rebuild: bool = False) -
 )
 def test_second_night_is_the_same_three_ways(first_night, tmp_path_factory, seed, settlements, roster_changes):
     root = tmp_path_factory.mktemp("delta")
-    shutil.copytree(first_night / "base", root / "base")
+    shutil.copytree(first_night / "night", root / "base", ignore=shutil.ignore_patterns(".duckdb_tmp"))
     landing = root / "landing"
     shutil.copytree(first_night / "landing", landing)
     next_night(landing, NIGHT2, settlements=settlements, roster_changes=roster_changes, seed=seed)

@@ -484,6 +484,7 @@ def http_spec(**overrides) -> HttpSource:
     return HttpSource(**(base | overrides))
 
 
+@pytest.mark.remote
 def test_http_pages_retries_and_timeouts(tmp_path, api):
     api.plan = {(2, 1): 503, (3, 1): 1.5}  # page 2 fails once, page 3 stalls past the timeout once
     started = time.monotonic()
@@ -505,6 +506,7 @@ def test_http_pages_retries_and_timeouts(tmp_path, api):
     assert pull(FEED, http_spec(), tmp_path, AS_OF)["already_landed"] is True and len(api.gets) == 5
 
 
+@pytest.mark.remote
 @pytest.mark.parametrize(("status", "gets"), [(503, 3), (429, 3), (401, 1), (404, 1)])
 def test_http_failing_page_lands_nothing(tmp_path, api, status, gets):
     """5xx and 429 are retried (``retries=2``: 3 GETs of that page), other 4xx fail at once."""
@@ -517,6 +519,7 @@ def test_http_failing_page_lands_nothing(tmp_path, api, status, gets):
     assert pull(FEED, http_spec(retries=2), tmp_path, AS_OF)["rows"] == 2500
 
 
+@pytest.mark.remote
 def test_http_wrong_token_and_empty_api(tmp_path, api, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_YB_API", f"http://:wrong@127.0.0.1:{api.server_port}")
     with pytest.raises(SourceError, match="HTTP 401"):
@@ -622,6 +625,7 @@ def sftp_env(monkeypatch, sftp: dict, password: str | None = None, **extra) -> N
     monkeypatch.setenv("AIRFLOW_CONN_YB_SFTP", json.dumps(conn))
 
 
+@pytest.mark.remote
 @pytest.mark.parametrize("auth", ["password", "private_key"])
 def test_sftp_pull(tmp_path, sftp, monkeypatch, auth):
     if auth == "password":
@@ -640,6 +644,7 @@ def test_sftp_pull(tmp_path, sftp, monkeypatch, auth):
     assert content.headers == ["结算流水号", "姓名"] and content.table.column(1).to_pylist() == ["张三"]
 
 
+@pytest.mark.remote
 def test_sftp_refusals(tmp_path, sftp, monkeypatch):
     spec = SftpSource(conn_id="yb_sftp", path="/exports/{as_of_compact}", pattern="*.csv")
     sftp_env(monkeypatch, sftp, password="sftp@pw/1")

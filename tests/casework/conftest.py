@@ -1,6 +1,7 @@
 """Fixtures for the casework web application.
 
-- ``county_warehouse``: one generated county (4,000 persons, seed 11) and its night, shared by the session.
+- ``county_warehouse``: one generated county (4,000 persons, seed 11) and its night, shared by the session
+  (and generated once for the whole run: tests/generated.py).
 - ``postgres_url``: a PostgreSQL 15 database of our own (the cluster is started if it is not running;
   role and database created here). Skips only when the server cannot be started and ``CI`` is unset.
 - ``casework_server``: a factory that publishes the county to a store (SQLite file or PostgreSQL), creates
@@ -22,9 +23,6 @@ import pytest
 import requests
 from pg import postgres_server, postgres_url  # noqa: F401  (fixtures shared with tests/test_sources.py)
 
-from pipelines.orchestration.night import run_night
-from synthetic import generate_county
-
 AS_OF = date(2026, 11, 20)
 REPO = Path(__file__).resolve().parents[2]
 DOUDI = [sys.executable, "-m", "pipelines.cli"]
@@ -32,13 +30,18 @@ PASSWORD = "casework-test-pw-1"
 ARTEFACTS = REPO / "var" / "test-artefacts"
 
 
+@pytest.fixture(autouse=True)
+def fast_hashes(settings):
+    """In-process tests hash passwords with MD5 (tests only: PBKDF2 took about a second a user, most of
+    test_lifecycle's time); a served store (``casework_server``, its own process) keeps PBKDF2."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
-def county_warehouse(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("casework-county")
-    generate_county(out / "county", persons=4000, seed=11, as_of=AS_OF)
-    warehouse = out / "warehouse.duckdb"
-    run_night(out / "county" / "landing", AS_OF, warehouse)
-    return warehouse
+def county_warehouse(generated, tmp_path_factory) -> Path:
+    """The warehouse of the county's night (copied from the run's shared night: this worker's own)."""
+    out = generated.copy_night(tmp_path_factory.mktemp("casework-county"), persons=4000, seed=11, as_of=AS_OF)
+    return out / "night" / "warehouse.duckdb"
 
 
 def _free_port() -> int:

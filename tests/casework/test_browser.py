@@ -38,7 +38,7 @@ CHROMIUM_ARGS = [
 ]
 TIMEOUT_MS = 20_000
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -39,11 +39,6 @@ PW = "doors-test-pw-2026"
 ID_A, ID_B, ID_C = "520302198001011234", "52030219820202222X", "520302199003033333"
 
 
-@pytest.fixture(autouse=True)
-def fast_hashes(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # tests only: PBKDF2 is slow
-
-
 @pytest.fixture
 def town():
     """Township A with two households (an alert each), township B of the same county with one, their users."""
