@@ -55,7 +55,7 @@ def alerts_export(
     from pipelines.outputs.exports import export_alerts
 
     n = _with_warehouse(warehouse, lambda con: export_alerts(con, out, format.value, reveal_ids))
-    console.print(f"已写出 {n:,} 条预警：{out}" + ("" if reveal_ids else MASKED), highlight=False)
+    console.print(f"已写出 {n:,} 条预警：{out}" + ("" if reveal_ids else MASKED), highlight=False, soft_wrap=True)
 
 
 @links_app.command("export")
@@ -69,7 +69,8 @@ def links_export(
     from pipelines.outputs.exports import export_links
 
     n = _with_warehouse(warehouse, lambda con: export_links(con, out, format.value, reveal_ids))
-    console.print(f"已写出 {n:,} 行匹配结果：{out}" + ("" if reveal_ids else "（身份证号已遮蔽）"), highlight=False)
+    masked = "" if reveal_ids else "（身份证号已遮蔽）"
+    console.print(f"已写出 {n:,} 行匹配结果：{out}{masked}", highlight=False, soft_wrap=True)
 
 
 @links_app.command("explain")
@@ -102,6 +103,7 @@ def links_review(
         f"已写出 {n:,} 对待人工核对的匹配：{out}；"
         "核对后用 `doudi links confirm|reject ROW_KEY --person-id N` 确认或否决",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -128,7 +130,7 @@ def _decide(row_key: str, person_id: int, decision: str, by: str | None, warehou
 
     _with_warehouse(warehouse, run)
     said = {"confirmed": "已确认为此人", "rejected": "已否决"}[decision]
-    console.print(f"{_shown(row_key)} – 人员 {person_id}：{said}；下一晚起生效", highlight=False)
+    console.print(f"{_shown(row_key)} – 人员 {person_id}：{said}；下一晚起生效", highlight=False, soft_wrap=True)
 
 
 @links_app.command("confirm")
@@ -163,7 +165,7 @@ def deliveries_export(
     from pipelines.outputs.exports import export_deliveries
 
     n = _with_warehouse(warehouse, lambda con: export_deliveries(con, out, format.value))
-    console.print(f"已写出 {n:,} 个交付文件的结果：{out}", highlight=False)
+    console.print(f"已写出 {n:,} 个交付文件的结果：{out}", highlight=False, soft_wrap=True)
 
 
 @deliveries_app.command("accept")
@@ -176,7 +178,8 @@ def deliveries_accept(
     from pipelines.ingest.deliveries import accept_delivery
 
     source = _with_warehouse(warehouse, lambda con: accept_delivery(con, delivery_id, by))
-    console.print(f"交付 {delivery_id}（{_shown(source)}）已接受：下一次 `doudi run` 起使用", highlight=False)
+    text = f"交付 {delivery_id}（{_shown(source)}）已接受：下一次 `doudi run` 起使用"
+    console.print(text, highlight=False, soft_wrap=True)
 
 
 @quarantine_app.command("export")
@@ -190,7 +193,7 @@ def quarantine_export(
     from pipelines.outputs.exports import export_quarantine
 
     n = _with_warehouse(warehouse, lambda con: export_quarantine(con, out, format.value, reveal_ids))
-    console.print(f"已写出 {n:,} 条隔离行：{out}" + ("" if reveal_ids else MASKED), highlight=False)
+    console.print(f"已写出 {n:,} 条隔离行：{out}" + ("" if reveal_ids else MASKED), highlight=False, soft_wrap=True)
 
 
 @compare_app.command("export")
@@ -221,4 +224,4 @@ def compare_export(
         return path, export_compare(con, feed, path, format.value, chosen, reveal_ids)
 
     path, n = _with_warehouse(warehouse, write)
-    console.print(f"已写出 {n:,} 行比对结果：{path}" + ("" if reveal_ids else MASKED), highlight=False)
+    console.print(f"已写出 {n:,} 行比对结果：{path}" + ("" if reveal_ids else MASKED), highlight=False, soft_wrap=True)
