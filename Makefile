@@ -28,7 +28,9 @@ demo: install
 # Tests in tiers (tests/conftest.py): `make test` runs every test on every core (pytest-xdist, a module's
 # tests on one worker, the long groups first), the property test with one example; `make test-fast` the
 # unit tier only (the inner loop); `make test-property` the property tests with all their examples.
-JOBS ?= auto
+# one worker more than cores: while one waits on Airflow, PostgreSQL or Chromium the others compute
+# (2 cores: 10:42 with 2 workers, 9:49 with 3, the same 1,446 tests)
+JOBS ?= $(shell echo $$(( $$(nproc) + 1 )))
 PYTEST := .venv/bin/pytest -q -p no:cacheprovider
 XDIST := -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
