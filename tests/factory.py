@@ -101,3 +101,14 @@ def policy_only(*rule_ids: str):
     policy = load_policy()
     rules = {rid: r.model_copy(update={"enabled": rid in rule_ids}) for rid, r in policy.rules.items()}
     return policy.model_copy(update={"rules": rules})
+
+
+# Two residents of one county, as several tests' tiny landings start: 张三 on the roster (household
+# HH1), 李四 registered but not on it; each test then delivers the settlements it is about.
+LOW, OTHER = make_id(seq="011"), make_id(seq="021")
+
+
+def two_residents(landing: Path, day: str = "2026-11-01") -> None:
+    """The household registry (both) and the roster (张三 only), delivered on ``day``."""
+    write_csv(landing, "household_registry", day, [registry_row(LOW, "张三", "H1"), registry_row(OTHER, "李四", "H2")])
+    write_csv(landing, "civil_affairs", day, [roster_row(LOW, "张三", "HH1")])

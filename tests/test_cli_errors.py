@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from factory import make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
+from factory import LOW, OTHER, policy_only, registry_row, settlement_row, two_residents, write_csv
 from typer.testing import CliRunner
 
 from pipelines.cli import app
@@ -23,19 +23,12 @@ from pipelines.core.warehouse import open_warehouse
 from pipelines.orchestration.night import run_night
 
 REPO = Path(__file__).resolve().parent.parent
-LOW, OTHER = make_id(seq="011"), make_id(seq="021")
 MED = policy_only("MED_OOP_SINGLE")
 NIGHT = "2026-11-02"
 
 
 def _county(landing: Path) -> None:
-    write_csv(
-        landing,
-        "household_registry",
-        "2026-11-01",
-        [registry_row(LOW, "张三", "H1"), registry_row(OTHER, "李四", "H2")],
-    )
-    write_csv(landing, "civil_affairs", "2026-11-01", [roster_row(LOW, "张三", "HH1")])
+    two_residents(landing)
     write_csv(
         landing,
         "medical_settlements",

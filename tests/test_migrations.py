@@ -18,7 +18,7 @@ from datetime import date
 
 import duckdb
 import pytest
-from factory import make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
+from factory import LOW, policy_only, settlement_row, two_residents, write_csv
 
 from pipelines.core import incremental
 from pipelines.core.errors import WarehouseError
@@ -28,18 +28,11 @@ from pipelines.core.warehouse import SQL_DIR, open_warehouse
 from pipelines.orchestration.night import run_night
 
 MED = policy_only("MED_OOP_SINGLE")
-LOW, OTHER = make_id(seq="011"), make_id(seq="021")
 LATEST = len(list(MIGRATIONS_DIR.glob("*.sql")))
 
 
 def _county(landing):
-    write_csv(
-        landing,
-        "household_registry",
-        "2026-11-01",
-        [registry_row(LOW, "张三", "H1"), registry_row(OTHER, "李四", "H2")],
-    )
-    write_csv(landing, "civil_affairs", "2026-11-01", [roster_row(LOW, "张三", "HH1")])
+    two_residents(landing)
     write_csv(landing, "medical_settlements", "2026-11-02", [settlement_row("S1", LOW, "张三", "12000.00")])
 
 

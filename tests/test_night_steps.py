@@ -8,7 +8,7 @@ import json
 from datetime import date
 
 import pytest
-from factory import make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
+from factory import LOW, OTHER, policy_only, settlement_row, two_residents, write_csv
 from typer.testing import CliRunner
 
 from pipelines.cli import app
@@ -17,18 +17,11 @@ from pipelines.orchestration.runner import run_task
 from pipelines.orchestration.steps import NIGHT_STEPS, NightContext
 
 MED = policy_only("MED_OOP_SINGLE")
-LOW, OTHER = make_id(seq="011"), make_id(seq="021")
 NIGHTS = ["2026-11-02", "2026-11-03"]
 
 
 def _county(landing):
-    write_csv(
-        landing,
-        "household_registry",
-        "2026-11-01",
-        [registry_row(LOW, "张三", "H1"), registry_row(OTHER, "李四", "H2")],
-    )
-    write_csv(landing, "civil_affairs", "2026-11-01", [roster_row(LOW, "张三", "HH1")])
+    two_residents(landing)
     write_csv(landing, "medical_settlements", "2026-11-02", [settlement_row("S1", LOW, "张三", "12000.00")])
     write_csv(landing, "medical_settlements", "2026-11-03", [settlement_row("S2", OTHER, "李四", "15000.00")])
 

@@ -7,7 +7,15 @@ import shutil
 from datetime import date
 
 import pytest
-from factory import COUNTY_RULES, make_id, policy_only, registry_row, roster_row, settlement_row, write_csv
+from factory import (
+    COUNTY_RULES,
+    LOW,
+    OTHER,
+    policy_only,
+    settlement_row,
+    two_residents,
+    write_csv,
+)
 
 from pipelines.core.errors import PolicyError
 from pipelines.core.warehouse import open_warehouse
@@ -126,7 +134,6 @@ def test_a_county_risk_file_overrides_the_folders_weights(policy_dir):
 
 # --- versions and lifecycle on a tiny county -------------------------------------------------------
 
-LOW, OTHER = make_id(seq="011"), make_id(seq="021")
 MED = policy_only("MED_OOP_SINGLE")
 V = MED.rule("MED_OOP_SINGLE").version  # the shipped version of the rule
 
@@ -140,13 +147,7 @@ def _with_line(policy, line: float):
 
 
 def _county(landing):
-    write_csv(
-        landing,
-        "household_registry",
-        "2026-11-01",
-        [registry_row(LOW, "张三", "H1"), registry_row(OTHER, "李四", "H2")],
-    )
-    write_csv(landing, "civil_affairs", "2026-11-01", [roster_row(LOW, "张三", "HH1")])
+    two_residents(landing)
     write_csv(
         landing,
         "medical_settlements",
