@@ -139,14 +139,6 @@ def _record_ignored(con: duckdb.DuckDBPyConnection, ignored: dict[str, str], run
     )
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _record(con: duckdb.DuckDBPyConnection, d: Delivery, digest: str, run_id: int, **fields) -> int:
     delivery_id = con.execute("select nextval('meta.delivery_seq')").fetchall()[0][0]
     row = {
@@ -287,7 +279,8 @@ def ingest(
     for rel, reason in result.ignored_reasons.items():
         log.warning("%s: %s", printable(rel), reason)
     for d in deliveries:
-        digest = _sha256(d.path)
+        with d.path.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
         seen = con.execute(
             "select source_file from meta.delivery where feed = ? and file_hash = ? "
             "and outcome in ('loaded', 'loaded_with_quarantine', 'held', 'rejected', 'duplicate')",

@@ -24,11 +24,9 @@ __all__ = ["Stage", "sha256_file", "write_json", "pull_lock"]
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
+    """A file's SHA-256, read in blocks (what meta.delivery records and a pull's manifest names)."""
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class Stage:
