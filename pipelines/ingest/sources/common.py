@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from pipelines.core.errors import DoudiError
 from pipelines.ingest.readers import FORMATS
@@ -184,6 +184,19 @@ def fill(template: str, as_of: date) -> str:
 
 class SourceBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FilesSource(SourceBase):
+    """Files matching ``pattern`` in ``path`` (placeholders allowed): a folder's or an SFTP server's."""
+
+    path: str
+    pattern: str = "*"
+    required: bool = True
+
+    @field_validator("path")
+    @classmethod
+    def check_path(cls, value: str) -> str:
+        return check_placeholders(value)
 
 
 @dataclass

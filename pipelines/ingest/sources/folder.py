@@ -7,26 +7,16 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator
-
-from pipelines.ingest.sources.common import Pulled, SourceBase, SourceLate, check_placeholders, deliverable, fill
+from pipelines.ingest.sources.common import FilesSource, Pulled, SourceLate, deliverable, fill
 from pipelines.ingest.sources.staging import Stage
 
 __all__ = ["FolderSource", "pull_folder"]
 
 
-class FolderSource(SourceBase):
+class FolderSource(FilesSource):
     """A shared drive or mounted folder: files matching ``pattern`` in ``path`` (placeholders allowed)."""
 
     kind: Literal["folder"] = "folder"
-    path: str
-    pattern: str = "*"
-    required: bool = True
-
-    @field_validator("path")
-    @classmethod
-    def check_path(cls, value: str) -> str:
-        return check_placeholders(value)
 
 
 def pull_folder(feed: str, spec: FolderSource, as_of: date, stage: Stage) -> Pulled:

@@ -9,15 +9,12 @@ from datetime import date
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import field_validator
-
 from pipelines.ingest.sources.common import (
     Conn,
+    FilesSource,
     Pulled,
-    SourceBase,
     SourceError,
     SourceLate,
-    check_placeholders,
     deliverable,
     fill,
     scrub,
@@ -30,19 +27,11 @@ if TYPE_CHECKING:  # imported where used: a DAG importing this module pays for n
 __all__ = ["SftpSource", "pull_sftp"]
 
 
-class SftpSource(SourceBase):
+class SftpSource(FilesSource):
     """Files matching ``pattern`` in ``path`` (placeholders allowed) on an SFTP server."""
 
     kind: Literal["sftp"] = "sftp"
     conn_id: str
-    path: str
-    pattern: str = "*"
-    required: bool = True
-
-    @field_validator("path")
-    @classmethod
-    def check_path(cls, value: str) -> str:
-        return check_placeholders(value)
 
 
 def _sftp_host_key(text: str) -> paramiko.PKey:
